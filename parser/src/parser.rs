@@ -1,0 +1,990 @@
+//! The statement parser: tokenises once (keeping positions), normalises identifiers, splits
+//! statements at `;`, parses Weir's own statements by hand and delegates queries and
+//! expressions to sqlparser.
+
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{
+    BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Value,
+};
+use sqlparser::ast::{visit_expressions_mut, VisitMut};
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+use crate::ast::*;
+use crate::{KsqlDialect, ParseError, Position};
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+/// Parses a script of `;`-terminated statements. A final statement may omit its `;`.
+///
+/// Unquoted identifiers are upper-cased (as ksqlDB does); quoted ones (`"x"` or `` `x` ``)
+/// keep their case.
+///
+/// ```
+/// let stmts = weir_parser::parse("CREATE STREAM s (id INT KEY, v DOUBLE) WITH (PATH='x.jsonl');\
+///                                 SELECT id, v * 2 FROM s WHERE v > 1 EMIT CHANGES;").unwrap();
+/// assert_eq!(stmts.len(), 2);
+/// ```
+pub fn parse(sql: &str) -> Result<Vec<Statement>> {
+    let tokens = tokenize(sql)?;
+    let mut out = Vec::new();
+    for group in tokens.split(|t| t.token == Token::SemiColon) {
+        if group.is_empty() {
+            continue;
+        }
+        out.push(parse_one(sql, group)?);
+    }
+    Ok(out)
+}
+
+/// Tokenises, drops whitespace and comments, and upper-cases unquoted words.
+fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
+    let dialect = KsqlDialect;
+    let raw = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| {
+            let pos = (e.location.line > 0).then(|| Position::new(e.location.line, e.location.column));
+            ParseError::new(e.message, pos)
+        })?;
+    Ok(raw
+        .into_iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .map(|mut t| {
+            if let Token::Word(w) = &mut t.token {
+                if w.quote_style.is_none() {
+                    w.value = w.value.to_uppercase();
+                }
+            }
+            t
+        })
+        .collect())
+}
+
+/// The position just after a token (where "end of statement" errors point).
+fn end_pos(t: &TokenWithSpan) -> Position {
+    Position::new(t.span.end.line, t.span.end.column)
+}
+
+fn pos_of(t: &TokenWithSpan) -> Option<Position> {
+    Position::from_span(t.span)
+}
+
+/// The source text covered by `tokens`.
+fn text_of(sql: &str, tokens: &[TokenWithSpan]) -> String {
+    let (Some(first), Some(last)) = (tokens.first(), tokens.last()) else {
+        return String::new();
+    };
+    let start = char_offset(sql, first.span.start.line, first.span.start.column);
+    let end = char_offset(sql, last.span.end.line, last.span.end.column);
+    match (start, end) {
+        (Some(s), Some(e)) if s <= e => sql[s..e].to_string(),
+        _ => tokens
+            .iter()
+            .map(|t| t.token.to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+/// Byte offset of a 1-based (line, column-in-chars) location.
+fn char_offset(sql: &str, line: u64, column: u64) -> Option<usize> {
+    let mut offset = 0usize;
+    for (i, l) in sql.split_inclusive('\n').enumerate() {
+        if i as u64 + 1 == line {
+            let col = column.saturating_sub(1) as usize;
+            let within = l
+                .char_indices()
+                .nth(col)
+                .map(|(b, _)| b)
+                .unwrap_or(l.len());
+            return Some(offset + within);
+        }
+        offset += l.len();
+    }
+    (line as usize > sql.split_inclusive('\n').count()).then_some(sql.len())
+}
+
+/// A cursor over one statement's tokens for the hand-written parts of the grammar.
+struct Cursor<'a> {
+    tokens: &'a [TokenWithSpan],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(tokens: &'a [TokenWithSpan]) -> Self {
+        Self { tokens, pos: 0 }
+    }
+
+    fn peek(&self) -> Option<&'a TokenWithSpan> {
+        self.tokens.get(self.pos)
+    }
+
+    fn peek_nth(&self, n: usize) -> Option<&'a TokenWithSpan> {
+        self.tokens.get(self.pos + n)
+    }
+
+    fn rest(&self) -> &'a [TokenWithSpan] {
+        &self.tokens[self.pos.min(self.tokens.len())..]
+    }
+
+    fn position(&self) -> Option<Position> {
+        self.peek()
+            .or_else(|| self.tokens.last())
+            .and_then(pos_of)
+    }
+
+    fn is_word(&self, n: usize, word: &str) -> bool {
+        self.peek_nth(n).is_some_and(|t| is_word(t, word))
+    }
+
+    fn eat_word(&mut self, word: &str) -> bool {
+        if self.is_word(0, word) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn eat_words(&mut self, words: &[&str]) -> bool {
+        if words.iter().enumerate().all(|(i, w)| self.is_word(i, w)) {
+            self.pos += words.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect_word(&mut self, word: &str) -> Result<()> {
+        if self.eat_word(word) {
+            Ok(())
+        } else {
+            Err(self.unexpected(word))
+        }
+    }
+
+    fn eat(&mut self, token: &Token) -> bool {
+        if self.peek().is_some_and(|t| &t.token == token) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, token: &Token) -> Result<()> {
+        if self.eat(token) {
+            Ok(())
+        } else {
+            Err(self.unexpected(&token.to_string()))
+        }
+    }
+
+    fn unexpected(&self, expected: &str) -> ParseError {
+        match self.peek() {
+            Some(t) => ParseError::new(format!("expected {expected}, found {}", t.token), pos_of(t)),
+            None => ParseError::new(
+                format!("expected {expected}, found end of statement"),
+                self.tokens.last().map(end_pos),
+            ),
+        }
+    }
+
+    fn name(&mut self) -> Result<Name> {
+        match self.peek() {
+            Some(t) => match &t.token {
+                Token::Word(w) => {
+                    self.pos += 1;
+                    Ok(Name {
+                        value: w.value.clone(),
+                        position: pos_of(t),
+                    })
+                }
+                _ => Err(self.unexpected("a name")),
+            },
+            None => Err(self.unexpected("a name")),
+        }
+    }
+
+    fn string(&mut self) -> Result<String> {
+        match self.peek().map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) | Some(Token::DoubleQuotedString(s)) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.unexpected("a quoted string")),
+        }
+    }
+
+    fn number(&mut self) -> Result<i64> {
+        match self.peek().map(|t| &t.token) {
+            Some(Token::Number(n, _)) => {
+                let value = n
+                    .parse()
+                    .map_err(|_| ParseError::new(format!("'{n}' is not a whole number"), self.position()))?;
+                self.pos += 1;
+                Ok(value)
+            }
+            _ => Err(self.unexpected("a number")),
+        }
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.tokens.len()
+    }
+
+    fn expect_end(&self) -> Result<()> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(self.unexpected("end of statement"))
+        }
+    }
+}
+
+fn is_word(t: &TokenWithSpan, word: &str) -> bool {
+    matches!(&t.token, Token::Word(w) if w.quote_style.is_none() && w.value == word)
+}
+
+fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
+    let position = pos_of(&tokens[0]).unwrap_or(Position::new(1, 1));
+    let mut c = Cursor::new(tokens);
+    let kind = if c.is_word(0, "CREATE") {
+        parse_create(&mut c)?
+    } else if c.is_word(0, "INSERT") {
+        parse_insert(&mut c)?
+    } else if c.is_word(0, "SELECT") || c.is_word(0, "WITH") || c.peek().is_some_and(|t| t.token == Token::LParen) {
+        StatementKind::Query(parse_stream_query(c.rest())?)
+    } else if c.eat_word("DROP") {
+        parse_drop(&mut c)?
+    } else if c.eat_word("SHOW") || c.eat_word("LIST") {
+        parse_show(&mut c)?
+    } else if c.eat_word("DESCRIBE") || c.eat_word("DESC") {
+        if c.eat_word("FUNCTION") {
+            let name = c.name()?;
+            c.expect_end()?;
+            StatementKind::DescribeFunction(name)
+        } else {
+            let extended = c.eat_word("EXTENDED");
+            let name = c.name()?;
+            c.expect_end()?;
+            StatementKind::Describe { name, extended }
+        }
+    } else if c.eat_word("EXPLAIN") {
+        let inner = c.rest();
+        if inner.is_empty() {
+            return Err(c.unexpected("a statement to explain"));
+        }
+        StatementKind::Explain(Box::new(parse_one(sql, inner)?))
+    } else if c.eat_word("SET") {
+        let name = c.string()?;
+        c.expect(&Token::Eq)?;
+        let value = c.string()?;
+        c.expect_end()?;
+        StatementKind::Set { name, value }
+    } else if c.eat_word("UNSET") {
+        let name = c.string()?;
+        c.expect_end()?;
+        StatementKind::Unset(name)
+    } else if c.eat_word("TERMINATE") {
+        let target = if c.eat_word("ALL") {
+            None
+        } else {
+            Some(c.name()?.value)
+        };
+        c.expect_end()?;
+        StatementKind::Terminate(target)
+    } else {
+        let found = tokens[0].token.to_string();
+        let err = ParseError::new(format!("unknown statement starting with '{found}'"), Some(position));
+        let keywords = [
+            "CREATE", "SELECT", "INSERT", "DROP", "SHOW", "LIST", "DESCRIBE", "EXPLAIN", "SET", "UNSET",
+            "TERMINATE",
+        ];
+        return Err(match crate::closest_match(&found, keywords) {
+            Some(k) => err.with_suggestion(format!("did you mean {k}?")),
+            None => err.with_suggestion(format!("statements start with one of {}", keywords.join(", "))),
+        });
+    };
+    Ok(Statement {
+        kind,
+        position,
+        text: text_of(sql, tokens),
+    })
+}
+
+fn parse_create(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    c.expect_word("CREATE")?;
+    let or_replace = c.eat_words(&["OR", "REPLACE"]);
+    let read_only = c.eat_word("SOURCE");
+    let kind = if c.eat_word("STREAM") {
+        SourceKind::Stream
+    } else if c.eat_word("TABLE") {
+        SourceKind::Table
+    } else {
+        return Err(c.unexpected("STREAM or TABLE"));
+    };
+    let if_not_exists = c.eat_words(&["IF", "NOT", "EXISTS"]);
+    let name = c.name()?;
+    let columns = if c.peek().is_some_and(|t| t.token == Token::LParen) {
+        parse_columns(c)?
+    } else {
+        Vec::new()
+    };
+    let with = if c.eat_word("WITH") {
+        parse_with(c)?
+    } else {
+        WithOptions::default()
+    };
+    if c.eat_word("AS") {
+        if !columns.is_empty() {
+            return Err(ParseError::new(
+                "CREATE ... AS SELECT takes its columns from the query; remove the column list",
+                name.position,
+            ));
+        }
+        let query = parse_stream_query(c.rest())?;
+        return Ok(StatementKind::CreateAs(CreateAs {
+            kind,
+            name,
+            or_replace,
+            if_not_exists,
+            with,
+            query,
+        }));
+    }
+    c.expect_end()?;
+    Ok(StatementKind::CreateSource(CreateSource {
+        kind,
+        name,
+        or_replace,
+        if_not_exists,
+        read_only,
+        columns,
+        with,
+    }))
+}
+
+fn parse_columns(c: &mut Cursor<'_>) -> Result<Vec<ColumnDef>> {
+    c.expect(&Token::LParen)?;
+    let mut columns = Vec::new();
+    loop {
+        let name = c.name()?;
+        let data_type = parse_type(c)?;
+        let key = if c.eat_words(&["PRIMARY", "KEY"]) {
+            KeyKind::PrimaryKey
+        } else if c.eat_word("KEY") {
+            KeyKind::Key
+        } else {
+            KeyKind::None
+        };
+        columns.push(ColumnDef { name, data_type, key });
+        if c.eat(&Token::Comma) {
+            continue;
+        }
+        c.expect(&Token::RParen)?;
+        return Ok(columns);
+    }
+}
+
+/// Parses a ksqlDB type: `INT`, `DECIMAL(10, 2)`, `ARRAY<T>`, `MAP<K, V>`, `STRUCT<a T, ...>`.
+fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
+    let start = c.position();
+    let word = match c.peek().map(|t| &t.token) {
+        Some(Token::Word(w)) => w.value.to_uppercase(),
+        _ => return Err(c.unexpected("a type")),
+    };
+    c.pos += 1;
+    let ty = match word.as_str() {
+        "BOOLEAN" | "BOOL" => SqlType::Boolean,
+        "INT" | "INTEGER" => SqlType::Int,
+        "BIGINT" => SqlType::Bigint,
+        "DOUBLE" => SqlType::Double,
+        "STRING" | "VARCHAR" | "TEXT" => {
+            if c.eat(&Token::LParen) {
+                c.number()?;
+                c.expect(&Token::RParen)?;
+            }
+            SqlType::String
+        }
+        "TIMESTAMP" => SqlType::Timestamp,
+        "DATE" => SqlType::Date,
+        "TIME" => SqlType::Time,
+        "BYTES" => SqlType::Bytes,
+        "DECIMAL" | "NUMERIC" => {
+            c.expect(&Token::LParen)?;
+            let p = c.number()?;
+            c.expect(&Token::Comma)?;
+            let s = c.number()?;
+            c.expect(&Token::RParen)?;
+            if !(1..=38).contains(&p) || s < 0 || s > p {
+                return Err(ParseError::new(
+                    format!("DECIMAL({p}, {s}) is invalid: precision must be 1..38 and scale 0..precision"),
+                    start,
+                ));
+            }
+            SqlType::Decimal(p as u8, s as i8)
+        }
+        "ARRAY" => {
+            c.expect(&Token::Lt)?;
+            let inner = parse_type(c)?;
+            expect_close_angle(c)?;
+            SqlType::Array(Box::new(inner))
+        }
+        "MAP" => {
+            c.expect(&Token::Lt)?;
+            let k = parse_type(c)?;
+            c.expect(&Token::Comma)?;
+            let v = parse_type(c)?;
+            expect_close_angle(c)?;
+            SqlType::Map(Box::new(k), Box::new(v))
+        }
+        "STRUCT" => {
+            c.expect(&Token::Lt)?;
+            let mut fields = Vec::new();
+            if !c.eat(&Token::Gt) {
+                loop {
+                    let name = c.name()?;
+                    let t = parse_type(c)?;
+                    fields.push((name.value, t));
+                    if c.eat(&Token::Comma) {
+                        continue;
+                    }
+                    expect_close_angle(c)?;
+                    break;
+                }
+            }
+            SqlType::Struct(fields)
+        }
+        other => {
+            let known = [
+                "BOOLEAN", "INT", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "VARCHAR", "TIMESTAMP",
+                "DATE", "TIME", "BYTES", "ARRAY", "MAP", "STRUCT",
+            ];
+            let err = ParseError::new(format!("unknown type '{other}'"), start);
+            return Err(match crate::closest_match(other, known) {
+                Some(k) => err.with_suggestion(format!("did you mean {k}?")),
+                None => err.with_suggestion(format!("types are {}", known.join(", "))),
+            });
+        }
+    };
+    Ok(ty)
+}
+
+/// `>` closing a type; `>>` (two nested types closing at once) is split.
+fn expect_close_angle(c: &mut Cursor<'_>) -> Result<()> {
+    if c.eat(&Token::Gt) {
+        return Ok(());
+    }
+    if c.peek().is_some_and(|t| t.token == Token::ShiftRight) {
+        // Replace `>>` by one `>` for the enclosing type: consume half of it.
+        // The cursor cannot rewrite tokens, so record the pending `>` by stepping into a clone.
+        return Err(ParseError::new(
+            "write nested types with a space between closing brackets ('> >')",
+            c.position(),
+        ));
+    }
+    Err(c.unexpected(">"))
+}
+
+fn parse_with(c: &mut Cursor<'_>) -> Result<WithOptions> {
+    c.expect(&Token::LParen)?;
+    let mut opts = Vec::new();
+    loop {
+        let position = c.position();
+        let key = match c.peek().map(|t| &t.token) {
+            Some(Token::Word(w)) => w.value.to_uppercase(),
+            Some(Token::SingleQuotedString(s)) => s.to_uppercase(),
+            _ => return Err(c.unexpected("a property name")),
+        };
+        c.pos += 1;
+        c.expect(&Token::Eq)?;
+        let value = match c.peek().map(|t| &t.token) {
+            Some(Token::SingleQuotedString(s)) => OptionValue::String(s.clone()),
+            Some(Token::Number(n, _)) => OptionValue::Number(n.clone()),
+            Some(Token::Word(w)) => OptionValue::Word(w.value.clone()),
+            _ => return Err(c.unexpected("a property value")),
+        };
+        c.pos += 1;
+        if opts.iter().any(|o: &WithOption| o.key == key) {
+            return Err(ParseError::new(format!("property {key} is given twice"), position));
+        }
+        opts.push(WithOption { key, value, position });
+        if c.eat(&Token::Comma) {
+            continue;
+        }
+        c.expect(&Token::RParen)?;
+        return Ok(WithOptions(opts));
+    }
+}
+
+fn parse_insert(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    c.expect_word("INSERT")?;
+    c.expect_word("INTO")?;
+    let target = c.name()?;
+    let mut columns = Vec::new();
+    if c.peek().is_some_and(|t| t.token == Token::LParen)
+        && !c.is_word(1, "SELECT")
+        && !c.is_word(1, "WITH")
+    {
+        c.expect(&Token::LParen)?;
+        loop {
+            columns.push(c.name()?);
+            if c.eat(&Token::Comma) {
+                continue;
+            }
+            c.expect(&Token::RParen)?;
+            break;
+        }
+    }
+    if c.eat_word("VALUES") {
+        let dialect = KsqlDialect;
+        let mut parser = Parser::new(&dialect).with_tokens_with_locations(c.rest().to_vec());
+        let mut rows = Vec::new();
+        loop {
+            parser.expect_token(&Token::LParen).map_err(ParseError::from_sqlparser)?;
+            let row = parser
+                .parse_comma_separated(Parser::parse_expr)
+                .map_err(ParseError::from_sqlparser)?;
+            parser.expect_token(&Token::RParen).map_err(ParseError::from_sqlparser)?;
+            rows.push(row);
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+        expect_parser_end(&parser)?;
+        return Ok(StatementKind::InsertValues { target, columns, rows });
+    }
+    if !columns.is_empty() {
+        return Err(c.unexpected("VALUES"));
+    }
+    if c.eat_word("WITH") && c.peek().is_some_and(|t| t.token == Token::LParen) {
+        // `INSERT INTO s WITH (QUERY_ID='...') SELECT`: properties of the query.
+        parse_with(c)?;
+    }
+    let query = parse_stream_query(c.rest())?;
+    Ok(StatementKind::InsertSelect { target, query })
+}
+
+fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    let kind = if c.eat_word("STREAM") {
+        SourceKind::Stream
+    } else if c.eat_word("TABLE") {
+        SourceKind::Table
+    } else {
+        return Err(c.unexpected("STREAM or TABLE"));
+    };
+    let if_exists = c.eat_words(&["IF", "EXISTS"]);
+    let name = c.name()?;
+    c.eat_words(&["DELETE", "TOPIC"]);
+    c.expect_end()?;
+    Ok(StatementKind::Drop { kind, name, if_exists })
+}
+
+fn parse_show(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    let kind = match c.peek().map(|t| t.token.to_string().to_uppercase()) {
+        Some(w) if w == "STREAMS" => ShowKind::Streams,
+        Some(w) if w == "TABLES" => ShowKind::Tables,
+        Some(w) if w == "QUERIES" => ShowKind::Queries,
+        Some(w) if w == "PROPERTIES" => ShowKind::Properties,
+        Some(w) if w == "FUNCTIONS" => ShowKind::Functions,
+        _ => return Err(c.unexpected("STREAMS, TABLES, QUERIES, PROPERTIES or FUNCTIONS")),
+    };
+    c.pos += 1;
+    c.eat_word("EXTENDED");
+    c.expect_end()?;
+    Ok(StatementKind::Show(kind))
+}
+
+/// Splits ksqlDB's `WINDOW`, `PARTITION BY` and `EMIT` clauses out of a query's tokens and
+/// hands the rest to sqlparser.
+pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery> {
+    let position = tokens.first().and_then(pos_of).unwrap_or(Position::new(1, 1));
+    let mut rest = Vec::with_capacity(tokens.len());
+    let mut partition_by = Vec::new();
+    let mut window = None;
+    let mut emit = None;
+    let mut depth = 0i32;
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        let next_is = |n: usize, w: &str| tokens.get(i + n).is_some_and(|t| is_word(t, w));
+        if depth == 0 && is_word(t, "WINDOW") && ["TUMBLING", "HOPPING", "SESSION"].iter().any(|w| next_is(1, w)) {
+            let end = matching_paren(tokens, i + 2)?;
+            if window.is_some() {
+                return Err(ParseError::new("a query can have only one WINDOW clause", pos_of(t)));
+            }
+            window = Some(parse_window(&tokens[i..=end])?);
+            i = end + 1;
+            continue;
+        }
+        if depth == 0 && is_word(t, "PARTITION") && next_is(1, "BY") {
+            let start = i + 2;
+            let mut end = start;
+            let mut d = 0i32;
+            while end < tokens.len() {
+                match tokens[end].token {
+                    Token::LParen => d += 1,
+                    Token::RParen => d -= 1,
+                    _ => {}
+                }
+                if d == 0 && ["EMIT", "LIMIT", "HAVING"].iter().any(|w| is_word(&tokens[end], w)) {
+                    break;
+                }
+                end += 1;
+            }
+            if start == end {
+                return Err(ParseError::new("PARTITION BY needs at least one expression", pos_of(t)));
+            }
+            let dialect = KsqlDialect;
+            let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens[start..end].to_vec());
+            partition_by = parser
+                .parse_comma_separated(Parser::parse_expr)
+                .map_err(ParseError::from_sqlparser)?;
+            expect_parser_end(&parser)?;
+            i = end;
+            continue;
+        }
+        if depth == 0 && is_word(t, "EMIT") {
+            emit = Some(if next_is(1, "CHANGES") {
+                Emit::Changes
+            } else if next_is(1, "FINAL") {
+                Emit::Final
+            } else {
+                return Err(ParseError::new("expected CHANGES or FINAL after EMIT", pos_of(t)));
+            });
+            i += 2;
+            continue;
+        }
+        rest.push(t.clone());
+        i += 1;
+    }
+    let dialect = KsqlDialect;
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(rest);
+    let end = tokens.last().map(end_pos);
+    let mut query = parser
+        .parse_query()
+        .map_err(|e| ParseError::from_sqlparser(e).or_position(end))?;
+    expect_parser_end(&parser)?;
+    for e in &mut partition_by {
+        rewrite_expr(e);
+    }
+    let _ = VisitMut::visit(&mut *query, &mut KsqlRewriter);
+    name_unaliased_columns(&mut query);
+    Ok(StreamQuery {
+        query,
+        partition_by,
+        window,
+        emit,
+        position,
+    })
+}
+
+fn expect_parser_end(parser: &Parser<'_>) -> Result<()> {
+    let t = parser.peek_token();
+    if t.token == Token::EOF {
+        Ok(())
+    } else {
+        Err(ParseError::new(format!("unexpected '{}'", t.token), pos_of(&t)))
+    }
+}
+
+fn matching_paren(tokens: &[TokenWithSpan], open: usize) -> Result<usize> {
+    match tokens.get(open) {
+        Some(t) if t.token == Token::LParen => {}
+        Some(t) => return Err(ParseError::new(format!("expected '(', found {}", t.token), pos_of(t))),
+        None => return Err(ParseError::new("expected '(' after the window type", tokens.last().and_then(pos_of))),
+    }
+    let mut depth = 0;
+    for (j, t) in tokens.iter().enumerate().skip(open) {
+        match t.token {
+            Token::LParen => depth += 1,
+            Token::RParen => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(j);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(ParseError::new("unclosed '(' in WINDOW clause", pos_of(&tokens[open])))
+}
+
+/// `WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 5 MINUTES)` and friends (tokens include the
+/// closing parenthesis).
+fn parse_window(tokens: &[TokenWithSpan]) -> Result<WindowSpec> {
+    let position = pos_of(&tokens[0]);
+    let mut c = Cursor::new(&tokens[1..]);
+    let kind_word = c.name()?.value;
+    c.expect(&Token::LParen)?;
+    let mut size = None;
+    let mut advance = None;
+    let mut gap = None;
+    let mut grace = None;
+    let mut retention = None;
+    let mut closed = false;
+    if kind_word == "SESSION" && !c.is_word(0, "SIZE") {
+        gap = Some(parse_duration(&mut c)?);
+        if !c.eat(&Token::Comma) {
+            c.expect(&Token::RParen)?;
+            closed = true;
+        }
+    }
+    while !closed && !c.eat(&Token::RParen) {
+        if c.eat_word("SIZE") {
+            size = Some(parse_duration(&mut c)?);
+        } else if c.eat_words(&["ADVANCE", "BY"]) {
+            advance = Some(parse_duration(&mut c)?);
+        } else if c.eat_words(&["GRACE", "PERIOD"]) {
+            grace = Some(parse_duration(&mut c)?);
+        } else if c.eat_word("RETENTION") {
+            retention = Some(parse_duration(&mut c)?);
+        } else {
+            return Err(c.unexpected("SIZE, ADVANCE BY, GRACE PERIOD or RETENTION"));
+        }
+        if !c.eat(&Token::Comma) {
+            c.expect(&Token::RParen)?;
+            break;
+        }
+    }
+    let missing = |what: &str| ParseError::new(format!("{kind_word} window needs {what}"), position);
+    let kind = match kind_word.as_str() {
+        "TUMBLING" => WindowKind::Tumbling {
+            size_ms: size.ok_or_else(|| missing("a SIZE"))?,
+        },
+        "HOPPING" => WindowKind::Hopping {
+            size_ms: size.ok_or_else(|| missing("a SIZE"))?,
+            advance_ms: advance.ok_or_else(|| missing("ADVANCE BY"))?,
+        },
+        _ => WindowKind::Session {
+            gap_ms: gap.or(size).ok_or_else(|| missing("a gap, e.g. SESSION (5 MINUTES)"))?,
+        },
+    };
+    Ok(WindowSpec {
+        kind,
+        grace_ms: grace,
+        retention_ms: retention,
+        position,
+    })
+}
+
+fn parse_duration(c: &mut Cursor<'_>) -> Result<i64> {
+    let n = c.number()?;
+    let unit_pos = c.position();
+    let unit = c.name()?.value;
+    let factor = match unit.trim_end_matches('S') {
+        "MILLISECOND" => 1,
+        "SECOND" => 1_000,
+        "MINUTE" => 60_000,
+        "HOUR" => 3_600_000,
+        "DAY" => 86_400_000,
+        _ => {
+            return Err(ParseError::new(format!("unknown time unit '{unit}'"), unit_pos)
+                .with_suggestion("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| ParseError::new("duration is too large", unit_pos))
+}
+
+/// Rewrites ksqlDB expression syntax into what DataFusion plans: `a->b` becomes
+/// `get_field(a, 'B')`.
+struct KsqlRewriter;
+
+impl sqlparser::ast::VisitorMut for KsqlRewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        rewrite_expr_node(expr);
+        ControlFlow::Continue(())
+    }
+}
+
+fn rewrite_expr(expr: &mut Expr) {
+    let _ = visit_expressions_mut(expr, |e| {
+        rewrite_expr_node(e);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+fn rewrite_expr_node(expr: &mut Expr) {
+    if let Expr::BinaryOp {
+        left,
+        op: BinaryOperator::Arrow,
+        right,
+    } = expr
+    {
+        let field = match right.as_ref() {
+            Expr::Identifier(ident) => Some(ident.value.clone()),
+            Expr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let Some(field) = field {
+            let base = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+            *expr = call("get_field", vec![base, Expr::value(Value::SingleQuotedString(field))]);
+        }
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// ksqlDB names unaliased select expressions `KSQL_COL_0`, `KSQL_COL_1`, ... and a struct field
+/// access `a->b` after the field.
+fn name_unaliased_columns(query: &mut sqlparser::ast::Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let mut generated = 0;
+    for item in &mut select.projection {
+        if let SelectItem::UnnamedExpr(expr) = item {
+            let alias = match expr {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => continue,
+                Expr::Function(f) if is_field_access(f) => field_name(f),
+                _ => {
+                    let name = format!("KSQL_COL_{generated}");
+                    generated += 1;
+                    Some(name)
+                }
+            };
+            if let Some(alias) = alias {
+                *item = SelectItem::ExprWithAlias {
+                    expr: expr.clone(),
+                    alias: Ident::with_quote('"', alias),
+                };
+            }
+        }
+    }
+}
+
+fn is_field_access(f: &Function) -> bool {
+    f.name.to_string() == "get_field"
+}
+
+fn field_name(f: &Function) -> Option<String> {
+    match &f.args {
+        FunctionArguments::List(list) => match list.args.get(1) {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v)))) => match &v.value {
+                Value::SingleQuotedString(s) => Some(s.clone()),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(sql: &str) -> Statement {
+        let mut v = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(v.len(), 1);
+        v.remove(0)
+    }
+
+    #[test]
+    fn create_stream_with_columns_and_options() {
+        let s = one("CREATE STREAM trips (trip_id STRING KEY, fare DOUBLE, tags ARRAY<STRING>, \
+                     m MAP<STRING, INT>, s STRUCT<a INT, `b` DECIMAL(10, 2)>) \
+                     WITH (PATH='data/t.jsonl', value_format='json', PARTITIONS=4);");
+        let StatementKind::CreateSource(c) = s.kind else { panic!() };
+        assert_eq!(c.name.value, "TRIPS");
+        assert_eq!(c.columns.len(), 5);
+        assert_eq!(c.columns[0].key, KeyKind::Key);
+        assert_eq!(c.columns[4].data_type.to_string(), "STRUCT<A INTEGER, b DECIMAL(10, 2)>");
+        assert_eq!(c.with.get("value_format").unwrap().value.as_text(), "json");
+        assert_eq!(c.with.get("PARTITIONS").unwrap().value.as_text(), "4");
+    }
+
+    #[test]
+    fn query_clauses_are_lifted_out() {
+        let s = one("SELECT a, b + 1, s->x FROM t WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 5 MINUTES) \
+                     WHERE a > 1 PARTITION BY b, a EMIT CHANGES LIMIT 3");
+        let StatementKind::Query(q) = s.kind else { panic!() };
+        assert_eq!(q.partition_by.len(), 2);
+        assert_eq!(q.emit, Some(Emit::Changes));
+        assert_eq!(
+            q.window.unwrap().kind,
+            WindowKind::Tumbling { size_ms: 3_600_000 }
+        );
+        let text = q.query.to_string();
+        assert!(text.contains("LIMIT 3"), "{text}");
+        assert!(text.contains("\"KSQL_COL_0\""), "{text}");
+        assert!(text.contains("get_field(S, 'X') AS \"X\""), "{text}");
+    }
+
+    #[test]
+    fn arrow_binds_tighter_than_comparison() {
+        let s = one("SELECT * FROM t WHERE s->x > 5");
+        let StatementKind::Query(q) = s.kind else { panic!() };
+        assert!(q.query.to_string().contains("get_field(S, 'X') > 5"));
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let err = parse("SELECT *\nFROM t WHERE a >").unwrap_err();
+        assert_eq!(err.position.map(|p| p.line), Some(2));
+        let err = parse("CREAT STREAM x (a INT);").unwrap_err();
+        assert_eq!(err.position, Some(Position::new(1, 1)));
+        assert_eq!(err.suggestion.as_deref(), Some("did you mean CREATE?"));
+        let err = parse("CREATE STREAM x (a INTT);").unwrap_err();
+        assert_eq!(err.position, Some(Position::new(1, 20)));
+        assert_eq!(err.suggestion.as_deref(), Some("did you mean INT?"));
+    }
+
+    #[test]
+    fn statements_split_and_keep_text() {
+        let v = parse("SET 'batch.max.rows' = '10';\n-- note; not a split\nSELECT ';' FROM s;").unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].text, "SELECT ';' FROM s");
+        assert_eq!(v[1].position, Position::new(3, 1));
+    }
+
+    #[test]
+    fn insert_values_and_select() {
+        let s = one("INSERT INTO s (a, b) VALUES (1, 'x'), (2, NULL)");
+        let StatementKind::InsertValues { columns, rows, .. } = s.kind else { panic!() };
+        assert_eq!(columns.len(), 2);
+        assert_eq!(rows.len(), 2);
+        let s = one("INSERT INTO s SELECT * FROM t");
+        assert!(matches!(s.kind, StatementKind::InsertSelect { .. }));
+    }
+
+    #[test]
+    fn session_window_gap() {
+        let s = one("SELECT k FROM t WINDOW SESSION (30 SECONDS) GROUP BY k");
+        let StatementKind::Query(q) = s.kind else { panic!() };
+        assert_eq!(q.window.unwrap().kind, WindowKind::Session { gap_ms: 30_000 });
+    }
+}
