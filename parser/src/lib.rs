@@ -24,8 +24,9 @@ mod error;
 mod parser;
 
 pub use ast::{
-    ColumnDef, CreateAs, CreateSource, Emit, KeyKind, Name, OptionValue, ShowKind, SourceKind, SqlType,
-    Statement, StatementKind, StreamQuery, WindowKind, WindowSpec, WithOption, WithOptions,
+    ColumnDef, CreateAs, CreateSource, Emit, KeyKind, Name, OptionValue, ShowKind, SourceKind,
+    SqlType, Statement, StatementKind, StreamQuery, WindowKind, WindowSpec, WithOption,
+    WithOptions,
 };
 pub use dialect::KsqlDialect;
 pub use error::{closest_match, render_excerpt, ParseError, Position};

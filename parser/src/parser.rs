@@ -4,11 +4,11 @@
 
 use std::ops::ControlFlow;
 
+use sqlparser::ast::{visit_expressions_mut, VisitMut};
 use sqlparser::ast::{
     BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
     FunctionArguments, Ident, ObjectName, SelectItem, SetExpr, Value,
 };
-use sqlparser::ast::{visit_expressions_mut, VisitMut};
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
@@ -45,7 +45,8 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     let raw = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| {
-            let pos = (e.location.line > 0).then(|| Position::new(e.location.line, e.location.column));
+            let pos =
+                (e.location.line > 0).then(|| Position::new(e.location.line, e.location.column));
             ParseError::new(e.message, pos)
         })?;
     Ok(raw
@@ -94,11 +95,7 @@ fn char_offset(sql: &str, line: u64, column: u64) -> Option<usize> {
     for (i, l) in sql.split_inclusive('\n').enumerate() {
         if i as u64 + 1 == line {
             let col = column.saturating_sub(1) as usize;
-            let within = l
-                .char_indices()
-                .nth(col)
-                .map(|(b, _)| b)
-                .unwrap_or(l.len());
+            let within = l.char_indices().nth(col).map(|(b, _)| b).unwrap_or(l.len());
             return Some(offset + within);
         }
         offset += l.len();
@@ -130,9 +127,7 @@ impl<'a> Cursor<'a> {
     }
 
     fn position(&self) -> Option<Position> {
-        self.peek()
-            .or_else(|| self.tokens.last())
-            .and_then(pos_of)
+        self.peek().or_else(|| self.tokens.last()).and_then(pos_of)
     }
 
     fn is_word(&self, n: usize, word: &str) -> bool {
@@ -184,7 +179,9 @@ impl<'a> Cursor<'a> {
 
     fn unexpected(&self, expected: &str) -> ParseError {
         match self.peek() {
-            Some(t) => ParseError::new(format!("expected {expected}, found {}", t.token), pos_of(t)),
+            Some(t) => {
+                ParseError::new(format!("expected {expected}, found {}", t.token), pos_of(t))
+            }
             None => ParseError::new(
                 format!("expected {expected}, found end of statement"),
                 self.tokens.last().map(end_pos),
@@ -222,9 +219,9 @@ impl<'a> Cursor<'a> {
     fn number(&mut self) -> Result<i64> {
         match self.peek().map(|t| &t.token) {
             Some(Token::Number(n, _)) => {
-                let value = n
-                    .parse()
-                    .map_err(|_| ParseError::new(format!("'{n}' is not a whole number"), self.position()))?;
+                let value = n.parse().map_err(|_| {
+                    ParseError::new(format!("'{n}' is not a whole number"), self.position())
+                })?;
                 self.pos += 1;
                 Ok(value)
             }
@@ -256,7 +253,10 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
         parse_create(&mut c)?
     } else if c.is_word(0, "INSERT") {
         parse_insert(&mut c)?
-    } else if c.is_word(0, "SELECT") || c.is_word(0, "WITH") || c.peek().is_some_and(|t| t.token == Token::LParen) {
+    } else if c.is_word(0, "SELECT")
+        || c.is_word(0, "WITH")
+        || c.peek().is_some_and(|t| t.token == Token::LParen)
+    {
         StatementKind::Query(parse_stream_query(c.rest())?)
     } else if c.eat_word("DROP") {
         parse_drop(&mut c)?
@@ -299,14 +299,29 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
         StatementKind::Terminate(target)
     } else {
         let found = tokens[0].token.to_string();
-        let err = ParseError::new(format!("unknown statement starting with '{found}'"), Some(position));
+        let err = ParseError::new(
+            format!("unknown statement starting with '{found}'"),
+            Some(position),
+        );
         let keywords = [
-            "CREATE", "SELECT", "INSERT", "DROP", "SHOW", "LIST", "DESCRIBE", "EXPLAIN", "SET", "UNSET",
+            "CREATE",
+            "SELECT",
+            "INSERT",
+            "DROP",
+            "SHOW",
+            "LIST",
+            "DESCRIBE",
+            "EXPLAIN",
+            "SET",
+            "UNSET",
             "TERMINATE",
         ];
         return Err(match crate::closest_match(&found, keywords) {
             Some(k) => err.with_suggestion(format!("did you mean {k}?")),
-            None => err.with_suggestion(format!("statements start with one of {}", keywords.join(", "))),
+            None => err.with_suggestion(format!(
+                "statements start with one of {}",
+                keywords.join(", ")
+            )),
         });
     };
     Ok(Statement {
@@ -381,7 +396,11 @@ fn parse_columns(c: &mut Cursor<'_>) -> Result<Vec<ColumnDef>> {
         } else {
             KeyKind::None
         };
-        columns.push(ColumnDef { name, data_type, key });
+        columns.push(ColumnDef {
+            name,
+            data_type,
+            key,
+        });
         if c.eat(&Token::Comma) {
             continue;
         }
@@ -461,8 +480,21 @@ fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
         }
         other => {
             let known = [
-                "BOOLEAN", "INT", "INTEGER", "BIGINT", "DOUBLE", "DECIMAL", "STRING", "VARCHAR", "TIMESTAMP",
-                "DATE", "TIME", "BYTES", "ARRAY", "MAP", "STRUCT",
+                "BOOLEAN",
+                "INT",
+                "INTEGER",
+                "BIGINT",
+                "DOUBLE",
+                "DECIMAL",
+                "STRING",
+                "VARCHAR",
+                "TIMESTAMP",
+                "DATE",
+                "TIME",
+                "BYTES",
+                "ARRAY",
+                "MAP",
+                "STRUCT",
             ];
             let err = ParseError::new(format!("unknown type '{other}'"), start);
             return Err(match crate::closest_match(other, known) {
@@ -510,9 +542,16 @@ fn parse_with(c: &mut Cursor<'_>) -> Result<WithOptions> {
         };
         c.pos += 1;
         if opts.iter().any(|o: &WithOption| o.key == key) {
-            return Err(ParseError::new(format!("property {key} is given twice"), position));
+            return Err(ParseError::new(
+                format!("property {key} is given twice"),
+                position,
+            ));
         }
-        opts.push(WithOption { key, value, position });
+        opts.push(WithOption {
+            key,
+            value,
+            position,
+        });
         if c.eat(&Token::Comma) {
             continue;
         }
@@ -545,18 +584,26 @@ fn parse_insert(c: &mut Cursor<'_>) -> Result<StatementKind> {
         let mut parser = Parser::new(&dialect).with_tokens_with_locations(c.rest().to_vec());
         let mut rows = Vec::new();
         loop {
-            parser.expect_token(&Token::LParen).map_err(ParseError::from_sqlparser)?;
+            parser
+                .expect_token(&Token::LParen)
+                .map_err(ParseError::from_sqlparser)?;
             let row = parser
                 .parse_comma_separated(Parser::parse_expr)
                 .map_err(ParseError::from_sqlparser)?;
-            parser.expect_token(&Token::RParen).map_err(ParseError::from_sqlparser)?;
+            parser
+                .expect_token(&Token::RParen)
+                .map_err(ParseError::from_sqlparser)?;
             rows.push(row);
             if !parser.consume_token(&Token::Comma) {
                 break;
             }
         }
         expect_parser_end(&parser)?;
-        return Ok(StatementKind::InsertValues { target, columns, rows });
+        return Ok(StatementKind::InsertValues {
+            target,
+            columns,
+            rows,
+        });
     }
     if !columns.is_empty() {
         return Err(c.unexpected("VALUES"));
@@ -581,7 +628,11 @@ fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
     let name = c.name()?;
     c.eat_words(&["DELETE", "TOPIC"]);
     c.expect_end()?;
-    Ok(StatementKind::Drop { kind, name, if_exists })
+    Ok(StatementKind::Drop {
+        kind,
+        name,
+        if_exists,
+    })
 }
 
 fn parse_show(c: &mut Cursor<'_>) -> Result<StatementKind> {
@@ -602,7 +653,10 @@ fn parse_show(c: &mut Cursor<'_>) -> Result<StatementKind> {
 /// Splits ksqlDB's `WINDOW`, `PARTITION BY` and `EMIT` clauses out of a query's tokens and
 /// hands the rest to sqlparser.
 pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery> {
-    let position = tokens.first().and_then(pos_of).unwrap_or(Position::new(1, 1));
+    let position = tokens
+        .first()
+        .and_then(pos_of)
+        .unwrap_or(Position::new(1, 1));
     let mut rest = Vec::with_capacity(tokens.len());
     let mut partition_by = Vec::new();
     let mut window = None;
@@ -617,10 +671,18 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
             _ => {}
         }
         let next_is = |n: usize, w: &str| tokens.get(i + n).is_some_and(|t| is_word(t, w));
-        if depth == 0 && is_word(t, "WINDOW") && ["TUMBLING", "HOPPING", "SESSION"].iter().any(|w| next_is(1, w)) {
+        if depth == 0
+            && is_word(t, "WINDOW")
+            && ["TUMBLING", "HOPPING", "SESSION"]
+                .iter()
+                .any(|w| next_is(1, w))
+        {
             let end = matching_paren(tokens, i + 2)?;
             if window.is_some() {
-                return Err(ParseError::new("a query can have only one WINDOW clause", pos_of(t)));
+                return Err(ParseError::new(
+                    "a query can have only one WINDOW clause",
+                    pos_of(t),
+                ));
             }
             window = Some(parse_window(&tokens[i..=end])?);
             i = end + 1;
@@ -636,16 +698,24 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
                     Token::RParen => d -= 1,
                     _ => {}
                 }
-                if d == 0 && ["EMIT", "LIMIT", "HAVING"].iter().any(|w| is_word(&tokens[end], w)) {
+                if d == 0
+                    && ["EMIT", "LIMIT", "HAVING"]
+                        .iter()
+                        .any(|w| is_word(&tokens[end], w))
+                {
                     break;
                 }
                 end += 1;
             }
             if start == end {
-                return Err(ParseError::new("PARTITION BY needs at least one expression", pos_of(t)));
+                return Err(ParseError::new(
+                    "PARTITION BY needs at least one expression",
+                    pos_of(t),
+                ));
             }
             let dialect = KsqlDialect;
-            let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens[start..end].to_vec());
+            let mut parser =
+                Parser::new(&dialect).with_tokens_with_locations(tokens[start..end].to_vec());
             partition_by = parser
                 .parse_comma_separated(Parser::parse_expr)
                 .map_err(ParseError::from_sqlparser)?;
@@ -659,7 +729,10 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
             } else if next_is(1, "FINAL") {
                 Emit::Final
             } else {
-                return Err(ParseError::new("expected CHANGES or FINAL after EMIT", pos_of(t)));
+                return Err(ParseError::new(
+                    "expected CHANGES or FINAL after EMIT",
+                    pos_of(t),
+                ));
             });
             i += 2;
             continue;
@@ -693,15 +766,28 @@ fn expect_parser_end(parser: &Parser<'_>) -> Result<()> {
     if t.token == Token::EOF {
         Ok(())
     } else {
-        Err(ParseError::new(format!("unexpected '{}'", t.token), pos_of(&t)))
+        Err(ParseError::new(
+            format!("unexpected '{}'", t.token),
+            pos_of(&t),
+        ))
     }
 }
 
 fn matching_paren(tokens: &[TokenWithSpan], open: usize) -> Result<usize> {
     match tokens.get(open) {
         Some(t) if t.token == Token::LParen => {}
-        Some(t) => return Err(ParseError::new(format!("expected '(', found {}", t.token), pos_of(t))),
-        None => return Err(ParseError::new("expected '(' after the window type", tokens.last().and_then(pos_of))),
+        Some(t) => {
+            return Err(ParseError::new(
+                format!("expected '(', found {}", t.token),
+                pos_of(t),
+            ))
+        }
+        None => {
+            return Err(ParseError::new(
+                "expected '(' after the window type",
+                tokens.last().and_then(pos_of),
+            ))
+        }
     }
     let mut depth = 0;
     for (j, t) in tokens.iter().enumerate().skip(open) {
@@ -716,7 +802,10 @@ fn matching_paren(tokens: &[TokenWithSpan], open: usize) -> Result<usize> {
             _ => {}
         }
     }
-    Err(ParseError::new("unclosed '(' in WINDOW clause", pos_of(&tokens[open])))
+    Err(ParseError::new(
+        "unclosed '(' in WINDOW clause",
+        pos_of(&tokens[open]),
+    ))
 }
 
 /// `WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 5 MINUTES)` and friends (tokens include the
@@ -756,7 +845,8 @@ fn parse_window(tokens: &[TokenWithSpan]) -> Result<WindowSpec> {
             break;
         }
     }
-    let missing = |what: &str| ParseError::new(format!("{kind_word} window needs {what}"), position);
+    let missing =
+        |what: &str| ParseError::new(format!("{kind_word} window needs {what}"), position);
     let kind = match kind_word.as_str() {
         "TUMBLING" => WindowKind::Tumbling {
             size_ms: size.ok_or_else(|| missing("a SIZE"))?,
@@ -766,7 +856,9 @@ fn parse_window(tokens: &[TokenWithSpan]) -> Result<WindowSpec> {
             advance_ms: advance.ok_or_else(|| missing("ADVANCE BY"))?,
         },
         _ => WindowKind::Session {
-            gap_ms: gap.or(size).ok_or_else(|| missing("a gap, e.g. SESSION (5 MINUTES)"))?,
+            gap_ms: gap
+                .or(size)
+                .ok_or_else(|| missing("a gap, e.g. SESSION (5 MINUTES)"))?,
         },
     };
     Ok(WindowSpec {
@@ -788,8 +880,10 @@ fn parse_duration(c: &mut Cursor<'_>) -> Result<i64> {
         "HOUR" => 3_600_000,
         "DAY" => 86_400_000,
         _ => {
-            return Err(ParseError::new(format!("unknown time unit '{unit}'"), unit_pos)
-                .with_suggestion("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"))
+            return Err(
+                ParseError::new(format!("unknown time unit '{unit}'"), unit_pos)
+                    .with_suggestion("use MILLISECONDS, SECONDS, MINUTES, HOURS or DAYS"),
+            )
         }
     };
     n.checked_mul(factor)
@@ -833,7 +927,10 @@ fn rewrite_expr_node(expr: &mut Expr) {
         };
         if let Some(field) = field {
             let base = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
-            *expr = call("get_field", vec![base, Expr::value(Value::SingleQuotedString(field))]);
+            *expr = call(
+                "get_field",
+                vec![base, Expr::value(Value::SingleQuotedString(field))],
+            );
         }
     }
 }
@@ -915,23 +1012,34 @@ mod tests {
 
     #[test]
     fn create_stream_with_columns_and_options() {
-        let s = one("CREATE STREAM trips (trip_id STRING KEY, fare DOUBLE, tags ARRAY<STRING>, \
+        let s = one(
+            "CREATE STREAM trips (trip_id STRING KEY, fare DOUBLE, tags ARRAY<STRING>, \
                      m MAP<STRING, INT>, s STRUCT<a INT, `b` DECIMAL(10, 2)>) \
-                     WITH (PATH='data/t.jsonl', value_format='json', PARTITIONS=4);");
-        let StatementKind::CreateSource(c) = s.kind else { panic!() };
+                     WITH (PATH='data/t.jsonl', value_format='json', PARTITIONS=4);",
+        );
+        let StatementKind::CreateSource(c) = s.kind else {
+            panic!()
+        };
         assert_eq!(c.name.value, "TRIPS");
         assert_eq!(c.columns.len(), 5);
         assert_eq!(c.columns[0].key, KeyKind::Key);
-        assert_eq!(c.columns[4].data_type.to_string(), "STRUCT<A INTEGER, b DECIMAL(10, 2)>");
+        assert_eq!(
+            c.columns[4].data_type.to_string(),
+            "STRUCT<A INTEGER, b DECIMAL(10, 2)>"
+        );
         assert_eq!(c.with.get("value_format").unwrap().value.as_text(), "json");
         assert_eq!(c.with.get("PARTITIONS").unwrap().value.as_text(), "4");
     }
 
     #[test]
     fn query_clauses_are_lifted_out() {
-        let s = one("SELECT a, b + 1, s->x FROM t WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 5 MINUTES) \
-                     WHERE a > 1 PARTITION BY b, a EMIT CHANGES LIMIT 3");
-        let StatementKind::Query(q) = s.kind else { panic!() };
+        let s = one(
+            "SELECT a, b + 1, s->x FROM t WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 5 MINUTES) \
+                     WHERE a > 1 PARTITION BY b, a EMIT CHANGES LIMIT 3",
+        );
+        let StatementKind::Query(q) = s.kind else {
+            panic!()
+        };
         assert_eq!(q.partition_by.len(), 2);
         assert_eq!(q.emit, Some(Emit::Changes));
         assert_eq!(
@@ -947,7 +1055,9 @@ mod tests {
     #[test]
     fn arrow_binds_tighter_than_comparison() {
         let s = one("SELECT * FROM t WHERE s->x > 5");
-        let StatementKind::Query(q) = s.kind else { panic!() };
+        let StatementKind::Query(q) = s.kind else {
+            panic!()
+        };
         assert!(q.query.to_string().contains("get_field(S, 'X') > 5"));
     }
 
@@ -965,7 +1075,8 @@ mod tests {
 
     #[test]
     fn statements_split_and_keep_text() {
-        let v = parse("SET 'batch.max.rows' = '10';\n-- note; not a split\nSELECT ';' FROM s;").unwrap();
+        let v = parse("SET 'batch.max.rows' = '10';\n-- note; not a split\nSELECT ';' FROM s;")
+            .unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].text, "SELECT ';' FROM s");
         assert_eq!(v[1].position, Position::new(3, 1));
@@ -974,7 +1085,9 @@ mod tests {
     #[test]
     fn insert_values_and_select() {
         let s = one("INSERT INTO s (a, b) VALUES (1, 'x'), (2, NULL)");
-        let StatementKind::InsertValues { columns, rows, .. } = s.kind else { panic!() };
+        let StatementKind::InsertValues { columns, rows, .. } = s.kind else {
+            panic!()
+        };
         assert_eq!(columns.len(), 2);
         assert_eq!(rows.len(), 2);
         let s = one("INSERT INTO s SELECT * FROM t");
@@ -984,7 +1097,12 @@ mod tests {
     #[test]
     fn session_window_gap() {
         let s = one("SELECT k FROM t WINDOW SESSION (30 SECONDS) GROUP BY k");
-        let StatementKind::Query(q) = s.kind else { panic!() };
-        assert_eq!(q.window.unwrap().kind, WindowKind::Session { gap_ms: 30_000 });
+        let StatementKind::Query(q) = s.kind else {
+            panic!()
+        };
+        assert_eq!(
+            q.window.unwrap().kind,
+            WindowKind::Session { gap_ms: 30_000 }
+        );
     }
 }

@@ -1,1 +1,107 @@
+//! # weir-planner
+//!
+//! Turns parsed statements into plans Weir's engine runs:
+//!
+//! 1. [`Catalog`] holds every stream's [`StreamDef`]: declared columns, key, partition count and
+//!    source ([`SourceSpec`]).
+//! 2. [`plan_query`] plans a query with DataFusion's `SqlToRel` (through a catalog-backed
+//!    context provider), type-coerces it with DataFusion's analyzer, rejects what cannot run on
+//!    an unbounded stream, and lowers the result into a [`DataflowPlan`]: a DAG of [`Node`]s
+//!    over Arrow record batches, each with its schema and [`Partitioning`]. An
+//!    [`Op::Exchange`] appears exactly where rows must change partition, with the reason.
+//! 3. [`DataflowPlan::explain`] prints the plan for `EXPLAIN`.
+//!
+//! ```
+//! use weir_parser::{parse, StatementKind};
+//! use weir_planner::{plan_query, Catalog, PlanOptions, StreamDef};
+//!
+//! let stmts = parse("CREATE STREAM trips (vendor_id INT KEY, fare DOUBLE) WITH (PARTITIONS=2);
+//!                    SELECT vendor_id, fare FROM trips WHERE fare > 10;")?;
+//! let mut catalog = Catalog::new();
+//! let StatementKind::CreateSource(create) = &stmts[0].kind else { unreachable!() };
+//! catalog.insert(StreamDef::from_create(create)?);
+//! let StatementKind::Query(query) = &stmts[1].kind else { unreachable!() };
+//! let plan = plan_query(&catalog, query, &PlanOptions::default())?;
+//! // The projection keeps the key, so no exchange is needed.
+//! assert!(!plan.explain().contains("Exchange"));
+//! assert!(plan.explain().contains("2 partitions by hash(VENDOR_ID)"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
 
+mod catalog;
+pub mod columns;
+mod dataflow;
+mod error;
+mod plan;
+mod provider;
+mod types;
+mod values;
+
+pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};
+pub use dataflow::{DataflowPlan, MapStep, Node, NodeId, Op, Partitioning, HASH_VERSION};
+pub use error::{PlanError, Result};
+pub use plan::{plan_query, PlanOptions};
+pub use types::{arrow_type, sql_type_name};
+pub use values::{values_batch, ValuesRows};
+
+/// Names of the scalar functions queries can call (DataFusion's library and ksqlDB aliases).
+pub fn function_names() -> Vec<String> {
+    provider::FunctionRegistry::get().scalar_names()
+}
+
+/// Builds the definition of the stream a `CREATE STREAM ... AS SELECT` creates.
+pub fn derived_stream(
+    name: &weir_parser::Name,
+    plan: &DataflowPlan,
+    with: &weir_parser::WithOptions,
+) -> Result<StreamDef> {
+    let props = catalog::Properties::new(with, catalog::SINK_PROPERTIES)?;
+    let format = props.format()?;
+    let sink = props.text("PATH").map(|path| {
+        if path == "-" {
+            SourceSpec::Stdin {
+                format: format.clone(),
+            }
+        } else {
+            SourceSpec::File {
+                path: path.to_string(),
+                format: format.clone(),
+            }
+        }
+    });
+    if matches!(sink, Some(SourceSpec::Stdin { .. })) {
+        return Err(PlanError::invalid(
+            "PATH='-' (stdin) cannot be written to; give a file path",
+            with.get("PATH").and_then(|o| o.position),
+        ));
+    }
+    let columns = plan.visible_schema();
+    for f in columns.fields() {
+        if columns::RESERVED.contains(&f.name().as_str()) {
+            return Err(PlanError::invalid(
+                format!("'{}' is a reserved column name; alias it with AS", f.name()),
+                name.position,
+            ));
+        }
+    }
+    let partitioning = &plan.output().partitioning;
+    let key_columns = match partitioning {
+        Partitioning::Hash { keys, .. } => keys
+            .iter()
+            .filter_map(|k| columns.index_of(k).ok())
+            .collect(),
+        Partitioning::Unkeyed { .. } => Vec::new(),
+    };
+    Ok(StreamDef {
+        name: name.value.clone(),
+        kind: weir_parser::SourceKind::Stream,
+        columns,
+        key_columns,
+        partitions: partitioning.partitions(),
+        source: SourceSpec::Memory,
+        timestamp: None,
+        sink,
+        read_only: false,
+    })
+}

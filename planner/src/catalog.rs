@@ -1,0 +1,418 @@
+//! The catalog: what each stream is (columns, key, partitions) and where its records come from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use weir_parser::{
+    closest_match, CreateSource, KeyKind, Name, OptionValue, SourceKind, WithOptions,
+};
+
+use crate::columns::{hidden_fields, RESERVED};
+use crate::error::{PlanError, Result};
+use crate::types::arrow_type;
+
+/// How records of a file or stdin are encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line; fields match columns case-insensitively.
+    Json,
+    /// Delimited text (CSV), columns by position.
+    Delimited {
+        /// The field separator.
+        delimiter: u8,
+        /// Whether the first line is a header to skip.
+        header: bool,
+    },
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Format::Json => f.write_str("JSON"),
+            Format::Delimited { delimiter, header } => {
+                write!(f, "DELIMITED (delimiter {:?}", *delimiter as char)?;
+                if *header {
+                    f.write_str(", header")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Where a stream's records come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A file, or every file matching a glob, read to its end.
+    File {
+        /// The path or glob as written.
+        path: String,
+        /// Record encoding.
+        format: Format,
+    },
+    /// Standard input, read to end of input.
+    Stdin {
+        /// Record encoding.
+        format: Format,
+    },
+    /// An in-memory log, written by `INSERT`, by a persistent query or by an embedding program.
+    Memory,
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::File { path, format } => write!(f, "file '{path}' {format}"),
+            SourceSpec::Stdin { format } => write!(f, "stdin {format}"),
+            SourceSpec::Memory => f.write_str("in-memory log"),
+        }
+    }
+}
+
+/// How event time is read from a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampSpec {
+    /// Index of the column in [`StreamDef::columns`].
+    pub column: usize,
+    /// Java-style pattern for string timestamps (`TIMESTAMP_FORMAT`).
+    pub format: Option<String>,
+}
+
+/// A stream known to the catalog.
+#[derive(Debug, Clone)]
+pub struct StreamDef {
+    /// Normalised name.
+    pub name: String,
+    /// Stream or table.
+    pub kind: SourceKind,
+    /// The declared (visible) columns.
+    pub columns: SchemaRef,
+    /// Indices of key columns in `columns`.
+    pub key_columns: Vec<usize>,
+    /// Number of partitions.
+    pub partitions: usize,
+    /// Where records come from.
+    pub source: SourceSpec,
+    /// Event time, when declared.
+    pub timestamp: Option<TimestampSpec>,
+    /// Where the stream is also written to, for streams created by a query with `PATH`.
+    pub sink: Option<SourceSpec>,
+    /// Read-only (`CREATE SOURCE STREAM`).
+    pub read_only: bool,
+}
+
+impl StreamDef {
+    /// Columns as records carry them: the declared columns, then `ROWTIME` and `ROWOFFSET`.
+    pub fn physical_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Arc<Field>> = self.columns.fields().iter().cloned().collect();
+        fields.extend(hidden_fields());
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Names of the key columns.
+    pub fn key_names(&self) -> Vec<String> {
+        self.key_columns
+            .iter()
+            .map(|&i| self.columns.field(i).name().clone())
+            .collect()
+    }
+
+    /// The partitioning records of this stream have.
+    pub fn partitioning(&self) -> crate::Partitioning {
+        if self.key_columns.is_empty() {
+            crate::Partitioning::Unkeyed {
+                partitions: self.partitions,
+            }
+        } else {
+            crate::Partitioning::Hash {
+                keys: self.key_names(),
+                partitions: self.partitions,
+            }
+        }
+    }
+
+    /// Builds the definition a `CREATE STREAM ... (cols) WITH (...)` statement describes.
+    pub fn from_create(create: &CreateSource) -> Result<Self> {
+        if create.kind == SourceKind::Table {
+            return Err(PlanError::unsupported(
+                "CREATE TABLE over a source is not supported yet: declare a STREAM",
+                create.name.position,
+            ));
+        }
+        if create.columns.is_empty() {
+            return Err(PlanError::invalid(
+                format!("stream {} declares no columns", create.name),
+                create.name.position,
+            )
+            .with_suggestion(Some(
+                "list the columns: CREATE STREAM s (id INT KEY, v DOUBLE) WITH (...)".into(),
+            )));
+        }
+        let mut fields = Vec::with_capacity(create.columns.len());
+        let mut key_columns = Vec::new();
+        for (i, c) in create.columns.iter().enumerate() {
+            if RESERVED.contains(&c.name.value.as_str()) {
+                return Err(PlanError::invalid(
+                    format!("'{}' is a reserved column name", c.name),
+                    c.name.position,
+                ));
+            }
+            if fields.iter().any(|f: &Field| f.name() == &c.name.value) {
+                return Err(PlanError::invalid(
+                    format!("column {} is declared twice", c.name),
+                    c.name.position,
+                ));
+            }
+            if c.key == KeyKind::PrimaryKey {
+                return Err(PlanError::invalid(
+                    "PRIMARY KEY is for tables; a stream's key column is declared with KEY",
+                    c.name.position,
+                ));
+            }
+            if c.key == KeyKind::Key {
+                key_columns.push(i);
+            }
+            fields.push(Field::new(&c.name.value, arrow_type(&c.data_type), true));
+        }
+        let columns = Arc::new(Schema::new(fields));
+        let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
+        let format = props.format()?;
+        let source = match props.text("PATH") {
+            Some("-") => SourceSpec::Stdin { format },
+            Some(path) => SourceSpec::File {
+                path: path.to_string(),
+                format,
+            },
+            None => SourceSpec::Memory,
+        };
+        let partitions = props.partitions()?.unwrap_or(1);
+        let timestamp = match props.get("TIMESTAMP") {
+            None => None,
+            Some(opt) => {
+                let name = opt.value.as_text().to_uppercase();
+                let column = columns.index_of(&name).map_err(|_| {
+                    PlanError::invalid(
+                        format!("TIMESTAMP column '{name}' is not a column of the stream"),
+                        opt.position,
+                    )
+                    .with_suggestion(
+                        closest_match(&name, columns.fields().iter().map(|f| f.name()))
+                            .map(|s| format!("did you mean {s}?")),
+                    )
+                })?;
+                let format = props.text("TIMESTAMP_FORMAT").map(str::to_string);
+                let ty = columns.field(column).data_type();
+                let ok = match (ty, &format) {
+                    (DataType::Utf8, Some(_)) => true,
+                    (DataType::Int64 | DataType::Timestamp(_, _), None) => true,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(PlanError::invalid(
+                        format!(
+                            "TIMESTAMP column {name} has type {}; it must be BIGINT or TIMESTAMP, or STRING with TIMESTAMP_FORMAT",
+                            crate::types::sql_type_name(ty)
+                        ),
+                        opt.position,
+                    ));
+                }
+                Some(TimestampSpec { column, format })
+            }
+        };
+        Ok(StreamDef {
+            name: create.name.value.clone(),
+            kind: create.kind,
+            columns,
+            key_columns,
+            partitions,
+            source,
+            timestamp,
+            sink: None,
+            read_only: create.read_only,
+        })
+    }
+}
+
+/// Properties accepted on `CREATE STREAM ... WITH (...)`.
+pub(crate) const SOURCE_PROPERTIES: &[&str] = &[
+    "PATH",
+    "VALUE_FORMAT",
+    "FORMAT",
+    "KEY_FORMAT",
+    "VALUE_DELIMITER",
+    "HEADER",
+    "PARTITIONS",
+    "TIMESTAMP",
+    "TIMESTAMP_FORMAT",
+    "KAFKA_TOPIC",
+    "REPLICAS",
+    "WRAP_SINGLE_VALUE",
+];
+
+/// Properties accepted on `CREATE STREAM ... WITH (...) AS SELECT`.
+pub(crate) const SINK_PROPERTIES: &[&str] = &[
+    "PATH",
+    "VALUE_FORMAT",
+    "FORMAT",
+    "KEY_FORMAT",
+    "VALUE_DELIMITER",
+    "HEADER",
+    "PARTITIONS",
+    "KAFKA_TOPIC",
+    "REPLICAS",
+    "WRAP_SINGLE_VALUE",
+    "TIMESTAMP",
+];
+
+/// Validated access to `WITH` properties.
+pub(crate) struct Properties<'a> {
+    with: &'a WithOptions,
+}
+
+impl<'a> Properties<'a> {
+    pub(crate) fn new(with: &'a WithOptions, allowed: &[&str]) -> Result<Self> {
+        for opt in &with.0 {
+            if !allowed.contains(&opt.key.as_str()) {
+                return Err(PlanError::invalid(
+                    format!("unknown property {}", opt.key),
+                    opt.position,
+                )
+                .with_suggestion(Some(match closest_match(&opt.key, allowed) {
+                    Some(s) => format!("did you mean {s}?"),
+                    None => format!("properties here are {}", allowed.join(", ")),
+                })));
+            }
+        }
+        Ok(Self { with })
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&'a weir_parser::WithOption> {
+        self.with.get(key)
+    }
+
+    pub(crate) fn text(&self, key: &str) -> Option<&'a str> {
+        self.get(key).map(|o| o.value.as_text())
+    }
+
+    pub(crate) fn partitions(&self) -> Result<Option<usize>> {
+        let Some(opt) = self.get("PARTITIONS") else {
+            return Ok(None);
+        };
+        match &opt.value {
+            OptionValue::Number(n) | OptionValue::String(n) => match n.parse::<usize>() {
+                Ok(p) if (1..=1024).contains(&p) => Ok(Some(p)),
+                _ => Err(PlanError::invalid(
+                    format!("PARTITIONS must be a whole number from 1 to 1024, not {n}"),
+                    opt.position,
+                )),
+            },
+            OptionValue::Word(w) => Err(PlanError::invalid(
+                format!("PARTITIONS must be a number, not {w}"),
+                opt.position,
+            )),
+        }
+    }
+
+    pub(crate) fn format(&self) -> Result<Format> {
+        let opt = self.get("VALUE_FORMAT").or_else(|| self.get("FORMAT"));
+        let name = opt
+            .map(|o| o.value.as_text().to_uppercase())
+            .unwrap_or_else(|| "JSON".into());
+        match name.as_str() {
+            "JSON" => Ok(Format::Json),
+            "DELIMITED" | "CSV" => {
+                let delimiter = match self.get("VALUE_DELIMITER") {
+                    None => b',',
+                    Some(d) => match d.value.as_text() {
+                        "TAB" | "\t" => b'\t',
+                        "SPACE" => b' ',
+                        s if s.len() == 1 => s.as_bytes()[0],
+                        s => return Err(PlanError::invalid(
+                            format!(
+                                "VALUE_DELIMITER must be one character, TAB or SPACE, not '{s}'"
+                            ),
+                            d.position,
+                        )),
+                    },
+                };
+                let header = match self.get("HEADER") {
+                    None => false,
+                    Some(h) => match h.value.as_text().to_uppercase().as_str() {
+                        "TRUE" => true,
+                        "FALSE" => false,
+                        other => {
+                            return Err(PlanError::invalid(
+                                format!("HEADER must be true or false, not '{other}'"),
+                                h.position,
+                            ))
+                        }
+                    },
+                };
+                Ok(Format::Delimited { delimiter, header })
+            }
+            other => {
+                let pos = opt.and_then(|o| o.position);
+                Err(
+                    PlanError::invalid(format!("unsupported value format '{other}'"), pos)
+                        .with_suggestion(Some(match closest_match(other, ["JSON", "DELIMITED"]) {
+                            Some(s) => format!("did you mean {s}?"),
+                            None => "Weir reads JSON and DELIMITED values".into(),
+                        })),
+                )
+            }
+        }
+    }
+}
+
+/// All streams by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    streams: BTreeMap<String, StreamDef>,
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stream called `name` (exact, already normalised).
+    pub fn get(&self, name: &str) -> Option<&StreamDef> {
+        self.streams.get(name)
+    }
+
+    /// The stream `name`, or an error that suggests a close name.
+    pub fn resolve(&self, name: &Name) -> Result<&StreamDef> {
+        self.streams
+            .get(&name.value)
+            .ok_or_else(|| self.unknown(&name.value, name.position))
+    }
+
+    pub(crate) fn unknown(&self, name: &str, position: Option<weir_parser::Position>) -> PlanError {
+        let suggestion =
+            closest_match(name, self.streams.keys()).map(|s| format!("did you mean {s}?"));
+        let suggestion = suggestion.or_else(|| {
+            (self.streams.is_empty())
+                .then(|| "no streams exist yet: create one with CREATE STREAM".to_string())
+        });
+        PlanError::invalid(format!("stream '{name}' does not exist"), position)
+            .with_suggestion(suggestion)
+    }
+
+    /// Adds or replaces a stream.
+    pub fn insert(&mut self, def: StreamDef) {
+        self.streams.insert(def.name.clone(), def);
+    }
+
+    /// Removes a stream.
+    pub fn remove(&mut self, name: &str) -> Option<StreamDef> {
+        self.streams.remove(name)
+    }
+
+    /// All streams, by name.
+    pub fn streams(&self) -> impl Iterator<Item = &StreamDef> {
+        self.streams.values()
+    }
+}

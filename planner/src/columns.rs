@@ -1,0 +1,38 @@
+//! Names of the system columns every stream carries, defined once.
+//!
+//! Each record has two pseudo columns beside its declared ones, kept at the end of every
+//! batch and hidden from `SELECT *`:
+//! - [`ROWTIME`]: the record's event time in milliseconds since the epoch (the `TIMESTAMP`
+//!   column when one is declared, otherwise the time the record was ingested);
+//! - [`ROWOFFSET`]: the record's position in its original source (0-based), which also
+//!   restores source order when an exchange merges rows from several partitions.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+
+/// Event time of the record, BIGINT milliseconds since the epoch.
+pub const ROWTIME: &str = "ROWTIME";
+/// Position of the record in its original source, BIGINT.
+pub const ROWOFFSET: &str = "ROWOFFSET";
+/// Names users may not give their own columns.
+pub const RESERVED: &[&str] = &[
+    ROWTIME,
+    ROWOFFSET,
+    "ROWPARTITION",
+    "WINDOWSTART",
+    "WINDOWEND",
+];
+
+/// Whether `name` is one of the hidden system columns.
+pub fn is_hidden(name: &str) -> bool {
+    name == ROWTIME || name == ROWOFFSET
+}
+
+/// The hidden fields appended to every stream's physical schema.
+pub fn hidden_fields() -> [Arc<Field>; 2] {
+    [
+        Arc::new(Field::new(ROWTIME, DataType::Int64, false)),
+        Arc::new(Field::new(ROWOFFSET, DataType::Int64, false)),
+    ]
+}

@@ -1,0 +1,142 @@
+//! The planner's error type: who is at fault, where, and how to fix it.
+
+use datafusion_common::{DataFusionError, SchemaError};
+use weir_parser::{closest_match, ParseError, Position};
+
+/// Result alias for planning.
+pub type Result<T, E = PlanError> = std::result::Result<T, E>;
+
+/// Why a statement could not be planned.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The SQL text is not valid syntax.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The SQL is well formed but wrong: unknown names, type errors, bad properties.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// Where, when known.
+        position: Option<Position>,
+        /// How to fix it, when known.
+        suggestion: Option<String>,
+    },
+    /// Valid SQL that a streaming engine cannot run (or Weir cannot run yet).
+    #[error("{message}")]
+    Unsupported {
+        /// What is not supported, and why.
+        message: String,
+        /// Where, when known.
+        position: Option<Position>,
+    },
+    /// A bug in Weir: an invariant did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PlanError {
+    /// An error in the user's SQL.
+    pub fn invalid(message: impl Into<String>, position: Option<Position>) -> Self {
+        PlanError::Invalid {
+            message: message.into(),
+            position,
+            suggestion: None,
+        }
+    }
+
+    /// SQL that cannot run on a stream.
+    pub fn unsupported(message: impl Into<String>, position: Option<Position>) -> Self {
+        PlanError::Unsupported {
+            message: message.into(),
+            position,
+        }
+    }
+
+    /// Adds a suggestion to an [`PlanError::Invalid`] error.
+    pub fn with_suggestion(mut self, hint: Option<String>) -> Self {
+        if let PlanError::Invalid { suggestion, .. } = &mut self {
+            *suggestion = hint;
+        }
+        self
+    }
+
+    /// Where the error is, when known.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            PlanError::Parse(e) => e.position,
+            PlanError::Invalid { position, .. } | PlanError::Unsupported { position, .. } => {
+                *position
+            }
+            PlanError::Internal(_) => None,
+        }
+    }
+
+    /// The suggestion, when there is one.
+    pub fn suggestion(&self) -> Option<&str> {
+        match self {
+            PlanError::Parse(e) => e.suggestion.as_deref(),
+            PlanError::Invalid { suggestion, .. } => suggestion.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Sets the position when the error has none yet.
+    pub fn or_position(mut self, fallback: Option<Position>) -> Self {
+        match &mut self {
+            PlanError::Invalid { position, .. } | PlanError::Unsupported { position, .. }
+                if position.is_none() =>
+            {
+                *position = fallback
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// Translates a DataFusion planning error, keeping its source span and turning
+    /// "field not found" into a did-you-mean suggestion.
+    pub(crate) fn from_datafusion(err: DataFusionError, fallback: Option<Position>) -> Self {
+        let position = err
+            .diagnostic()
+            .and_then(|d| d.span)
+            .filter(|s| s.start.line > 0)
+            .map(|s| Position::new(s.start.line, s.start.column))
+            .or(fallback);
+        let root = err.find_root();
+        match root {
+            DataFusionError::SchemaError(schema_err, _) => match schema_err.as_ref() {
+                SchemaError::FieldNotFound {
+                    field,
+                    valid_fields,
+                } => {
+                    let visible = valid_fields
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .filter(|n| !crate::columns::is_hidden(n));
+                    let suggestion =
+                        closest_match(&field.name, visible).map(|s| format!("did you mean {s}?"));
+                    let name = match &field.relation {
+                        Some(r) => format!("{r}.{}", field.name),
+                        None => field.name.clone(),
+                    };
+                    PlanError::invalid(format!("column '{name}' cannot be resolved"), position)
+                        .with_suggestion(suggestion)
+                }
+                other => PlanError::invalid(other.to_string(), position),
+            },
+            DataFusionError::NotImplemented(m) => PlanError::unsupported(m.clone(), position),
+            DataFusionError::Plan(m) => PlanError::invalid(tidy(m), position),
+            DataFusionError::Internal(m) => PlanError::Internal(m.clone()),
+            other => PlanError::invalid(tidy(&other.strip_backtrace()), position),
+        }
+    }
+}
+
+fn tidy(message: &str) -> String {
+    message
+        .trim()
+        .trim_start_matches("Error during planning: ")
+        .to_string()
+}

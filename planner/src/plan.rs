@@ -1,0 +1,577 @@
+//! SQL query → DataFusion logical plan (type-coerced) → [`DataflowPlan`].
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion_common::{DFSchemaRef, ScalarValue};
+use datafusion_expr::execution_props::ExecutionProps;
+use datafusion_expr::logical_plan::{
+    FetchType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
+};
+use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion_expr::Expr;
+use datafusion_optimizer::analyzer::Analyzer;
+use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
+use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
+use weir_parser::sqlparser::ast::{
+    visit_relations, Expr as SqlExpr, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
+    Spanned, Statement as SqlStatement, TableFactor,
+};
+use weir_parser::{Position, StreamQuery};
+
+use crate::columns::{ROWOFFSET, ROWTIME};
+use crate::dataflow::{DataflowPlan, MapStep, Node, NodeId, Op, Partitioning};
+use crate::error::{PlanError, Result};
+use crate::provider::Provider;
+use crate::Catalog;
+
+/// Options that shape a plan beyond its SQL.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Partition count of the output (`WITH (PARTITIONS=n)` of a `CREATE ... AS SELECT`).
+    pub output_partitions: Option<usize>,
+}
+
+/// Plans a query over the catalog's streams.
+///
+/// ```
+/// use weir_planner::{plan_query, Catalog, PlanOptions, StreamDef};
+/// use weir_parser::{parse, StatementKind};
+///
+/// let mut catalog = Catalog::new();
+/// for stmt in parse("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) WITH (PARTITIONS=2);
+///                    SELECT auction, price * 2 AS doubled FROM bids WHERE price > 10 PARTITION BY price;").unwrap() {
+///     match &stmt.kind {
+///         StatementKind::CreateSource(c) => catalog.insert(StreamDef::from_create(c).unwrap()),
+///         StatementKind::Query(q) => {
+///             let plan = plan_query(&catalog, q, &PlanOptions::default()).unwrap();
+///             let text = plan.explain();
+///             assert!(text.contains("Exchange [2 -> 2 partitions by hash(PRICE)]"), "{text}");
+///         }
+///         _ => unreachable!(),
+///     }
+/// }
+/// ```
+pub fn plan_query(
+    catalog: &Catalog,
+    query: &StreamQuery,
+    options: &PlanOptions,
+) -> Result<DataflowPlan> {
+    let at = Some(query.position);
+    if let Some(w) = &query.window {
+        return Err(PlanError::unsupported(
+            "windowed aggregation (WINDOW ...) is not supported yet",
+            w.position.or(at),
+        ));
+    }
+    let mut ast = query.query.clone();
+    check_streamable(&ast, at)?;
+    check_relations(catalog, &ast)?;
+    expand_wildcards(catalog, &mut ast)?;
+
+    let provider = Provider::new(catalog);
+    let sql = SqlToRel::new_with_options(&provider, parser_options());
+    let logical = sql
+        .sql_statement_to_plan(SqlStatement::Query(ast))
+        .map_err(|e| PlanError::from_datafusion(e, at))?;
+    let logical = Analyzer::new()
+        .execute_and_check(logical, &provider.options, |_, _| {})
+        .map_err(|e| PlanError::from_datafusion(e, at))?;
+
+    let mut b = Builder {
+        catalog,
+        nodes: Vec::new(),
+        at,
+    };
+    let (limit, body) = peel_limit(&logical, at)?;
+    let out = match body {
+        LogicalPlan::Projection(p) => {
+            let input = b.lower(&p.input)?;
+            let input = if !query.partition_by.is_empty() {
+                b.partition_by(
+                    &sql,
+                    &p.input,
+                    input,
+                    &query.partition_by,
+                    options.output_partitions,
+                )?
+            } else {
+                b.rebalance(input, options.output_partitions)
+            };
+            b.project(p, input)?
+        }
+        other => {
+            let input = b.lower(other)?;
+            b.rebalance(input, options.output_partitions)
+        }
+    };
+    let visible = out.visible;
+    Ok(DataflowPlan {
+        nodes: b.nodes,
+        limit,
+        visible_columns: visible,
+    })
+}
+
+pub(crate) fn parser_options() -> ParserOptions {
+    ParserOptions {
+        enable_ident_normalization: false,
+        collect_spans: true,
+        ..ParserOptions::new()
+    }
+}
+
+/// Rejects SQL that cannot run on an unbounded stream, or that Weir cannot run yet.
+fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
+    if query.order_by.is_some() {
+        return Err(PlanError::unsupported(
+            "ORDER BY is not supported on a stream: an unbounded input never ends, so it cannot be sorted",
+            at,
+        ));
+    }
+    if query.with.is_some() {
+        return Err(PlanError::unsupported(
+            "WITH (common table expressions) is not supported yet",
+            at,
+        ));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(PlanError::unsupported(
+            "only SELECT queries are supported here (UNION and VALUES are not supported yet)",
+            at,
+        ));
+    };
+    let position = |span: weir_parser::sqlparser::tokenizer::Span| Position::from_span(span).or(at);
+    for t in &select.from {
+        if let Some(j) = t.joins.first() {
+            return Err(PlanError::unsupported(
+                "joins are not supported yet",
+                position(j.relation.span()),
+            ));
+        }
+    }
+    if select.from.len() > 1 {
+        return Err(PlanError::unsupported(
+            "a comma-separated FROM list is a cross join, which is not supported on streams",
+            position(select.from[1].relation.span()),
+        ));
+    }
+    if select.from.is_empty() {
+        return Err(PlanError::invalid("a query needs FROM <stream>", at));
+    }
+    let grouped = match &select.group_by {
+        GroupByExpr::All(_) => true,
+        GroupByExpr::Expressions(e, _) => !e.is_empty(),
+    };
+    if grouped || select.having.is_some() {
+        return Err(PlanError::unsupported(
+            "GROUP BY aggregation is not supported yet",
+            at,
+        ));
+    }
+    if select.distinct.is_some() {
+        return Err(PlanError::unsupported(
+            "SELECT DISTINCT needs unbounded state on a stream and is not supported",
+            at,
+        ));
+    }
+    Ok(())
+}
+
+/// Unknown streams get an error at the name, with a suggestion.
+fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
+    let flow = visit_relations(query, |name: &ObjectName| {
+        let table = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+        let table = table.trim_matches('"').to_string();
+        if catalog.get(&table).is_none() {
+            return ControlFlow::Break(catalog.unknown(&table, Position::from_span(name.span())));
+        }
+        ControlFlow::Continue(())
+    });
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// `SELECT *` lists the declared columns only (the system columns stay hidden).
+fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return Ok(());
+    };
+    let Some(TableFactor::Table { name, .. }) = select.from.first().map(|t| &t.relation) else {
+        return Ok(());
+    };
+    let table = name.0.last().map(|p| p.to_string()).unwrap_or_default();
+    let Some(def) = catalog.get(table.trim_matches('"')) else {
+        return Ok(());
+    };
+    let mut projection = Vec::with_capacity(select.projection.len());
+    for item in select.projection.drain(..) {
+        match item {
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_, _) => {
+                for f in def.columns.fields() {
+                    projection.push(SelectItem::UnnamedExpr(SqlExpr::Identifier(
+                        Ident::with_quote('"', f.name()),
+                    )));
+                }
+            }
+            other => projection.push(other),
+        }
+    }
+    select.projection = projection;
+    Ok(())
+}
+
+fn peel_limit(plan: &LogicalPlan, at: Option<Position>) -> Result<(Option<usize>, &LogicalPlan)> {
+    if let LogicalPlan::Limit(limit) = plan {
+        let skip = limit
+            .get_skip_type()
+            .map_err(|e| PlanError::from_datafusion(e, at))?;
+        if !matches!(skip, SkipType::Literal(0)) {
+            return Err(PlanError::unsupported(
+                "OFFSET is not supported on a stream",
+                at,
+            ));
+        }
+        let fetch = match limit
+            .get_fetch_type()
+            .map_err(|e| PlanError::from_datafusion(e, at))?
+        {
+            FetchType::Literal(n) => n,
+            FetchType::UnsupportedExpr => {
+                return Err(PlanError::invalid("LIMIT must be a number", at))
+            }
+        };
+        return Ok((fetch, &limit.input));
+    }
+    Ok((None, plan))
+}
+
+/// A lowered subplan: its last node, its logical schema and its physical schema (the logical
+/// columns, then the hidden system columns).
+struct Lowered {
+    node: NodeId,
+    logical: DFSchemaRef,
+    physical: SchemaRef,
+    visible: usize,
+}
+
+struct Builder<'a> {
+    catalog: &'a Catalog,
+    nodes: Vec<Node>,
+    at: Option<Position>,
+}
+
+impl Builder<'_> {
+    fn add(
+        &mut self,
+        op: Op,
+        inputs: Vec<NodeId>,
+        schema: SchemaRef,
+        partitioning: Partitioning,
+    ) -> NodeId {
+        let id = self.nodes.len();
+        self.nodes.push(Node {
+            id,
+            op,
+            inputs,
+            schema,
+            partitioning,
+        });
+        id
+    }
+
+    fn physical(&self, expr: &Expr, schema: &DFSchemaRef) -> Result<Arc<dyn PhysicalExpr>> {
+        create_physical_expr(
+            expr,
+            schema,
+            &ExecutionProps::new(),
+            &PhysicalPlanningContext::default(),
+        )
+        .map_err(|e| PlanError::from_datafusion(e, self.at))
+    }
+
+    fn lower(&mut self, plan: &LogicalPlan) -> Result<Lowered> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let def = self
+                    .catalog
+                    .get(scan.table_name.table())
+                    .ok_or_else(|| self.catalog.unknown(scan.table_name.table(), self.at))?;
+                if scan.projection.is_some() || !scan.filters.is_empty() {
+                    return Err(PlanError::Internal(
+                        "scan with pushed-down projection or filters".into(),
+                    ));
+                }
+                let schema = def.physical_schema();
+                let node = self.add(
+                    Op::Scan {
+                        stream: def.name.clone(),
+                        source: def.source.clone(),
+                    },
+                    vec![],
+                    Arc::clone(&schema),
+                    def.partitioning(),
+                );
+                Ok(Lowered {
+                    node,
+                    logical: Arc::clone(&scan.projected_schema),
+                    physical: schema,
+                    visible: def.columns.fields().len(),
+                })
+            }
+            LogicalPlan::Filter(filter) => {
+                let input = self.lower(&filter.input)?;
+                let predicate = self.physical(&filter.predicate, &input.logical)?;
+                let step = MapStep::Filter {
+                    predicate,
+                    display: filter.predicate.to_string(),
+                };
+                Ok(self.push_step(input, step, None))
+            }
+            LogicalPlan::Projection(p) => {
+                let input = self.lower(&p.input)?;
+                self.project(p, input)
+            }
+            LogicalPlan::SubqueryAlias(alias) => {
+                let input = self.lower(&alias.input)?;
+                Ok(Lowered {
+                    logical: Arc::clone(&alias.schema),
+                    ..input
+                })
+            }
+            LogicalPlan::Limit(_) => Err(PlanError::unsupported(
+                "LIMIT is only supported on the outer query",
+                self.at,
+            )),
+            LogicalPlan::Sort(_) => Err(PlanError::unsupported(
+                "ORDER BY is not supported on a stream",
+                self.at,
+            )),
+            LogicalPlan::Aggregate(_) => Err(PlanError::unsupported(
+                "aggregation is not supported yet",
+                self.at,
+            )),
+            LogicalPlan::Join(_) => Err(PlanError::unsupported(
+                "joins are not supported yet",
+                self.at,
+            )),
+            LogicalPlan::Window(_) => Err(PlanError::unsupported(
+                "window functions (OVER) are not supported on streams",
+                self.at,
+            )),
+            other => Err(PlanError::unsupported(
+                format!("{} is not supported on streams", other.display()),
+                self.at,
+            )),
+        }
+    }
+
+    /// Appends a step to the input's Map node, or starts a new Map.
+    fn push_step(
+        &mut self,
+        input: Lowered,
+        step: MapStep,
+        out: Option<(DFSchemaRef, SchemaRef, usize, Partitioning)>,
+    ) -> Lowered {
+        let input_node = &self.nodes[input.node];
+        let (logical, physical, visible, partitioning) = out.unwrap_or_else(|| {
+            (
+                input.logical,
+                input.physical,
+                input.visible,
+                input_node.partitioning.clone(),
+            )
+        });
+        let node = if let Op::Map { steps } = &mut self.nodes[input.node].op {
+            steps.push(step);
+            input.node
+        } else {
+            self.add(
+                Op::Map { steps: vec![step] },
+                vec![input.node],
+                Arc::clone(&physical),
+                partitioning.clone(),
+            )
+        };
+        let n = &mut self.nodes[node];
+        n.schema = Arc::clone(&physical);
+        n.partitioning = partitioning;
+        Lowered {
+            node,
+            logical,
+            physical,
+            visible,
+        }
+    }
+
+    /// A projection carries the hidden system columns through, and keeps the key when the key
+    /// columns are projected as they are.
+    fn project(&mut self, p: &Projection, input: Lowered) -> Result<Lowered> {
+        let mut exprs = Vec::with_capacity(p.expr.len() + 2);
+        for e in &p.expr {
+            exprs.push(self.physical(e, &input.logical)?);
+        }
+        let mut fields: Vec<Arc<Field>> = p.schema.fields().iter().cloned().collect();
+        let visible = fields.len();
+        for hidden in [ROWTIME, ROWOFFSET] {
+            if fields.iter().any(|f| f.name() == hidden) {
+                continue;
+            }
+            if let Ok(idx) = input.physical.index_of(hidden) {
+                exprs.push(Arc::new(PhysicalColumn::new(hidden, idx)));
+                fields.push(Arc::new(input.physical.field(idx).clone()));
+            }
+        }
+        let physical = Arc::new(Schema::new(fields));
+        let partitioning = self.projected_partitioning(&self.nodes[input.node].partitioning, p);
+        let display = p
+            .expr
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let step = MapStep::Project {
+            exprs,
+            schema: Arc::clone(&physical),
+            display,
+        };
+        Ok(self.push_step(
+            input,
+            step,
+            Some((Arc::clone(&p.schema), physical, visible, partitioning)),
+        ))
+    }
+
+    fn projected_partitioning(&self, before: &Partitioning, p: &Projection) -> Partitioning {
+        let Partitioning::Hash { keys, partitions } = before else {
+            return before.clone();
+        };
+        let mut renamed = Vec::with_capacity(keys.len());
+        for key in keys {
+            let out =
+                p.expr
+                    .iter()
+                    .zip(p.schema.fields())
+                    .find_map(|(e, f)| match e.clone().unalias() {
+                        Expr::Column(c) if &c.name == key => Some(f.name().clone()),
+                        _ => None,
+                    });
+            match out {
+                Some(name) => renamed.push(name),
+                None => {
+                    return Partitioning::Unkeyed {
+                        partitions: *partitions,
+                    }
+                }
+            }
+        }
+        Partitioning::Hash {
+            keys: renamed,
+            partitions: *partitions,
+        }
+    }
+
+    /// `PARTITION BY e, ...`: evaluate the key on the rows before the projection and move each
+    /// row to its key's partition — unless the input is already partitioned that way.
+    fn partition_by(
+        &mut self,
+        sql: &SqlToRel<'_, Provider<'_>>,
+        input_plan: &Arc<LogicalPlan>,
+        input: Lowered,
+        exprs: &[SqlExpr],
+        partitions: Option<usize>,
+    ) -> Result<Lowered> {
+        let mut logical = Vec::with_capacity(exprs.len());
+        for e in exprs {
+            let pos = Position::from_span(e.span()).or(self.at);
+            let expr = sql
+                .sql_to_expr(e.clone(), input_plan.schema(), &mut PlannerContext::new())
+                .map_err(|err| PlanError::from_datafusion(err, pos))?;
+            logical.push(expr);
+        }
+        // Type-coerce the key expressions the same way as the query: plan them as a projection.
+        let projected = LogicalPlanBuilder::from(Arc::clone(input_plan))
+            .project(logical)
+            .and_then(|b| b.build())
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let projected = Analyzer::new()
+            .execute_and_check(projected, &Provider::new(self.catalog).options, |_, _| {})
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let LogicalPlan::Projection(proj) = projected else {
+            return Err(PlanError::Internal(
+                "key projection did not plan as a projection".into(),
+            ));
+        };
+        let key_names: Vec<String> = proj
+            .expr
+            .iter()
+            .map(|e| match e.clone().unalias() {
+                Expr::Column(c) => c.name,
+                other => other.to_string(),
+            })
+            .collect();
+        let before = self.nodes[input.node].partitioning.clone();
+        let target = partitions.unwrap_or(before.partitions());
+        let wanted = Partitioning::Hash {
+            keys: key_names.clone(),
+            partitions: target,
+        };
+        if before == wanted {
+            return Ok(input);
+        }
+        let mut keys = Vec::with_capacity(proj.expr.len());
+        for e in &proj.expr {
+            if matches!(e, Expr::Literal(ScalarValue::Null, _)) {
+                continue;
+            }
+            keys.push(self.physical(e, &input.logical)?);
+        }
+        let reason = format!("PARTITION BY {} re-keys the stream", key_names.join(", "));
+        let node = self.add(
+            Op::Exchange { keys, reason },
+            vec![input.node],
+            Arc::clone(&input.physical),
+            wanted,
+        );
+        Ok(Lowered { node, ..input })
+    }
+
+    /// Changes the partition count when the output asks for another one, keeping the key.
+    fn rebalance(&mut self, input: Lowered, partitions: Option<usize>) -> Lowered {
+        let before = self.nodes[input.node].partitioning.clone();
+        let Some(target) = partitions.filter(|&p| p != before.partitions()) else {
+            return input;
+        };
+        let (keys, partitioning) = match &before {
+            Partitioning::Hash { keys, .. } => {
+                let exprs: Vec<Arc<dyn PhysicalExpr>> = keys
+                    .iter()
+                    .filter_map(|k| input.physical.index_of(k).ok().map(|i| (k, i)))
+                    .map(|(k, i)| Arc::new(PhysicalColumn::new(k, i)) as Arc<dyn PhysicalExpr>)
+                    .collect();
+                (
+                    exprs,
+                    Partitioning::Hash {
+                        keys: keys.clone(),
+                        partitions: target,
+                    },
+                )
+            }
+            Partitioning::Unkeyed { .. } => {
+                (Vec::new(), Partitioning::Unkeyed { partitions: target })
+            }
+        };
+        let reason = format!("PARTITIONS={target} changes the partition count");
+        let node = self.add(
+            Op::Exchange { keys, reason },
+            vec![input.node],
+            Arc::clone(&input.physical),
+            partitioning,
+        );
+        Lowered { node, ..input }
+    }
+}

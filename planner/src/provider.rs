@@ -1,0 +1,167 @@
+//! The bridge to DataFusion's SQL planner: tables from the catalog, functions from
+//! DataFusion's libraries under their own and their ksqlDB names.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::DataType;
+use datafusion_common::config::ConfigOptions;
+use datafusion_common::TableReference;
+use datafusion_expr::logical_plan::builder::LogicalTableSource;
+use datafusion_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF, TableSource, WindowUDF};
+
+use crate::Catalog;
+
+/// ksqlDB function names that are DataFusion functions under another name.
+const KSQL_ALIASES: &[(&str, &str)] = &[
+    ("ucase", "upper"),
+    ("lcase", "lower"),
+    ("len", "character_length"),
+    ("ifnull", "coalesce"),
+    ("instr", "strpos"),
+];
+
+/// Every function Weir can call, indexed by lower-case name.
+pub(crate) struct FunctionRegistry {
+    pub(crate) scalars: HashMap<String, Arc<ScalarUDF>>,
+    pub(crate) aggregates: HashMap<String, Arc<AggregateUDF>>,
+    pub(crate) higher_order: HashMap<String, Arc<HigherOrderUDF>>,
+    pub(crate) planners: Vec<Arc<dyn ExprPlanner>>,
+}
+
+impl FunctionRegistry {
+    /// The shared registry (built once per process).
+    pub(crate) fn get() -> &'static FunctionRegistry {
+        static REGISTRY: OnceLock<FunctionRegistry> = OnceLock::new();
+        REGISTRY.get_or_init(Self::build)
+    }
+
+    fn build() -> Self {
+        let mut scalars = HashMap::new();
+        for f in datafusion_functions::all_default_functions()
+            .into_iter()
+            .chain(datafusion_functions_nested::all_default_nested_functions())
+        {
+            for alias in f.aliases() {
+                scalars.insert(alias.to_lowercase(), Arc::clone(&f));
+            }
+            scalars.insert(f.name().to_lowercase(), f);
+        }
+        for (ksql, df) in KSQL_ALIASES {
+            if let Some(f) = scalars.get(*df).cloned() {
+                scalars.insert((*ksql).to_string(), f);
+            }
+        }
+        let mut aggregates = HashMap::new();
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+            for alias in f.aliases() {
+                aggregates.insert(alias.to_lowercase(), Arc::clone(&f));
+            }
+            aggregates.insert(f.name().to_lowercase(), f);
+        }
+        let higher_order = datafusion_functions_nested::all_default_higher_order_functions()
+            .into_iter()
+            .map(|f| (f.name().to_lowercase(), f))
+            .collect();
+        let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
+            Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
+            Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
+            Arc::new(datafusion_functions::datetime::planner::DatetimeFunctionPlanner),
+            Arc::new(datafusion_functions::unicode::planner::UnicodeFunctionPlanner),
+            Arc::new(datafusion_functions_aggregate::planner::AggregateFunctionPlanner),
+        ];
+        Self {
+            scalars,
+            aggregates,
+            higher_order,
+            planners,
+        }
+    }
+
+    /// Sorted names of the scalar functions (ksqlDB aliases included).
+    pub(crate) fn scalar_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.scalars.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+/// Answers DataFusion's questions about tables and functions during planning.
+pub(crate) struct Provider<'a> {
+    pub(crate) catalog: &'a Catalog,
+    pub(crate) options: ConfigOptions,
+    registry: &'static FunctionRegistry,
+}
+
+impl<'a> Provider<'a> {
+    pub(crate) fn new(catalog: &'a Catalog) -> Self {
+        let mut options = ConfigOptions::default();
+        options.sql_parser.enable_ident_normalization = false;
+        Self {
+            catalog,
+            options,
+            registry: FunctionRegistry::get(),
+        }
+    }
+}
+
+impl ContextProvider for Provider<'_> {
+    fn get_table_source(
+        &self,
+        name: TableReference,
+    ) -> datafusion_common::Result<Arc<dyn TableSource>> {
+        match self.catalog.get(name.table()) {
+            Some(def) => Ok(Arc::new(LogicalTableSource::new(def.physical_schema()))),
+            None => datafusion_common::plan_err!("stream '{}' does not exist", name.table()),
+        }
+    }
+
+    fn get_expr_planners(&self) -> &[Arc<dyn ExprPlanner>] {
+        &self.registry.planners
+    }
+
+    fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
+        self.registry.scalars.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<HigherOrderUDF>> {
+        self.registry
+            .higher_order
+            .get(&name.to_lowercase())
+            .cloned()
+    }
+
+    fn get_aggregate_meta(&self, name: &str) -> Option<Arc<AggregateUDF>> {
+        self.registry.aggregates.get(&name.to_lowercase()).cloned()
+    }
+
+    fn get_window_meta(&self, _name: &str) -> Option<Arc<WindowUDF>> {
+        None
+    }
+
+    fn get_variable_type(&self, _variable_names: &[String]) -> Option<DataType> {
+        None
+    }
+
+    fn options(&self) -> &ConfigOptions {
+        &self.options
+    }
+
+    fn udf_names(&self) -> Vec<String> {
+        self.registry.scalars.keys().cloned().collect()
+    }
+
+    fn higher_order_function_names(&self) -> Vec<String> {
+        self.registry.higher_order.keys().cloned().collect()
+    }
+
+    fn udaf_names(&self) -> Vec<String> {
+        self.registry.aggregates.keys().cloned().collect()
+    }
+
+    fn udwf_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
