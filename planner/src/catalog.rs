@@ -329,12 +329,14 @@ impl<'a> Properties<'a> {
                         "TAB" | "\t" => b'\t',
                         "SPACE" => b' ',
                         s if s.len() == 1 => s.as_bytes()[0],
-                        s => return Err(PlanError::invalid(
-                            format!(
+                        s => {
+                            return Err(PlanError::invalid(
+                                format!(
                                 "VALUE_DELIMITER must be one character, TAB or SPACE, not '{s}'"
                             ),
-                            d.position,
-                        )),
+                                d.position,
+                            ))
+                        }
                     },
                 };
                 let header = match self.get("HEADER") {

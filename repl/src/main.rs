@@ -1,1 +1,262 @@
-fn main() {}
+//! `weir`: run SQL scripts, one-off statements, or an interactive REPL.
+
+mod output;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use rustyline::error::ReadlineError;
+use rustyline::DefaultEditor;
+use weir::{Config, Outcome, Session};
+
+use output::{Format, Printer};
+
+const USAGE: &str = "\
+usage:
+  weir run <script.sql> [--format table|json|csv]   run a script's statements in order
+  weir -e \"<SQL>\" [--format table|json|csv]         run statements given on the command line
+  weir [--format ...]                               open the interactive REPL
+                                                    (SQL piped on stdin is run as a script)
+exit codes: 0 ok, 1 query error, 2 usage error";
+
+enum Mode {
+    Script(String),
+    Inline(String),
+    Repl,
+}
+
+fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
+    let mut mode = None;
+    let mut format = Format::Table;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "run" if mode.is_none() => {
+                let path = args.get(i + 1).ok_or("`weir run` needs a script path")?;
+                mode = Some(Mode::Script(path.clone()));
+                i += 2;
+            }
+            "-e" | "--execute" if mode.is_none() => {
+                let sql = args.get(i + 1).ok_or("-e needs SQL text")?;
+                mode = Some(Mode::Inline(sql.clone()));
+                i += 2;
+            }
+            "--format" | "-f" => {
+                let f = args.get(i + 1).ok_or("--format needs table, json or csv")?;
+                format = Format::parse(f)
+                    .ok_or_else(|| format!("unknown format '{f}': use table, json or csv"))?;
+                i += 2;
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unexpected argument '{other}'")),
+        }
+    }
+    Ok((mode.unwrap_or(Mode::Repl), format))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (mode, format) = match parse_args(&args) {
+        Ok(v) => v,
+        Err(msg) => {
+            if msg.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {msg}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match mode {
+        Mode::Script(path) => match std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read script '{path}'"))
+        {
+            Ok(sql) => run_script(&sql, format),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        Mode::Inline(sql) => run_script(&sql, format),
+        Mode::Repl => {
+            if std::io::stdin().is_terminal() {
+                repl(format)
+            } else {
+                let mut sql = String::new();
+                if let Err(e) = std::io::stdin().read_to_string(&mut sql) {
+                    eprintln!("error: cannot read standard input: {e}");
+                    return ExitCode::from(2);
+                }
+                run_script(&sql, format)
+            }
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn new_session() -> Session {
+    let mut session = Session::new(Config::default());
+    session.on_bad_record(|bad| {
+        eprintln!(
+            "warning: bad record in {} at {}: {}",
+            bad.stream, bad.location, bad.reason
+        );
+    });
+    session
+}
+
+/// Runs statements in order, stopping at the first error. Returns false when one failed.
+fn run_script(sql: &str, format: Format) -> anyhow::Result<bool> {
+    let mut session = new_session();
+    let mut printer = Printer::new(format);
+    let statements = match session.parse(sql) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {}", e.render(sql));
+            return Ok(false);
+        }
+    };
+    for stmt in &statements {
+        if let Err(e) = run_statement(&mut session, stmt, &mut printer) {
+            eprintln!("error: {}", e.render(sql));
+            return Ok(false);
+        }
+    }
+    if let Err(e) = session.finish() {
+        eprintln!("error: {e}");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+fn run_statement(
+    session: &mut Session,
+    stmt: &weir::Statement,
+    printer: &mut Printer,
+) -> weir::Result<()> {
+    match session.execute_statement(stmt)? {
+        Outcome::Done(msg) => printer.info(&msg),
+        Outcome::Text(text) => printer.text(&text),
+        Outcome::Table(batch) => printer.table(&batch)?,
+        Outcome::Query(mut query) => {
+            let schema = query.schema();
+            printer.start(&schema);
+            let mut result = Ok(());
+            for batch in query.by_ref() {
+                match batch {
+                    Ok(b) => printer.rows(&b)?,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            let stats = query.stats();
+            printer.finish(stats);
+            result?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn repl(format: Format) -> anyhow::Result<bool> {
+    let mut session = new_session();
+    let mut printer = Printer::new(format);
+    let mut editor = DefaultEditor::new().context("cannot start the line editor")?;
+    let history =
+        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".weir_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!(
+        "Weir {} — streaming SQL. End statements with ';'. Ctrl-D exits.",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() {
+            "weir> "
+        } else {
+            "   -> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                buffer.push_str(&line);
+                buffer.push('\n');
+                if !statement_complete(&buffer) {
+                    continue;
+                }
+                let sql = std::mem::take(&mut buffer);
+                let _ = editor.add_history_entry(sql.trim());
+                match session.parse(&sql) {
+                    Ok(stmts) => {
+                        for stmt in &stmts {
+                            if let Err(e) = run_statement(&mut session, stmt, &mut printer) {
+                                eprintln!("error: {}", e.render(&sql));
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => eprintln!("error: {}", e.render(&sql)),
+                }
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(true)
+}
+
+/// Whether the buffer ends with a `;` outside strings, quoted names and comments.
+fn statement_complete(sql: &str) -> bool {
+    let mut last_significant = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' => {
+                for d in chars.by_ref() {
+                    if d == c {
+                        break;
+                    }
+                }
+                last_significant = Some(c);
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for d in chars.by_ref() {
+                    if d == '\n' {
+                        break;
+                    }
+                }
+            }
+            c if c.is_whitespace() => {}
+            c => last_significant = Some(c),
+        }
+    }
+    last_significant == Some(';')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completes_only_outside_strings_and_comments() {
+        assert!(statement_complete("SELECT 1;"));
+        assert!(!statement_complete("SELECT ';'"));
+        assert!(!statement_complete("SELECT 1 -- done;"));
+        assert!(statement_complete("SELECT ';' FROM s;\n"));
+    }
+}

@@ -1,0 +1,196 @@
+//! Session configuration: a builder for embedders, and the same settings as `SET` properties.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// What happens to an input record that cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Count it, report it, and go on (the default).
+    Skip,
+    /// Stop the query with [`Error::BadRecord`](crate::Error::BadRecord).
+    Fail,
+    /// Count it, report it, and append it with the reason to the `DEAD_LETTERS` stream.
+    DeadLetter,
+}
+
+impl ErrorPolicy {
+    fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "skip" => Ok(Self::Skip),
+            "fail" => Ok(Self::Fail),
+            "dead-letter" | "dead_letter" | "deadletter" => Ok(Self::DeadLetter),
+            other => Err(Error::Config(format!(
+                "errors.policy must be skip, fail or dead-letter, not '{other}'"
+            ))),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::Fail => "fail",
+            Self::DeadLetter => "dead-letter",
+        }
+    }
+}
+
+/// Settings of a [`Session`](crate::Session). Build one with [`Config::builder`]; a session
+/// changes its copy with `SET 'name' = 'value'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) batch_max_rows: usize,
+    pub(crate) batch_max_delay: Duration,
+    pub(crate) error_policy: ErrorPolicy,
+    pub(crate) threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            batch_max_rows: 8192,
+            batch_max_delay: Duration::from_millis(100),
+            error_policy: ErrorPolicy::Skip,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        }
+    }
+}
+
+/// Property names accepted by `SET`.
+pub(crate) const PROPERTIES: &[(&str, &str)] = &[
+    (
+        "batch.max.rows",
+        "a micro-batch closes after this many records per source",
+    ),
+    (
+        "batch.max.delay",
+        "...or this many milliseconds after its first record, whichever comes first",
+    ),
+    (
+        "errors.policy",
+        "skip, fail or dead-letter: what happens to records that cannot be read",
+    ),
+    ("threads", "how many partitions are processed at once"),
+];
+
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+        }
+    }
+
+    /// Records per micro-batch before it closes (volume trigger).
+    pub fn batch_max_rows(&self) -> usize {
+        self.batch_max_rows
+    }
+
+    /// Time after a batch's first record before it closes (time trigger).
+    pub fn batch_max_delay(&self) -> Duration {
+        self.batch_max_delay
+    }
+
+    /// What happens to unreadable records.
+    pub fn error_policy(&self) -> ErrorPolicy {
+        self.error_policy
+    }
+
+    /// Applies `SET 'name' = 'value'`.
+    pub(crate) fn set(&mut self, name: &str, value: &str) -> Result<()> {
+        let parse_num = |v: &str| -> Result<u64> {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| Error::Config(format!("{name} must be a whole number, not '{v}'")))
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "batch.max.rows" => {
+                let n = parse_num(value)?;
+                if n == 0 {
+                    return Err(Error::Config("batch.max.rows must be at least 1".into()));
+                }
+                self.batch_max_rows = n as usize;
+            }
+            "batch.max.delay" | "batch.max.delay.ms" => {
+                self.batch_max_delay = Duration::from_millis(parse_num(value)?);
+            }
+            "errors.policy" => self.error_policy = ErrorPolicy::parse(value)?,
+            "threads" => self.threads = parse_num(value)?.max(1) as usize,
+            other => {
+                let names = PROPERTIES.iter().map(|(n, _)| *n);
+                let hint = weir_parser::closest_match(other, names)
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
+                return Err(Error::Config(format!("unknown property '{name}'{hint}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The properties as `SHOW PROPERTIES` lists them.
+    pub(crate) fn properties(&self) -> BTreeMap<&'static str, String> {
+        BTreeMap::from([
+            ("batch.max.rows", self.batch_max_rows.to_string()),
+            (
+                "batch.max.delay",
+                self.batch_max_delay.as_millis().to_string(),
+            ),
+            ("errors.policy", self.error_policy.name().to_string()),
+            ("threads", self.threads.to_string()),
+        ])
+    }
+}
+
+/// Builds a [`Config`].
+///
+/// ```
+/// use weir::{Config, ErrorPolicy};
+/// let config = Config::builder().batch_max_rows(1000).error_policy(ErrorPolicy::Fail).build()?;
+/// assert_eq!(config.batch_max_rows(), 1000);
+/// # Ok::<(), weir::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// Records per micro-batch (volume trigger).
+    pub fn batch_max_rows(mut self, rows: usize) -> Self {
+        self.config.batch_max_rows = rows;
+        self
+    }
+
+    /// Longest wait for a batch to fill (time trigger).
+    pub fn batch_max_delay(mut self, delay: Duration) -> Self {
+        self.config.batch_max_delay = delay;
+        self
+    }
+
+    /// What happens to unreadable records.
+    pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
+        self.config.error_policy = policy;
+        self
+    }
+
+    /// How many partitions are processed at once.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.config.threads = threads;
+        self
+    }
+
+    /// Validates and returns the configuration.
+    pub fn build(self) -> Result<Config> {
+        if self.config.batch_max_rows == 0 {
+            return Err(Error::Config("batch_max_rows must be at least 1".into()));
+        }
+        if self.config.threads == 0 {
+            return Err(Error::Config("threads must be at least 1".into()));
+        }
+        Ok(self.config)
+    }
+}

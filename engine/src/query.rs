@@ -1,0 +1,80 @@
+//! The handle of a running transient query.
+
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::Result;
+use crate::runtime::runner::QueryControl;
+use crate::sources::QueryStats;
+
+/// A running `SELECT`: iterate it for result batches as they are produced.
+///
+/// Iteration ends at the end of a bounded input, at `LIMIT`, or after [`Query::cancel`].
+/// Dropping the handle cancels the query.
+pub struct Query {
+    pub(crate) rx: Option<Receiver<Result<RecordBatch>>>,
+    pub(crate) control: Arc<QueryControl>,
+    pub(crate) schema: SchemaRef,
+    pub(crate) thread: Option<JoinHandle<()>>,
+}
+
+/// Cancels a query from another thread (e.g. a Ctrl-C handler).
+#[derive(Clone)]
+pub struct CancelHandle(Arc<QueryControl>);
+
+impl CancelHandle {
+    /// Asks the query to stop after its current micro-batch.
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+impl Query {
+    /// Schema of the result batches.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// Record counts so far.
+    pub fn stats(&self) -> QueryStats {
+        self.control.metrics.snapshot()
+    }
+
+    /// Stops the query after its current micro-batch.
+    pub fn cancel(&self) {
+        self.control.cancel();
+    }
+
+    /// A handle that can cancel this query from elsewhere.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(Arc::clone(&self.control))
+    }
+
+    /// Collects every remaining batch (for bounded inputs).
+    pub fn collect_batches(self) -> Result<Vec<RecordBatch>> {
+        self.collect()
+    }
+}
+
+impl Iterator for Query {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rx.as_ref()?.recv().ok()
+    }
+}
+
+impl Drop for Query {
+    fn drop(&mut self) {
+        self.control.cancel();
+        // Closing the channel unblocks a producer waiting to send; then wait for it to stop.
+        drop(self.rx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

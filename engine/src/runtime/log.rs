@@ -1,0 +1,178 @@
+//! In-memory partitioned logs: the "topics" behind streams that are not files. Persistent
+//! queries append to them, `INSERT` writes to them, and readers follow them by position.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default)]
+struct LogState {
+    partitions: Vec<Vec<RecordBatch>>,
+    sealed: bool,
+    /// Queries currently writing.
+    writers: usize,
+    /// Seal when the last writer ends (logs of `CREATE ... AS SELECT`).
+    seal_when_unwritten: bool,
+    next_offset: i64,
+    rows: usize,
+}
+
+/// An append-only log of record batches per partition.
+///
+/// Locking is per appended *batch* (never per record). A log is *sealed* when no more
+/// records will come (its producing query finished over bounded input); push queries over a
+/// sealed log end when they have read it all.
+#[derive(Debug)]
+pub(crate) struct Log {
+    schema: SchemaRef,
+    state: Mutex<LogState>,
+    changed: Condvar,
+}
+
+impl Log {
+    pub(crate) fn new(schema: SchemaRef, partitions: usize) -> Self {
+        Self {
+            schema,
+            state: Mutex::new(LogState {
+                partitions: vec![Vec::new(); partitions.max(1)],
+                ..LogState::default()
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, LogState>> {
+        self.state
+            .lock()
+            .map_err(|_| Error::Internal("a query panicked while writing a stream".into()))
+    }
+
+    pub(crate) fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    pub(crate) fn partitions(&self) -> usize {
+        self.lock().map(|s| s.partitions.len()).unwrap_or(1)
+    }
+
+    /// Reserves `n` consecutive record offsets (for records that enter through this log).
+    pub(crate) fn reserve_offsets(&self, n: usize) -> Result<i64> {
+        let mut s = self.lock()?;
+        let first = s.next_offset;
+        s.next_offset += n as i64;
+        Ok(first)
+    }
+
+    /// Appends batches per partition (`batches[p]` goes to partition `p`).
+    pub(crate) fn append(&self, batches: Vec<Vec<RecordBatch>>) -> Result<()> {
+        let mut s = self.lock()?;
+        let parts = s.partitions.len();
+        for (p, list) in batches.into_iter().enumerate() {
+            for b in list {
+                if b.num_rows() > 0 {
+                    s.rows += b.num_rows();
+                    s.partitions[p % parts].push(b);
+                }
+            }
+        }
+        drop(s);
+        self.changed.notify_all();
+        Ok(())
+    }
+
+    /// Makes the log seal itself when its last writer ends.
+    pub(crate) fn seal_when_unwritten(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.seal_when_unwritten = true;
+        }
+    }
+
+    /// A query starts writing.
+    pub(crate) fn add_writer(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.writers += 1;
+            s.sealed = false;
+        }
+    }
+
+    /// A query stopped writing; the last writer seals a derived log.
+    pub(crate) fn remove_writer(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.writers = s.writers.saturating_sub(1);
+            if s.writers == 0 && s.seal_when_unwritten {
+                s.sealed = true;
+            }
+        }
+        self.changed.notify_all();
+    }
+
+    /// Marks the log complete.
+    pub(crate) fn seal(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.sealed = true;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Batches of `partition` from position `from` on (about `max_rows` rows), and whether the
+    /// log is sealed.
+    pub(crate) fn read(
+        &self,
+        partition: usize,
+        from: usize,
+        max_rows: usize,
+    ) -> Result<(Vec<RecordBatch>, bool)> {
+        let s = self.lock()?;
+        let list = &s.partitions[partition];
+        let mut out = Vec::new();
+        let mut rows = 0;
+        for b in list.iter().skip(from) {
+            if rows >= max_rows && !out.is_empty() {
+                break;
+            }
+            rows += b.num_rows();
+            out.push(b.clone());
+        }
+        Ok((out, s.sealed))
+    }
+
+    /// Current end position (in batches) of every partition.
+    pub(crate) fn ends(&self) -> Result<Vec<usize>> {
+        Ok(self.lock()?.partitions.iter().map(Vec::len).collect())
+    }
+
+    /// Whether the log is sealed and `cursors` have read all of it.
+    pub(crate) fn is_sealed_at(&self, cursors: &[usize]) -> Result<bool> {
+        let s = self.lock()?;
+        Ok(s.sealed && s.partitions.iter().zip(cursors).all(|(p, &c)| c >= p.len()))
+    }
+
+    /// Total rows appended so far.
+    pub(crate) fn rows(&self) -> usize {
+        self.lock().map(|s| s.rows).unwrap_or(0)
+    }
+
+    /// Waits until some partition has data past `cursors`, the log is sealed, or `deadline`.
+    pub(crate) fn wait(&self, cursors: &[usize], deadline: Instant) -> Result<()> {
+        let mut s = self.lock()?;
+        loop {
+            let has_data = s.partitions.iter().zip(cursors).any(|(p, &c)| p.len() > c);
+            if has_data || s.sealed {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(());
+            }
+            s = self
+                .changed
+                .wait_timeout(s, deadline - now)
+                .map_err(|_| Error::Internal("a query panicked while writing a stream".into()))?
+                .0;
+        }
+    }
+}

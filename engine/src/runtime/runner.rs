@@ -1,0 +1,273 @@
+//! Driving a pipeline epoch after epoch on its own thread, delivering results to sinks, and
+//! the control block that lets a session cancel a query or wait until it has drained.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use weir_planner::Format;
+
+use super::log::Log;
+use super::Pipeline;
+use crate::error::{Error, Result};
+use crate::sources::Metrics;
+
+#[derive(Debug, Default)]
+struct RunState {
+    epochs: u64,
+    idle: bool,
+    finished: bool,
+    error: Option<String>,
+}
+
+/// Shared between a running query, its handle and the session.
+#[derive(Debug, Default)]
+pub(crate) struct QueryControl {
+    cancel: AtomicBool,
+    state: Mutex<RunState>,
+    changed: Condvar,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl QueryControl {
+    pub(crate) fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+    }
+
+    fn record_epoch(&self, idle: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.epochs += 1;
+            s.idle = idle;
+        }
+        self.changed.notify_all();
+    }
+
+    fn record_end(&self, error: Option<String>) {
+        if let Ok(mut s) = self.state.lock() {
+            s.finished = true;
+            s.error = error;
+        }
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.lock().map(|s| s.finished).unwrap_or(true)
+    }
+
+    pub(crate) fn error(&self) -> Option<String> {
+        self.state.lock().ok().and_then(|s| s.error.clone())
+    }
+
+    /// Waits until the query has finished, or has run a whole epoch that started after this
+    /// call and found no input — i.e. it has processed everything available now.
+    pub(crate) fn wait_drained(&self) {
+        let Ok(mut s) = self.state.lock() else { return };
+        let start = s.epochs;
+        while !(s.finished || (s.idle && s.epochs >= start + 2)) {
+            s = match self.changed.wait_timeout(s, Duration::from_millis(200)) {
+                Ok((guard, _)) => guard,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+/// Where a query's output goes.
+pub(crate) enum Sink {
+    /// A transient query's handle (visible columns only).
+    Channel {
+        tx: SyncSender<Result<RecordBatch>>,
+        visible: usize,
+    },
+    /// An in-memory stream, partition by partition.
+    Log(Arc<Log>),
+    /// A file (visible columns only).
+    File(FileSink),
+}
+
+/// Writes JSON lines or CSV.
+pub(crate) struct FileSink {
+    writer: BufWriter<File>,
+    format: Format,
+    visible: usize,
+    wrote_header: bool,
+}
+
+impl FileSink {
+    pub(crate) fn create(path: &str, format: Format, visible: usize) -> Result<Self> {
+        let file =
+            File::create(path).map_err(|e| Error::io(format!("cannot create '{path}'"), e))?;
+        Ok(Self {
+            writer: BufWriter::new(file),
+            format,
+            visible,
+            wrote_header: false,
+        })
+    }
+
+    fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
+        let visible: Vec<RecordBatch> = batches
+            .iter()
+            .map(|b| project_visible(b, self.visible))
+            .collect::<Result<_>>()?;
+        match &self.format {
+            Format::Json => {
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(&mut self.writer);
+                for b in &visible {
+                    w.write(b)?;
+                }
+                w.finish()?;
+            }
+            Format::Delimited { delimiter, header } => {
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_delimiter(*delimiter)
+                    .with_header(*header && !self.wrote_header)
+                    .build(&mut self.writer);
+                for b in &visible {
+                    w.write(b)?;
+                }
+                self.wrote_header = true;
+            }
+        }
+        self.writer
+            .flush()
+            .map_err(|e| Error::io("cannot write output file", e))
+    }
+}
+
+/// The first `visible` columns of a batch (system columns dropped).
+pub(crate) fn project_visible(batch: &RecordBatch, visible: usize) -> Result<RecordBatch> {
+    if batch.num_columns() <= visible {
+        return Ok(batch.clone());
+    }
+    let indices: Vec<usize> = (0..visible).collect();
+    Ok(batch.project(&indices)?)
+}
+
+/// Everything a query thread needs.
+pub(crate) struct Run {
+    pub(crate) pipeline: Pipeline,
+    pub(crate) sinks: Vec<Sink>,
+    pub(crate) control: Arc<QueryControl>,
+    pub(crate) limit: Option<usize>,
+    pub(crate) batch_rows: usize,
+    pub(crate) batch_delay: Duration,
+    /// Logs written by this query: released (and sealed if no other writer) when it ends.
+    pub(crate) writes: Vec<Arc<Log>>,
+}
+
+impl Run {
+    /// Runs to the end of input, to the limit, or until cancelled.
+    pub(crate) fn run(mut self) {
+        let result = self.run_loop();
+        for log in &self.writes {
+            log.remove_writer();
+        }
+        let error = match &result {
+            Ok(()) | Err(Error::Cancelled) => None,
+            Err(e) => Some(e.to_string()),
+        };
+        if let Err(e) = result {
+            for sink in &self.sinks {
+                if let Sink::Channel { tx, .. } = sink {
+                    if !matches!(e, Error::Cancelled) {
+                        let _ = tx.send(Err(clone_error(&e)));
+                    }
+                }
+            }
+        }
+        self.control.record_end(error);
+    }
+
+    fn run_loop(&mut self) -> Result<()> {
+        let mut remaining = self.limit;
+        loop {
+            if self.control.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let epoch = self.pipeline.run_epoch(self.batch_rows, self.batch_delay)?;
+            let mut output = epoch.output;
+            if let Some(left) = remaining.as_mut() {
+                output = take_rows(output, left);
+            }
+            let rows: usize = output.iter().flatten().map(RecordBatch::num_rows).sum();
+            self.control.metrics.add_out(rows as u64);
+            let limit_reached = remaining == Some(0);
+            self.deliver(output)?;
+            self.control.record_epoch(epoch.idle);
+            if epoch.finished || limit_reached {
+                return Ok(());
+            }
+        }
+    }
+
+    fn deliver(&mut self, output: Vec<Vec<RecordBatch>>) -> Result<()> {
+        if output.iter().all(Vec::is_empty) {
+            return Ok(());
+        }
+        for sink in &mut self.sinks {
+            match sink {
+                Sink::Log(log) => log.append(output.clone())?,
+                Sink::File(f) => f.write(&output.iter().flatten().cloned().collect::<Vec<_>>())?,
+                Sink::Channel { tx, visible } => {
+                    for batch in output.iter().flatten() {
+                        if tx.send(project_visible(batch, *visible)).is_err() {
+                            // The handle was dropped: nobody wants more rows.
+                            return Err(Error::Cancelled);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keeps at most `left` rows (in partition order), decrementing `left`.
+fn take_rows(output: Vec<Vec<RecordBatch>>, left: &mut usize) -> Vec<Vec<RecordBatch>> {
+    output
+        .into_iter()
+        .map(|list| {
+            let mut kept = Vec::new();
+            for b in list {
+                if *left == 0 {
+                    break;
+                }
+                let n = b.num_rows().min(*left);
+                *left -= n;
+                kept.push(if n == b.num_rows() { b } else { b.slice(0, n) });
+            }
+            kept
+        })
+        .collect()
+}
+
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::BadRecord { location, reason } => Error::BadRecord {
+            location: location.clone(),
+            reason: reason.clone(),
+        },
+        Error::Io { context, source } => Error::Io {
+            context: context.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        Error::Cancelled => Error::Cancelled,
+        other => Error::Execution(
+            other
+                .to_string()
+                .trim_start_matches("query failed: ")
+                .to_string(),
+        ),
+    }
+}

@@ -1,0 +1,932 @@
+//! The session: catalog, running queries, and statement execution shared by the REPL, scripts
+//! and embedding programs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use weir_parser::{Emit, Name, ShowKind, SourceKind, Statement, StatementKind, StreamQuery};
+use weir_planner::columns::ROWTIME;
+use weir_planner::{
+    derived_stream, plan_query, sql_type_name, values_batch, Catalog, DataflowPlan, PlanOptions,
+    SourceSpec, StreamDef,
+};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::query::Query;
+use crate::runtime::log::Log;
+use crate::runtime::route::{split_by_arrays, split_evenly};
+use crate::runtime::runner::{FileSink, QueryControl, Run, Sink};
+use crate::runtime::Pipeline;
+use crate::sources::{dead_letter_columns, BadRecordHook, QueryStats, Scan, SourceContext};
+
+/// Name of the stream that receives unreadable records under `errors.policy = 'dead-letter'`.
+pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
+
+/// What executing one statement produced.
+#[non_exhaustive]
+pub enum Outcome {
+    /// The statement changed the catalog or the session; a short confirmation.
+    Done(String),
+    /// A result table (`SHOW ...`).
+    Table(RecordBatch),
+    /// Text to show (`DESCRIBE`, `EXPLAIN`).
+    Text(String),
+    /// A running transient query.
+    Query(Query),
+}
+
+struct PersistentQuery {
+    sql: String,
+    sink: String,
+    sources: Vec<String>,
+    control: Arc<QueryControl>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A Weir session: streams, running persistent queries, and settings.
+///
+/// ```
+/// use weir::{Session, Config};
+/// let mut session = Session::new(Config::default());
+/// session.execute("CREATE STREAM s (id INT KEY, v DOUBLE);")?;
+/// session.execute("INSERT INTO s (id, v) VALUES (1, 2.5), (2, 0.5);")?;
+/// let rows: usize = session.query("SELECT id, v * 2 AS v2 FROM s WHERE v > 1;")?
+///     .map(|b| b.map(|b| b.num_rows()))
+///     .sum::<weir::Result<usize>>()?;
+/// assert_eq!(rows, 1);
+/// # Ok::<(), weir::Error>(())
+/// ```
+pub struct Session {
+    config: Config,
+    catalog: Catalog,
+    logs: HashMap<String, Arc<Log>>,
+    queries: BTreeMap<String, PersistentQuery>,
+    next_query: u64,
+    hook: Option<BadRecordHook>,
+}
+
+impl Session {
+    /// A new session with an empty catalog (plus the `DEAD_LETTERS` stream).
+    pub fn new(config: Config) -> Self {
+        let mut session = Self {
+            config,
+            catalog: Catalog::new(),
+            logs: HashMap::new(),
+            queries: BTreeMap::new(),
+            next_query: 1,
+            hook: None,
+        };
+        let def = StreamDef {
+            name: DEAD_LETTERS.to_string(),
+            kind: SourceKind::Stream,
+            columns: dead_letter_columns(),
+            key_columns: Vec::new(),
+            partitions: 1,
+            source: SourceSpec::Memory,
+            timestamp: None,
+            sink: None,
+            read_only: true,
+        };
+        session.logs.insert(
+            def.name.clone(),
+            Arc::new(Log::new(def.physical_schema(), 1)),
+        );
+        session.catalog.insert(def);
+        session
+    }
+
+    /// The session's current settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Calls `hook` for every unreadable input record, as it is found (e.g. to print a warning).
+    pub fn on_bad_record(&mut self, hook: impl Fn(&crate::BadRecord) + Send + Sync + 'static) {
+        self.hook = Some(Arc::new(hook));
+    }
+
+    /// Parses a script into statements without running them.
+    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>> {
+        Ok(weir_parser::parse(sql)?)
+    }
+
+    /// Runs every statement of `sql` in order; transient queries run to completion and their
+    /// batches are returned. Stops at the first error.
+    pub fn execute(&mut self, sql: &str) -> Result<Vec<ExecuteResult>> {
+        let mut results = Vec::new();
+        for stmt in self.parse(sql)? {
+            let outcome = self.execute_statement(&stmt)?;
+            results.push(match outcome {
+                Outcome::Query(q) => ExecuteResult::Rows(q.collect::<Result<Vec<_>>>()?),
+                Outcome::Done(m) | Outcome::Text(m) => ExecuteResult::Message(m),
+                Outcome::Table(t) => ExecuteResult::Rows(vec![t]),
+            });
+        }
+        Ok(results)
+    }
+
+    /// Starts one transient query (`SELECT ...`).
+    pub fn query(&mut self, sql: &str) -> Result<Query> {
+        let mut stmts = self.parse(sql)?;
+        match (stmts.len(), stmts.pop()) {
+            (1, Some(stmt)) => match self.execute_statement(&stmt)? {
+                Outcome::Query(q) => Ok(q),
+                _ => Err(Error::sql("expected a SELECT query", Some(stmt.position))),
+            },
+            _ => Err(Error::sql("expected exactly one statement", None)),
+        }
+    }
+
+    /// Appends record batches to an in-memory stream (declared without `PATH`). The batches
+    /// must have the stream's declared columns; `ROWTIME` is set to now.
+    pub fn push(&mut self, stream: &str, batch: RecordBatch) -> Result<()> {
+        let name = normalize(stream);
+        let def = self
+            .catalog
+            .resolve(&Name {
+                value: name,
+                position: None,
+            })?
+            .clone();
+        if batch.schema().fields().len() != def.columns.fields().len()
+            || batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(def.columns.fields())
+                .any(|(a, b)| a.data_type() != b.data_type())
+        {
+            return Err(Error::sql(
+                format!(
+                    "batch schema does not match the columns of {}: {:?}",
+                    def.name, def.columns
+                ),
+                None,
+            ));
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&def.columns), batch.columns().to_vec())?;
+        self.append_rows(&def, batch, None)
+    }
+
+    /// Marks an in-memory stream complete: push queries over it end once they have read it.
+    pub fn close_stream(&mut self, stream: &str) -> Result<()> {
+        let name = normalize(stream);
+        let log = self
+            .logs
+            .get(&name)
+            .ok_or_else(|| Error::sql(format!("'{name}' is not an in-memory stream"), None))?;
+        log.seal();
+        Ok(())
+    }
+
+    /// Waits until every persistent query has processed all input available, then stops them.
+    /// Scripts call this at their end so file sinks are complete.
+    pub fn finish(&mut self) -> Result<()> {
+        let ids: Vec<String> = self.queries.keys().cloned().collect();
+        let order = self.upstream_order(
+            &self
+                .queries
+                .values()
+                .map(|q| q.sink.clone())
+                .collect::<Vec<_>>(),
+        );
+        for id in order.iter().chain(ids.iter()) {
+            if let Some(q) = self.queries.get(id) {
+                q.control.wait_drained();
+            }
+        }
+        let mut first_error = None;
+        for id in ids {
+            if let Some(err) = self.stop_query(&id) {
+                first_error.get_or_insert(Error::Execution(format!("query {id} failed: {err}")));
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Record counts of a persistent query, by id.
+    pub fn query_stats(&self, id: &str) -> Option<QueryStats> {
+        self.queries.get(id).map(|q| q.control.metrics.snapshot())
+    }
+
+    /// Runs one parsed statement.
+    pub fn execute_statement(&mut self, stmt: &Statement) -> Result<Outcome> {
+        match &stmt.kind {
+            StatementKind::CreateSource(create) => {
+                let def = StreamDef::from_create(create)?;
+                if let Some(done) =
+                    self.check_new_name(&create.name, create.if_not_exists, create.or_replace)?
+                {
+                    return Ok(done);
+                }
+                if def.source == SourceSpec::Memory {
+                    self.logs.insert(
+                        def.name.clone(),
+                        Arc::new(Log::new(def.physical_schema(), def.partitions)),
+                    );
+                }
+                let msg = format!("Created stream {} ({})", def.name, def.source);
+                self.catalog.insert(def);
+                Ok(Outcome::Done(msg))
+            }
+            StatementKind::CreateAs(create) => {
+                if create.kind == SourceKind::Table {
+                    return Err(Error::Unsupported {
+                        message: "CREATE TABLE ... AS SELECT (aggregation) is not supported yet"
+                            .into(),
+                        position: create.name.position,
+                    });
+                }
+                if let Some(done) =
+                    self.check_new_name(&create.name, create.if_not_exists, create.or_replace)?
+                {
+                    return Ok(done);
+                }
+                let props = PlanOptions {
+                    output_partitions: create
+                        .with
+                        .get("PARTITIONS")
+                        .and_then(|o| o.value.as_text().parse().ok()),
+                };
+                let plan = self.plan(&create.query, &props)?;
+                let def = derived_stream(&create.name, &plan, &create.with)?;
+                let log = Arc::new(Log::new(def.physical_schema(), def.partitions));
+                log.seal_when_unwritten();
+                self.logs.insert(def.name.clone(), Arc::clone(&log));
+                let mut sinks = vec![Sink::Log(Arc::clone(&log))];
+                if let Some(SourceSpec::File { path, format }) = &def.sink {
+                    sinks.push(Sink::File(FileSink::create(
+                        path,
+                        format.clone(),
+                        plan.visible_columns,
+                    )?));
+                }
+                let id = format!("CSAS_{}_{}", def.name, self.next_query);
+                self.catalog.insert(def);
+                self.start_persistent(
+                    &id,
+                    stmt,
+                    &create.name.value,
+                    plan,
+                    sinks,
+                    vec![log],
+                    &create.query,
+                )?;
+                Ok(Outcome::Done(format!(
+                    "Created stream {}; query {id} is running",
+                    create.name
+                )))
+            }
+            StatementKind::InsertSelect { target, query } => {
+                let def = self.writable(target)?;
+                let plan = self.plan(
+                    query,
+                    &PlanOptions {
+                        output_partitions: Some(def.partitions),
+                    },
+                )?;
+                let out = plan.visible_schema();
+                let compatible = out.fields().len() == def.columns.fields().len()
+                    && out
+                        .fields()
+                        .iter()
+                        .zip(def.columns.fields())
+                        .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+                if !compatible {
+                    return Err(Error::sql(
+                        format!(
+                            "the query's columns ({}) do not match the columns of {} ({})",
+                            describe_fields(&out),
+                            def.name,
+                            describe_fields(&def.columns)
+                        ),
+                        Some(query.position),
+                    ));
+                }
+                let log = self.log_of(&def.name)?;
+                let id = format!("INSERTQUERY_{}", self.next_query);
+                self.start_persistent(
+                    &id,
+                    stmt,
+                    &def.name,
+                    plan,
+                    vec![Sink::Log(Arc::clone(&log))],
+                    vec![log],
+                    query,
+                )?;
+                Ok(Outcome::Done(format!(
+                    "Inserting into {}; query {id} is running",
+                    def.name
+                )))
+            }
+            StatementKind::InsertValues {
+                target,
+                columns,
+                rows,
+            } => {
+                let def = self.writable(target)?;
+                let values = values_batch(&self.catalog, &def, columns, rows)?;
+                let n = values.batch.num_rows();
+                self.append_rows(&def, values.batch, values.rowtime)?;
+                Ok(Outcome::Done(format!(
+                    "Inserted {n} row{} into {}",
+                    if n == 1 { "" } else { "s" },
+                    def.name
+                )))
+            }
+            StatementKind::Query(query) => self.start_transient(query).map(Outcome::Query),
+            StatementKind::Drop {
+                name, if_exists, ..
+            } => {
+                if self.catalog.get(&name.value).is_none() && *if_exists {
+                    return Ok(Outcome::Done(format!("Stream {name} does not exist")));
+                }
+                let def = self.catalog.resolve(name)?.clone();
+                if def.name == DEAD_LETTERS {
+                    return Err(Error::sql(
+                        "DEAD_LETTERS is built in and cannot be dropped",
+                        name.position,
+                    ));
+                }
+                if let Some((id, _)) = self
+                    .queries
+                    .iter()
+                    .find(|(_, q)| q.sink == def.name || q.sources.contains(&def.name))
+                {
+                    return Err(Error::Sql {
+                        message: format!("stream {} is used by query {id}", def.name),
+                        position: name.position,
+                        suggestion: Some(format!("stop it first with TERMINATE {id}")),
+                    });
+                }
+                self.catalog.remove(&def.name);
+                self.logs.remove(&def.name);
+                Ok(Outcome::Done(format!("Dropped stream {}", def.name)))
+            }
+            StatementKind::Show(kind) => self.show(*kind),
+            StatementKind::Describe { name, extended } => {
+                let def = self.catalog.resolve(name)?;
+                Ok(Outcome::Text(self.describe(def, *extended)))
+            }
+            StatementKind::DescribeFunction(name) => describe_function(name).map(Outcome::Text),
+            StatementKind::Explain(inner) => {
+                let plan = match &inner.kind {
+                    StatementKind::Query(q) => self.plan(q, &PlanOptions::default())?,
+                    StatementKind::CreateAs(c) => self.plan(&c.query, &PlanOptions::default())?,
+                    StatementKind::InsertSelect { query, target } => {
+                        let def = self.catalog.resolve(target)?;
+                        let partitions = def.partitions;
+                        self.plan(query, &PlanOptions { output_partitions: Some(partitions) })?
+                    }
+                    _ => {
+                        return Err(Error::sql(
+                            "EXPLAIN takes a query: SELECT, CREATE STREAM ... AS SELECT or INSERT INTO ... SELECT",
+                            Some(inner.position),
+                        ))
+                    }
+                };
+                Ok(Outcome::Text(plan.explain()))
+            }
+            StatementKind::Set { name, value } => {
+                self.config.set(name, value)?;
+                Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
+            }
+            StatementKind::Unset(name) => {
+                let default = Config::default();
+                let value = default
+                    .properties()
+                    .get(name.to_ascii_lowercase().as_str())
+                    .cloned()
+                    .ok_or_else(|| Error::Config(format!("unknown property '{name}'")))?;
+                self.config.set(name, &value)?;
+                Ok(Outcome::Done(format!(
+                    "Property '{name}' reset to '{value}'"
+                )))
+            }
+            StatementKind::Terminate(target) => {
+                let ids: Vec<String> = match target {
+                    None => self.queries.keys().cloned().collect(),
+                    Some(id) => {
+                        if !self.queries.contains_key(id) {
+                            return Err(Error::Sql {
+                                message: format!("no running query {id}"),
+                                position: Some(stmt.position),
+                                suggestion: weir_parser::closest_match(id, self.queries.keys())
+                                    .map(|s| format!("did you mean {s}?")),
+                            });
+                        }
+                        vec![id.clone()]
+                    }
+                };
+                for id in &ids {
+                    self.stop_query(id);
+                }
+                Ok(Outcome::Done(format!(
+                    "Terminated {}",
+                    if ids.is_empty() {
+                        "nothing".into()
+                    } else {
+                        ids.join(", ")
+                    }
+                )))
+            }
+            _ => Err(Error::Unsupported {
+                message: "this statement is not supported".into(),
+                position: Some(stmt.position),
+            }),
+        }
+    }
+
+    fn check_new_name(
+        &mut self,
+        name: &Name,
+        if_not_exists: bool,
+        or_replace: bool,
+    ) -> Result<Option<Outcome>> {
+        if self.catalog.get(&name.value).is_none() {
+            return Ok(None);
+        }
+        if if_not_exists {
+            return Ok(Some(Outcome::Done(format!("Stream {name} already exists"))));
+        }
+        if or_replace {
+            if let Some((id, _)) = self
+                .queries
+                .iter()
+                .find(|(_, q)| q.sink == name.value || q.sources.contains(&name.value))
+            {
+                return Err(Error::Sql {
+                    message: format!("stream {name} is used by query {id}"),
+                    position: name.position,
+                    suggestion: Some(format!("stop it first with TERMINATE {id}")),
+                });
+            }
+            self.catalog.remove(&name.value);
+            self.logs.remove(&name.value);
+            return Ok(None);
+        }
+        Err(Error::Sql {
+            message: format!("stream {name} already exists"),
+            position: name.position,
+            suggestion: Some("use CREATE OR REPLACE, or DROP STREAM it first".into()),
+        })
+    }
+
+    fn writable(&self, target: &Name) -> Result<StreamDef> {
+        let def = self.catalog.resolve(target)?.clone();
+        if def.read_only || def.source != SourceSpec::Memory {
+            return Err(Error::Sql {
+                message: format!(
+                    "cannot insert into {}: it reads from {}",
+                    def.name, def.source
+                ),
+                position: target.position,
+                suggestion: Some(
+                    "insert into a stream declared without PATH, or one created by a query".into(),
+                ),
+            });
+        }
+        Ok(def)
+    }
+
+    fn log_of(&self, name: &str) -> Result<Arc<Log>> {
+        self.logs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Internal(format!("stream {name} has no log")))
+    }
+
+    /// Appends declared-column rows to an in-memory stream, adding system columns and routing
+    /// rows to partitions by key.
+    fn append_rows(
+        &mut self,
+        def: &StreamDef,
+        batch: RecordBatch,
+        rowtime: Option<ArrayRef>,
+    ) -> Result<()> {
+        let log = self.log_of(&def.name)?;
+        let n = batch.num_rows();
+        let first = log.reserve_offsets(n)?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let rowtime = match rowtime {
+            Some(r) => arrow::compute::kernels::zip::zip(
+                &arrow::compute::is_not_null(&r)?,
+                &r,
+                &arrow::array::Scalar::new(Int64Array::from(vec![now])),
+            )?,
+            None => Arc::new(Int64Array::from_value(now, n)) as ArrayRef,
+        };
+        let offsets: ArrayRef = Arc::new((0..n as i64).map(|i| first + i).collect::<Int64Array>());
+        let mut columns = batch.columns().to_vec();
+        columns.push(rowtime);
+        columns.push(offsets);
+        let full = RecordBatch::try_new(def.physical_schema(), columns)?;
+        let mut parts = vec![Vec::new(); log.partitions()];
+        if def.key_columns.is_empty() {
+            split_evenly(&full, parts.len(), &mut parts);
+        } else {
+            let keys: Vec<ArrayRef> = def
+                .key_columns
+                .iter()
+                .map(|&i| Arc::clone(full.column(i)))
+                .collect();
+            split_by_arrays(&full, &keys, parts.len(), &mut parts)?;
+        }
+        log.append(parts)
+    }
+
+    fn plan(&self, query: &StreamQuery, options: &PlanOptions) -> Result<DataflowPlan> {
+        if query.emit == Some(Emit::Final) {
+            return Err(Error::Unsupported {
+                message: "EMIT FINAL applies to windowed aggregations, which are not supported yet"
+                    .into(),
+                position: Some(query.position),
+            });
+        }
+        Ok(plan_query(&self.catalog, query, options)?)
+    }
+
+    fn open_pipeline(
+        &self,
+        plan: &DataflowPlan,
+        follow: bool,
+        control: &Arc<QueryControl>,
+    ) -> Result<Pipeline> {
+        let dead_letters = self.logs.get(DEAD_LETTERS).cloned();
+        Pipeline::new(plan, self.config.threads, |stream| {
+            let def = self
+                .catalog
+                .get(stream)
+                .ok_or_else(|| Error::Internal(format!("stream {stream} vanished")))?;
+            let ctx = SourceContext {
+                stream: def.name.clone(),
+                policy: self.config.error_policy,
+                dead_letters: dead_letters.clone(),
+                metrics: Arc::clone(&control.metrics),
+                hook: self.hook.clone(),
+            };
+            Scan::open(def, self.logs.get(stream).cloned(), follow, ctx)
+        })
+    }
+
+    /// Before a query reads streams written by persistent queries, let those queries (and
+    /// theirs, upstream first) process everything available, so results never depend on timing.
+    fn drain_upstream(&self, streams: &[String]) {
+        for id in self.upstream_order(streams) {
+            if let Some(q) = self.queries.get(&id) {
+                q.control.wait_drained();
+            }
+        }
+    }
+
+    /// Ids of the queries that feed `streams`, transitively, upstream first.
+    fn upstream_order(&self, streams: &[String]) -> Vec<String> {
+        let mut order = Vec::new();
+        let mut visit: Vec<(String, bool)> = streams.iter().map(|s| (s.clone(), false)).collect();
+        while let Some((stream, expanded)) = visit.pop() {
+            for (id, q) in &self.queries {
+                if q.sink != stream {
+                    continue;
+                }
+                if expanded {
+                    if !order.contains(id) {
+                        order.push(id.clone());
+                    }
+                } else if !order.contains(id) {
+                    visit.push((stream.clone(), true));
+                    visit.extend(
+                        q.sources
+                            .iter()
+                            .filter(|s| **s != stream)
+                            .map(|s| (s.clone(), false)),
+                    );
+                    break;
+                }
+            }
+        }
+        order
+    }
+
+    fn start_transient(&mut self, query: &StreamQuery) -> Result<Query> {
+        let plan = self.plan(query, &PlanOptions::default())?;
+        let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
+        self.drain_upstream(&sources);
+        let control = Arc::new(QueryControl::default());
+        let follow = query.emit == Some(Emit::Changes);
+        let pipeline = self.open_pipeline(&plan, follow, &control)?;
+        let (tx, rx) = sync_channel(16);
+        let schema = plan.visible_schema();
+        let run = Run {
+            pipeline,
+            sinks: vec![Sink::Channel {
+                tx,
+                visible: plan.visible_columns,
+            }],
+            control: Arc::clone(&control),
+            limit: plan.limit,
+            batch_rows: self.config.batch_max_rows,
+            batch_delay: self.config.batch_max_delay,
+            writes: Vec::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("weir-query".into())
+            .spawn(move || run.run())
+            .map_err(|e| Error::io("cannot start a query thread", e))?;
+        Ok(Query {
+            rx: Some(rx),
+            control,
+            schema,
+            thread: Some(thread),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_persistent(
+        &mut self,
+        id: &str,
+        stmt: &Statement,
+        sink: &str,
+        plan: DataflowPlan,
+        sinks: Vec<Sink>,
+        writes: Vec<Arc<Log>>,
+        query: &StreamQuery,
+    ) -> Result<()> {
+        if plan.limit.is_some() {
+            return Err(Error::sql(
+                "LIMIT is only allowed in transient queries",
+                Some(query.position),
+            ));
+        }
+        let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
+        self.drain_upstream(&sources);
+        let control = Arc::new(QueryControl::default());
+        let pipeline = self.open_pipeline(&plan, true, &control)?;
+        for log in &writes {
+            log.add_writer();
+        }
+        let run = Run {
+            pipeline,
+            sinks,
+            control: Arc::clone(&control),
+            limit: None,
+            batch_rows: self.config.batch_max_rows,
+            batch_delay: self.config.batch_max_delay,
+            writes,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("weir-{id}"))
+            .spawn(move || run.run())
+            .map_err(|e| Error::io("cannot start a query thread", e))?;
+        self.next_query += 1;
+        self.queries.insert(
+            id.to_string(),
+            PersistentQuery {
+                sql: stmt.text.clone(),
+                sink: sink.to_string(),
+                sources,
+                control,
+                thread: Some(thread),
+            },
+        );
+        Ok(())
+    }
+
+    /// Cancels and joins a persistent query; returns its error, if it failed.
+    fn stop_query(&mut self, id: &str) -> Option<String> {
+        let mut q = self.queries.remove(id)?;
+        q.control.cancel();
+        if let Some(t) = q.thread.take() {
+            let _ = t.join();
+        }
+        q.control.error()
+    }
+
+    fn show(&self, kind: ShowKind) -> Result<Outcome> {
+        let table = |names: &[&str], cols: Vec<Vec<String>>| -> Result<Outcome> {
+            let schema = Arc::new(Schema::new(
+                names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Utf8, false))
+                    .collect::<Vec<_>>(),
+            ));
+            let arrays: Vec<ArrayRef> = cols
+                .into_iter()
+                .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
+                .collect();
+            Ok(Outcome::Table(RecordBatch::try_new(schema, arrays)?))
+        };
+        match kind {
+            ShowKind::Streams => {
+                let streams: Vec<&StreamDef> = self.catalog.streams().collect();
+                table(
+                    &["STREAM", "SOURCE", "PARTITIONS", "KEY"],
+                    vec![
+                        streams.iter().map(|s| s.name.clone()).collect(),
+                        streams.iter().map(|s| s.source.to_string()).collect(),
+                        streams.iter().map(|s| s.partitions.to_string()).collect(),
+                        streams.iter().map(|s| s.key_names().join(", ")).collect(),
+                    ],
+                )
+            }
+            ShowKind::Tables => table(&["TABLE"], vec![Vec::new()]),
+            ShowKind::Queries => {
+                let q: Vec<(&String, &PersistentQuery)> = self.queries.iter().collect();
+                table(
+                    &[
+                        "QUERY_ID",
+                        "STATUS",
+                        "SINK",
+                        "RECORDS_IN",
+                        "RECORDS_OUT",
+                        "BAD",
+                        "SQL",
+                    ],
+                    vec![
+                        q.iter().map(|(id, _)| (*id).clone()).collect(),
+                        q.iter()
+                            .map(
+                                |(_, q)| match (q.control.is_finished(), q.control.error()) {
+                                    (_, Some(e)) => format!("FAILED: {e}"),
+                                    (true, None) => "FINISHED".into(),
+                                    (false, None) => "RUNNING".into(),
+                                },
+                            )
+                            .collect(),
+                        q.iter().map(|(_, q)| q.sink.clone()).collect(),
+                        q.iter()
+                            .map(|(_, q)| q.control.metrics.snapshot().records_in.to_string())
+                            .collect(),
+                        q.iter()
+                            .map(|(_, q)| q.control.metrics.snapshot().records_out.to_string())
+                            .collect(),
+                        q.iter()
+                            .map(|(_, q)| q.control.metrics.snapshot().bad_records.to_string())
+                            .collect(),
+                        q.iter().map(|(_, q)| q.sql.clone()).collect(),
+                    ],
+                )
+            }
+            ShowKind::Properties => {
+                let props = self.config.properties();
+                table(
+                    &["PROPERTY", "VALUE", "MEANING"],
+                    vec![
+                        props.keys().map(|k| k.to_string()).collect(),
+                        props.values().cloned().collect(),
+                        props
+                            .keys()
+                            .map(|k| {
+                                crate::config::PROPERTIES
+                                    .iter()
+                                    .find(|(n, _)| n == k)
+                                    .map(|(_, d)| d.to_string())
+                                    .unwrap_or_default()
+                            })
+                            .collect(),
+                    ],
+                )
+            }
+            ShowKind::Functions => {
+                let names = weir_planner::function_names();
+                table(
+                    &["FUNCTION"],
+                    vec![names.into_iter().map(|n| n.to_uppercase()).collect()],
+                )
+            }
+        }
+    }
+
+    fn describe(&self, def: &StreamDef, extended: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "Name        : {}", def.name);
+        let _ = writeln!(out, "Type        : STREAM");
+        let _ = writeln!(out, "Source      : {}", def.source);
+        if let Some(SourceSpec::File { path, format }) = &def.sink {
+            let _ = writeln!(out, "Written to  : file '{path}' {format}");
+        }
+        let _ = writeln!(out, "Partitions  : {}", def.partitioning());
+        let ts = def
+            .timestamp
+            .as_ref()
+            .map(|t| def.columns.field(t.column).name().clone())
+            .unwrap_or_else(|| "ingestion time".into());
+        let _ = writeln!(out, "Event time  : {ts}");
+        let width = def
+            .columns
+            .fields()
+            .iter()
+            .map(|f| f.name().len())
+            .max()
+            .unwrap_or(5)
+            .max(ROWTIME.len());
+        let _ = writeln!(out, "\n {:width$} | Type", "Field");
+        let _ = writeln!(out, "-{}-+-{}", "-".repeat(width), "-".repeat(24));
+        let _ = writeln!(out, " {:width$} | BIGINT (system)", ROWTIME);
+        for (i, f) in def.columns.fields().iter().enumerate() {
+            let key = if def.key_columns.contains(&i) {
+                " (key)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                " {:width$} | {}{key}",
+                f.name(),
+                sql_type_name(f.data_type())
+            );
+        }
+        if extended {
+            let readers: Vec<&String> = self
+                .queries
+                .iter()
+                .filter(|(_, q)| q.sources.contains(&def.name))
+                .map(|(id, _)| id)
+                .collect();
+            let writers: Vec<&String> = self
+                .queries
+                .iter()
+                .filter(|(_, q)| q.sink == def.name)
+                .map(|(id, _)| id)
+                .collect();
+            let _ = writeln!(out, "\nRead by     : {}", join_or_none(&readers));
+            let _ = writeln!(out, "Written by  : {}", join_or_none(&writers));
+            if let Some(log) = self.logs.get(&def.name) {
+                let _ = writeln!(out, "Records     : {} in memory", log.rows());
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let ids: Vec<String> = self.queries.keys().cloned().collect();
+        for id in ids {
+            self.stop_query(&id);
+        }
+    }
+}
+
+/// The result of one statement run by [`Session::execute`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExecuteResult {
+    /// A confirmation or text (DDL, `DESCRIBE`, `EXPLAIN`).
+    Message(String),
+    /// Result rows (queries and `SHOW`).
+    Rows(Vec<RecordBatch>),
+}
+
+fn join_or_none(v: &[&String]) -> String {
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn describe_fields(schema: &Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), sql_type_name(f.data_type())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_function(name: &Name) -> Result<String> {
+    let names = weir_planner::function_names();
+    let lower = name.value.to_lowercase();
+    if !names.contains(&lower) {
+        return Err(Error::Sql {
+            message: format!("unknown function {name}"),
+            position: name.position,
+            suggestion: weir_parser::closest_match(&lower, &names)
+                .map(|s| format!("did you mean {}?", s.to_uppercase())),
+        });
+    }
+    Ok(format!(
+        "{}: a scalar function (see SHOW FUNCTIONS)\n",
+        name.value
+    ))
+}
+
+/// Unquoted names are upper-cased, as in SQL text.
+fn normalize(name: &str) -> String {
+    if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        quoted.to_string()
+    } else {
+        name.to_uppercase()
+    }
+}

@@ -1,0 +1,290 @@
+//! Decoding chunks of lines into record batches with arrow-json / arrow-csv, and routing the
+//! records that cannot be decoded.
+//!
+//! The fast path decodes a whole chunk in one decoder call. Only when that fails is the chunk
+//! decoded line by line, to find exactly which records are bad and why; good records of that
+//! chunk are kept.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use arrow::compute::{cast, concat_batches, filter, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use weir_planner::{Format, StreamDef};
+
+use super::lines::Chunk;
+use super::timefmt::TimestampFormat;
+use super::{BadRecord, SourceContext};
+use crate::error::Result;
+
+/// Turns chunks of lines into batches of a stream's physical schema.
+pub(crate) struct RecordDecoder {
+    format: Format,
+    /// Declared columns.
+    columns: SchemaRef,
+    /// Declared columns under the names the input uses (JSON field spellings).
+    decode_schema: Option<SchemaRef>,
+    physical: SchemaRef,
+    timestamp: Option<(usize, Option<TimestampFormat>)>,
+    ctx: SourceContext,
+    next_offset: i64,
+}
+
+impl RecordDecoder {
+    pub(crate) fn new(def: &StreamDef, format: Format, ctx: SourceContext) -> Result<Self> {
+        let timestamp = match &def.timestamp {
+            None => None,
+            Some(t) => Some((
+                t.column,
+                t.format.as_deref().map(TimestampFormat::new).transpose()?,
+            )),
+        };
+        Ok(Self {
+            format,
+            columns: Arc::clone(&def.columns),
+            decode_schema: None,
+            physical: def.physical_schema(),
+            timestamp,
+            ctx,
+            next_offset: 0,
+        })
+    }
+
+    /// Decodes a chunk; bad records are counted and routed by the error policy.
+    pub(crate) fn decode(&mut self, chunk: &Chunk) -> Result<RecordBatch> {
+        let n = chunk.lines.len();
+        let base_offset = self.next_offset;
+        self.next_offset += n as i64;
+        self.ctx.metrics.add_in(n as u64);
+        if self.decode_schema.is_none() {
+            self.decode_schema = Some(self.resolve_names(chunk));
+        }
+        let (batch, good) = match self.decode_all(chunk) {
+            Ok(batch) if batch.num_rows() == n => (batch, None),
+            _ => self.decode_each(chunk)?,
+        };
+        let batch = RecordBatch::try_new(Arc::clone(&self.columns), batch.columns().to_vec())?;
+        let offsets: Int64Array = match &good {
+            None => (0..n as i64).map(|i| base_offset + i).collect(),
+            Some(rows) => rows.iter().map(|&i| base_offset + i as i64).collect(),
+        };
+        let rowtime = self.rowtime(&batch)?;
+        let (batch, rowtime, offsets) = if rowtime.null_count() == 0 {
+            (batch, rowtime, Arc::new(offsets) as ArrayRef)
+        } else {
+            // Records without a valid event time cannot be placed in time: they are bad records.
+            let valid = arrow::compute::is_not_null(&rowtime)?;
+            let rows: Vec<usize> = good.clone().unwrap_or_else(|| (0..n).collect());
+            for (k, &row) in rows.iter().enumerate() {
+                if !valid.value(k) {
+                    let reason = "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT";
+                    self.ctx
+                        .bad(BadRecord::new(chunk, row, base_offset + row as i64, reason))?;
+                }
+            }
+            (
+                filter_record_batch(&batch, &valid)?,
+                filter(&rowtime, &valid)?,
+                filter(&offsets, &valid)?,
+            )
+        };
+        let mut columns = batch.columns().to_vec();
+        columns.push(rowtime);
+        columns.push(offsets);
+        Ok(RecordBatch::try_new(Arc::clone(&self.physical), columns)?)
+    }
+
+    fn rowtime(&self, batch: &RecordBatch) -> Result<ArrayRef> {
+        let Some((col, format)) = &self.timestamp else {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            return Ok(Arc::new(Int64Array::from_value(now, batch.num_rows())));
+        };
+        let column = batch.column(*col);
+        Ok(match format {
+            Some(f) => {
+                let strings = column.as_string::<i32>();
+                Arc::new(
+                    strings
+                        .iter()
+                        .map(|s| s.and_then(|s| f.parse_millis(s)))
+                        .collect::<Int64Array>(),
+                )
+            }
+            None => cast(column, &DataType::Int64)?,
+        })
+    }
+
+    /// JSON fields match columns case-insensitively: learn the spellings the input uses from
+    /// the first chunk (a field spelt exactly like the column always wins).
+    fn resolve_names(&self, chunk: &Chunk) -> SchemaRef {
+        if self.format != Format::Json {
+            return Arc::clone(&self.columns);
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for i in 0..chunk.lines.len().min(1000) {
+            if let Ok(serde_json::Value::Object(map)) =
+                serde_json::from_slice::<serde_json::Value>(chunk.line(i))
+            {
+                for k in map.keys() {
+                    if !seen.contains(k) {
+                        seen.push(k.clone());
+                    }
+                }
+            }
+        }
+        let fields: Vec<Field> = self
+            .columns
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name();
+                let spelt = if seen.iter().any(|s| s == name) {
+                    name.clone()
+                } else {
+                    seen.iter()
+                        .find(|s| s.eq_ignore_ascii_case(name))
+                        .cloned()
+                        .unwrap_or_else(|| name.clone())
+                };
+                Field::new(spelt, f.data_type().clone(), true)
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.decode_schema
+            .clone()
+            .unwrap_or_else(|| Arc::clone(&self.columns))
+    }
+
+    fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, String> {
+        let schema = self.schema();
+        let empty = || RecordBatch::new_empty(Arc::clone(&schema));
+        match &self.format {
+            Format::Json => {
+                let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
+                    .with_batch_size(rows.max(1))
+                    .with_strict_mode(false)
+                    .build_decoder()
+                    .map_err(|e| e.to_string())?;
+                let used = decoder.decode(bytes).map_err(|e| e.to_string())?;
+                if used < bytes.len() {
+                    return Err("more records than lines".into());
+                }
+                Ok(decoder
+                    .flush()
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_else(empty))
+            }
+            Format::Delimited { delimiter, .. } => {
+                let mut decoder = arrow::csv::ReaderBuilder::new(Arc::clone(&schema))
+                    .with_batch_size(rows.max(1))
+                    .with_delimiter(*delimiter)
+                    .with_header(false)
+                    .with_null_regex(empty_field())
+                    .build_decoder();
+                let used = decoder.decode(bytes).map_err(|e| e.to_string())?;
+                if used < bytes.len() {
+                    return Err("more records than lines".into());
+                }
+                Ok(decoder
+                    .flush()
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or_else(empty))
+            }
+        }
+    }
+
+    fn decode_all(&self, chunk: &Chunk) -> Result<RecordBatch, String> {
+        self.decode_bytes(&chunk.data, chunk.lines.len())
+    }
+
+    /// The slow path: one record at a time. Returns the good records and their line indices.
+    fn decode_each(&self, chunk: &Chunk) -> Result<(RecordBatch, Option<Vec<usize>>)> {
+        let mut good = Vec::new();
+        let mut rows = Vec::new();
+        for i in 0..chunk.lines.len() {
+            let line = chunk.line(i);
+            let mut bytes = line.to_vec();
+            bytes.push(b'\n');
+            let outcome = match std::str::from_utf8(line) {
+                Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
+                Ok(_) => match self.decode_bytes(&bytes, 1) {
+                    Ok(b) if b.num_rows() == 1 => Ok(b),
+                    Ok(b) if b.num_rows() == 0 => Err(match self.format {
+                        Format::Json => "not a JSON object".to_string(),
+                        Format::Delimited { .. } => "empty record".to_string(),
+                    }),
+                    Ok(_) => Err("more than one record on one line".to_string()),
+                    Err(e) => Err(tidy_reason(&e)),
+                },
+            };
+            match outcome {
+                Ok(b) => {
+                    good.push(b);
+                    rows.push(i);
+                }
+                Err(reason) => {
+                    let offset = self.next_offset - chunk.lines.len() as i64 + i as i64;
+                    self.ctx.bad(BadRecord::new(chunk, i, offset, &reason))?;
+                }
+            }
+        }
+        let schema = self.schema();
+        let batch = concat_batches(&schema, &good)?;
+        Ok((batch, Some(rows)))
+    }
+}
+
+/// DELIMITED values: an empty field is NULL (as in ksqlDB).
+fn empty_field() -> regex::Regex {
+    static EMPTY: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| regex::Regex::new("^$").expect("a constant pattern compiles"))
+        .clone()
+}
+
+fn tidy_reason(e: &str) -> String {
+    e.trim_start_matches("Json error: ")
+        .trim_start_matches("Parser error: ")
+        .trim_start_matches("Csv error: ")
+        .trim()
+        .to_string()
+}
+
+/// The schema of the `DEAD_LETTERS` stream.
+pub(crate) fn dead_letter_columns() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("SOURCE", DataType::Utf8, true),
+        Field::new("LOCATION", DataType::Utf8, true),
+        Field::new("REASON", DataType::Utf8, true),
+        Field::new("RECORD", DataType::Utf8, true),
+    ]))
+}
+
+/// One dead-letter row.
+pub(crate) fn dead_letter_batch(
+    schema: &SchemaRef,
+    bad: &BadRecord,
+    offset: i64,
+) -> Result<RecordBatch> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![bad.stream.clone()])),
+        Arc::new(StringArray::from(vec![bad.location.clone()])),
+        Arc::new(StringArray::from(vec![bad.reason.clone()])),
+        Arc::new(StringArray::from(vec![bad.record.clone()])),
+        Arc::new(Int64Array::from(vec![now])),
+        Arc::new(Int64Array::from(vec![offset])),
+    ];
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}

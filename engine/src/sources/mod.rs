@@ -1,0 +1,266 @@
+//! Sources: where a query's records come from, decoded into record batches of the stream's
+//! physical schema and spread over the stream's partitions.
+
+mod decode;
+mod lines;
+mod timefmt;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::ArrayRef;
+use arrow::record_batch::RecordBatch;
+use weir_planner::{SourceSpec, StreamDef};
+
+pub(crate) use decode::{dead_letter_batch, dead_letter_columns, RecordDecoder};
+pub(crate) use lines::{FileLines, LineReader, LinesPoll, StdinLines};
+
+use crate::config::ErrorPolicy;
+use crate::error::{Error, Result};
+use crate::runtime::log::Log;
+use crate::runtime::route::{split_by_arrays, split_evenly};
+
+/// A record that could not be read: where it was, why, and its raw text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRecord {
+    /// The stream being read.
+    pub stream: String,
+    /// `file:line`.
+    pub location: String,
+    /// Why it could not be read.
+    pub reason: String,
+    /// The record's text (invalid UTF-8 replaced by U+FFFD).
+    pub record: String,
+}
+
+impl BadRecord {
+    fn new(chunk: &lines::Chunk, line: usize, _offset: i64, reason: &str) -> Self {
+        Self {
+            stream: String::new(),
+            location: format!("{}:{}", chunk.origin, chunk.lines[line].2),
+            reason: reason.to_string(),
+            record: String::from_utf8_lossy(chunk.line(line)).into_owned(),
+        }
+    }
+}
+
+/// Callback told about each bad record as it is found.
+pub type BadRecordHook = Arc<dyn Fn(&BadRecord) + Send + Sync>;
+
+/// Counters of a running query, shared with its handle.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    records_in: AtomicU64,
+    records_out: AtomicU64,
+    bad: AtomicU64,
+}
+
+impl Metrics {
+    pub(crate) fn add_in(&self, n: u64) {
+        self.records_in.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn add_out(&self, n: u64) {
+        self.records_out.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn snapshot(&self) -> QueryStats {
+        QueryStats {
+            records_in: self.records_in.load(Ordering::Relaxed),
+            records_out: self.records_out.load(Ordering::Relaxed),
+            bad_records: self.bad.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Record counts of a query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueryStats {
+    /// Records read from sources (good and bad).
+    pub records_in: u64,
+    /// Records the query produced.
+    pub records_out: u64,
+    /// Records that could not be read (skipped, dead-lettered, or the one that failed the query).
+    pub bad_records: u64,
+}
+
+/// What a source needs to report and route bad records.
+#[derive(Clone)]
+pub(crate) struct SourceContext {
+    pub(crate) stream: String,
+    pub(crate) policy: ErrorPolicy,
+    pub(crate) dead_letters: Option<Arc<Log>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) hook: Option<BadRecordHook>,
+}
+
+impl SourceContext {
+    /// Counts, reports and routes one bad record; `Err` when the policy is to fail.
+    fn bad(&self, mut record: BadRecord) -> Result<()> {
+        record.stream.clone_from(&self.stream);
+        self.metrics.bad.fetch_add(1, Ordering::Relaxed);
+        if let Some(hook) = &self.hook {
+            hook(&record);
+        }
+        match self.policy {
+            ErrorPolicy::Skip => Ok(()),
+            ErrorPolicy::Fail => Err(Error::BadRecord {
+                location: record.location,
+                reason: record.reason,
+            }),
+            ErrorPolicy::DeadLetter => {
+                if let Some(log) = &self.dead_letters {
+                    let offset = log.reserve_offsets(1)?;
+                    let batch = dead_letter_batch(log.schema(), &record, offset)?;
+                    log.append(vec![vec![batch]])?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What one poll of a scan produced.
+pub(crate) enum ScanPoll {
+    /// Batches per partition (may be all empty).
+    Data(Vec<Vec<RecordBatch>>),
+    /// Nothing now; more may come.
+    Pending,
+    /// The input has ended.
+    Finished,
+}
+
+/// Reads one stream for one query.
+pub(crate) enum Scan {
+    /// Files or stdin: decode, then route rows to partitions by key.
+    Lines {
+        reader: Box<dyn LineReader>,
+        decoder: Box<RecordDecoder>,
+        key_columns: Vec<usize>,
+        partitions: usize,
+    },
+    /// An in-memory log, read partition by partition.
+    Log {
+        log: Arc<Log>,
+        cursors: Vec<usize>,
+        /// Pull queries stop at the end they saw when they started.
+        stop_at: Option<Vec<usize>>,
+        metrics: Arc<Metrics>,
+    },
+}
+
+impl Scan {
+    /// Opens the reader for a stream.
+    pub(crate) fn open(
+        def: &StreamDef,
+        log: Option<Arc<Log>>,
+        follow: bool,
+        ctx: SourceContext,
+    ) -> Result<Self> {
+        match &def.source {
+            SourceSpec::File { path, format } => {
+                let (header, quoted) = header_quotes(format);
+                let reader = Box::new(FileLines::open(path, header, quoted)?);
+                Ok(Self::lines(def, reader, format.clone(), ctx)?)
+            }
+            SourceSpec::Stdin { format } => {
+                let (header, quoted) = header_quotes(format);
+                let reader = Box::new(StdinLines::spawn(header, quoted));
+                Ok(Self::lines(def, reader, format.clone(), ctx)?)
+            }
+            SourceSpec::Memory => {
+                let log =
+                    log.ok_or_else(|| Error::Internal(format!("stream {} has no log", def.name)))?;
+                let parts = log.partitions();
+                let stop_at = if follow { None } else { Some(log.ends()?) };
+                Ok(Scan::Log {
+                    log,
+                    cursors: vec![0; parts],
+                    stop_at,
+                    metrics: ctx.metrics,
+                })
+            }
+        }
+    }
+
+    fn lines(
+        def: &StreamDef,
+        reader: Box<dyn LineReader>,
+        format: weir_planner::Format,
+        ctx: SourceContext,
+    ) -> Result<Self> {
+        Ok(Scan::Lines {
+            reader,
+            decoder: Box::new(RecordDecoder::new(def, format, ctx)?),
+            key_columns: def.key_columns.clone(),
+            partitions: def.partitions,
+        })
+    }
+
+    /// Reads up to `max_rows` records, waiting at most until `deadline` for the first.
+    pub(crate) fn poll(&mut self, max_rows: usize, deadline: Instant) -> Result<ScanPoll> {
+        match self {
+            Scan::Lines {
+                reader,
+                decoder,
+                key_columns,
+                partitions,
+            } => match reader.poll(max_rows, deadline)? {
+                LinesPoll::Finished => Ok(ScanPoll::Finished),
+                LinesPoll::Pending => Ok(ScanPoll::Pending),
+                LinesPoll::Lines(chunk) => {
+                    let batch = decoder.decode(&chunk)?;
+                    let mut out = vec![Vec::new(); *partitions];
+                    if key_columns.is_empty() {
+                        split_evenly(&batch, *partitions, &mut out);
+                    } else {
+                        let keys: Vec<ArrayRef> = key_columns
+                            .iter()
+                            .map(|&i| Arc::clone(batch.column(i)))
+                            .collect();
+                        split_by_arrays(&batch, &keys, *partitions, &mut out)?;
+                    }
+                    Ok(ScanPoll::Data(out))
+                }
+            },
+            Scan::Log {
+                log,
+                cursors,
+                stop_at,
+                metrics,
+            } => {
+                if stop_at.is_none() {
+                    log.wait(cursors, deadline)?;
+                }
+                let mut out = vec![Vec::new(); cursors.len()];
+                let mut any = false;
+                for (p, cursor) in cursors.iter_mut().enumerate() {
+                    let end = stop_at.as_ref().map_or(usize::MAX, |s| s[p]);
+                    if *cursor >= end {
+                        continue;
+                    }
+                    let (batches, _) = log.read(p, *cursor, max_rows)?;
+                    for b in batches.into_iter().take(end - *cursor) {
+                        *cursor += 1;
+                        any = true;
+                        metrics.add_in(b.num_rows() as u64);
+                        out[p].push(b);
+                    }
+                }
+                if any {
+                    return Ok(ScanPoll::Data(out));
+                }
+                if stop_at.is_some() || log.is_sealed_at(cursors)? {
+                    return Ok(ScanPoll::Finished);
+                }
+                Ok(ScanPoll::Pending)
+            }
+        }
+    }
+}
+
+fn header_quotes(format: &weir_planner::Format) -> (bool, bool) {
+    match format {
+        weir_planner::Format::Json => (false, false),
+        weir_planner::Format::Delimited { header, .. } => (*header, true),
+    }
+}

@@ -1,0 +1,179 @@
+//! Printing results: an aligned table for people, JSON lines or CSV for pipes.
+
+use std::io::Write;
+
+use weir::arrow::array::RecordBatch;
+use weir::arrow::datatypes::SchemaRef;
+use weir::arrow::util::display::{ArrayFormatter, FormatOptions};
+use weir::QueryStats;
+
+/// Output format of result rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "table" => Some(Self::Table),
+            "json" => Some(Self::Json),
+            "csv" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+}
+
+const MAX_WIDTH: usize = 32;
+
+pub struct Printer {
+    format: Format,
+    widths: Vec<usize>,
+    csv_header_written: bool,
+}
+
+impl Printer {
+    pub fn new(format: Format) -> Self {
+        Self {
+            format,
+            widths: Vec::new(),
+            csv_header_written: false,
+        }
+    }
+
+    /// Confirmations: stdout for people, stderr when stdout carries data.
+    pub fn info(&self, msg: &str) {
+        match self.format {
+            Format::Table => println!("{msg}"),
+            _ => eprintln!("{msg}"),
+        }
+    }
+
+    pub fn text(&self, text: &str) {
+        match self.format {
+            Format::Table => print!("{text}"),
+            _ => eprint!("{text}"),
+        }
+    }
+
+    /// A complete result table (SHOW ...).
+    pub fn table(&mut self, batch: &RecordBatch) -> weir::Result<()> {
+        self.start(&batch.schema());
+        self.rows(batch)?;
+        if self.format == Format::Table {
+            self.rule();
+        }
+        Ok(())
+    }
+
+    pub fn start(&mut self, schema: &SchemaRef) {
+        self.widths.clear();
+        self.csv_header_written = false;
+        if self.format == Format::Table {
+            self.widths = schema
+                .fields()
+                .iter()
+                .map(|f| f.name().chars().count().clamp(4, MAX_WIDTH))
+                .collect();
+        }
+    }
+
+    fn rule(&self) {
+        let parts: Vec<String> = self.widths.iter().map(|w| "-".repeat(w + 2)).collect();
+        println!("+{}+", parts.join("+"));
+    }
+
+    pub fn rows(&mut self, batch: &RecordBatch) -> weir::Result<()> {
+        let options = FormatOptions::default().with_null("null");
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        match self.format {
+            Format::Json => {
+                let mut w = weir::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, weir::arrow::json::writer::LineDelimited>(&mut out);
+                w.write(batch)?;
+                w.finish()?;
+            }
+            Format::Csv => {
+                let mut w = weir::arrow::csv::WriterBuilder::new()
+                    .with_header(!self.csv_header_written)
+                    .build(&mut out);
+                w.write(batch)?;
+                self.csv_header_written = true;
+            }
+            Format::Table => {
+                if self.widths.iter().all(|w| *w > 0) && !self.csv_header_written {
+                    // First rows of this result: size columns from them, then print the header.
+                    for (i, f) in formatters.iter().enumerate() {
+                        for row in 0..batch.num_rows().min(100) {
+                            let len = f.value(row).to_string().chars().count();
+                            self.widths[i] = self.widths[i].max(len.min(MAX_WIDTH));
+                        }
+                    }
+                    drop(out);
+                    self.rule();
+                    let names: Vec<String> = batch
+                        .schema()
+                        .fields()
+                        .iter()
+                        .zip(&self.widths)
+                        .map(|(f, w)| cell(f.name(), *w))
+                        .collect();
+                    println!("| {} |", names.join(" | "));
+                    self.rule();
+                    self.csv_header_written = true;
+                    out = stdout.lock();
+                }
+                for row in 0..batch.num_rows() {
+                    let cells: Vec<String> = formatters
+                        .iter()
+                        .zip(&self.widths)
+                        .map(|(f, w)| cell(&f.value(row).to_string(), *w))
+                        .collect();
+                    let _ = writeln!(out, "| {} |", cells.join(" | "));
+                }
+            }
+        }
+        let _ = out.flush();
+        Ok(())
+    }
+
+    pub fn finish(&mut self, stats: QueryStats) {
+        if self.format == Format::Table {
+            if self.csv_header_written {
+                self.rule();
+            } else {
+                println!("(no rows)");
+            }
+        }
+        let bad = if stats.bad_records > 0 {
+            format!(", {} bad", stats.bad_records)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "{} records in, {} out{bad}",
+            stats.records_in, stats.records_out
+        );
+        self.csv_header_written = false;
+    }
+}
+
+/// Pads or truncates (with an ellipsis) to `width` characters.
+fn cell(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    if len > width {
+        let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+        format!("{kept}…")
+    } else {
+        format!("{text}{}", " ".repeat(width - len))
+    }
+}
