@@ -1,1 +1,8 @@
+//! Weir's integration tests: one binary, one module per area.
 
+mod bad_records;
+mod common;
+mod embedding;
+mod invariance;
+mod sql_errors;
+mod taxi;

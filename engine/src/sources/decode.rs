@@ -24,8 +24,9 @@ pub(crate) struct RecordDecoder {
     format: Format,
     /// Declared columns.
     columns: SchemaRef,
-    /// Declared columns under the names the input uses (JSON field spellings).
-    decode_schema: Option<SchemaRef>,
+    /// Declared columns under the names the input uses (JSON field spellings): every
+    /// spelling seen, and for each declared column the decoded columns that feed it.
+    decode_schema: Option<(SchemaRef, Vec<Vec<usize>>)>,
     physical: SchemaRef,
     timestamp: Option<(usize, Option<TimestampFormat>)>,
     ctx: SourceContext,
@@ -65,7 +66,7 @@ impl RecordDecoder {
             Ok(batch) if batch.num_rows() == n => (batch, None),
             _ => self.decode_each(chunk)?,
         };
-        let batch = RecordBatch::try_new(Arc::clone(&self.columns), batch.columns().to_vec())?;
+        let batch = self.to_declared(&batch)?;
         let offsets: Int64Array = match &good {
             None => (0..n as i64).map(|i| base_offset + i).collect(),
             Some(rows) => rows.iter().map(|&i| base_offset + i as i64).collect(),
@@ -120,10 +121,12 @@ impl RecordDecoder {
     }
 
     /// JSON fields match columns case-insensitively: learn the spellings the input uses from
-    /// the first chunk (a field spelt exactly like the column always wins).
-    fn resolve_names(&self, chunk: &Chunk) -> SchemaRef {
+    /// the first chunk. When a file spells a field several ways, each spelling is decoded and
+    /// the first non-null value wins.
+    fn resolve_names(&self, chunk: &Chunk) -> (SchemaRef, Vec<Vec<usize>>) {
+        let identity = || (0..self.columns.fields().len()).map(|i| vec![i]).collect();
         if self.format != Format::Json {
-            return Arc::clone(&self.columns);
+            return (Arc::clone(&self.columns), identity());
         }
         let mut seen: Vec<String> = Vec::new();
         for i in 0..chunk.lines.len().min(1000) {
@@ -137,30 +140,52 @@ impl RecordDecoder {
                 }
             }
         }
-        let fields: Vec<Field> = self
-            .columns
-            .fields()
-            .iter()
-            .map(|f| {
-                let name = f.name();
-                let spelt = if seen.iter().any(|s| s == name) {
-                    name.clone()
-                } else {
-                    seen.iter()
-                        .find(|s| s.eq_ignore_ascii_case(name))
-                        .cloned()
-                        .unwrap_or_else(|| name.clone())
-                };
-                Field::new(spelt, f.data_type().clone(), true)
-            })
-            .collect();
-        Arc::new(Schema::new(fields))
+        let mut fields = Vec::new();
+        let mut sources = Vec::new();
+        for f in self.columns.fields() {
+            let mut spellings: Vec<String> = seen
+                .iter()
+                .filter(|s| s.eq_ignore_ascii_case(f.name()))
+                .cloned()
+                .collect();
+            if spellings.is_empty() {
+                spellings.push(f.name().clone());
+            }
+            let mut feeds = Vec::new();
+            for spelt in spellings {
+                feeds.push(fields.len());
+                fields.push(Field::new(spelt, f.data_type().clone(), true));
+            }
+            sources.push(feeds);
+        }
+        (Arc::new(Schema::new(fields)), sources)
     }
 
     fn schema(&self) -> SchemaRef {
         self.decode_schema
-            .clone()
+            .as_ref()
+            .map(|(s, _)| Arc::clone(s))
             .unwrap_or_else(|| Arc::clone(&self.columns))
+    }
+
+    /// Decoded columns → declared columns (merging spellings of one field).
+    fn to_declared(&self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let Some((_, sources)) = &self.decode_schema else {
+            return Ok(RecordBatch::try_new(
+                Arc::clone(&self.columns),
+                batch.columns().to_vec(),
+            )?);
+        };
+        let mut columns = Vec::with_capacity(sources.len());
+        for feeds in sources {
+            let mut column = Arc::clone(batch.column(feeds[0]));
+            for &other in &feeds[1..] {
+                let keep = arrow::compute::is_not_null(&column)?;
+                column = arrow::compute::kernels::zip::zip(&keep, &column, batch.column(other))?;
+            }
+            columns.push(column);
+        }
+        Ok(RecordBatch::try_new(Arc::clone(&self.columns), columns)?)
     }
 
     fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, String> {

@@ -1,0 +1,95 @@
+//! The embedding API: in-memory streams fed from code, INSERT VALUES, persistent queries
+//! reading other queries' streams.
+
+use std::sync::Arc;
+
+use weir::arrow::array::{Float64Array, Int32Array, RecordBatch};
+use weir::{Config, Session};
+
+use crate::common::*;
+
+#[test]
+fn push_batches_and_read_them_back() {
+    let mut s = Session::new(Config::default());
+    s.execute("CREATE STREAM readings (sensor INT KEY, value DOUBLE) WITH (PARTITIONS=2);")
+        .unwrap();
+    s.execute("CREATE STREAM hot AS SELECT sensor, value FROM readings WHERE value > 30;")
+        .unwrap();
+    let schema = Arc::new(weir::arrow::datatypes::Schema::new(vec![
+        weir::arrow::datatypes::Field::new("SENSOR", weir::arrow::datatypes::DataType::Int32, true),
+        weir::arrow::datatypes::Field::new(
+            "VALUE",
+            weir::arrow::datatypes::DataType::Float64,
+            true,
+        ),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int32Array::from(vec![1, 2, 1, 3])),
+            Arc::new(Float64Array::from(vec![31.0, 12.5, 35.5, 40.0])),
+        ],
+    )
+    .unwrap();
+    s.push("readings", batch).unwrap();
+    s.execute("INSERT INTO readings (sensor, value) VALUES (2, 33.3);")
+        .unwrap();
+    let out = rows(&mut s, "SELECT * FROM hot;");
+    let mut got: Vec<(String, String)> = strings(&out, "SENSOR")
+        .into_iter()
+        .zip(strings(&out, "VALUE"))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [("1", "31.0"), ("1", "35.5"), ("2", "33.3"), ("3", "40.0")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    s.finish().unwrap();
+}
+
+#[test]
+fn push_query_ends_when_the_stream_is_closed() {
+    let mut s = Session::new(Config::default());
+    s.execute("CREATE STREAM events (id BIGINT, kind STRING);")
+        .unwrap();
+    s.execute("INSERT INTO events VALUES (1, 'click'), (2, 'view'), (3, 'click');")
+        .unwrap();
+    s.close_stream("events").unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT id FROM events WHERE kind = 'click' EMIT CHANGES;",
+    );
+    assert_eq!(strings(&out, "ID"), ["1", "3"]);
+}
+
+#[test]
+fn limit_ends_a_push_query() {
+    let mut s = Session::new(Config::default());
+    s.execute("CREATE STREAM events (id BIGINT);").unwrap();
+    s.execute("INSERT INTO events VALUES (1), (2), (3);")
+        .unwrap();
+    let out = rows(&mut s, "SELECT id FROM events EMIT CHANGES LIMIT 2;");
+    assert_eq!(strings(&out, "ID"), ["1", "2"]);
+}
+
+#[test]
+fn file_sink_writes_json_lines() {
+    let out_path = temp_file("airport.jsonl", b"");
+    let setup = format!(
+        "{}
+         CREATE STREAM airport WITH (PATH='{out_path}') AS
+           SELECT trip_id, total_amount FROM trips WHERE rate_code_id = 3;",
+        taxi_ddl(2)
+    );
+    let mut s = session_with(&setup, Config::default());
+    s.finish().unwrap();
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty());
+    assert!(
+        lines.iter().all(|l| l.starts_with("{\"TRIP_ID\":\"T2019-")),
+        "{}",
+        lines[0]
+    );
+}
