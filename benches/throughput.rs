@@ -1,1 +1,163 @@
-fn main() {}
+//! Throughput of stateless queries on Nexmark-style bid events (q0 pass-through, q1 projection
+//! with arithmetic, q2 filter):
+//! (a) from an in-memory Arrow source, (b) from a JSON-lines file, beside the baseline
+//! "arrow-json decode of the same file, nothing else" measured in the same process.
+//!
+//! Run with `cargo bench --bench throughput` (release build). Figures are events per second on
+//! one thread (`threads = 1`, one partition): events/s per core.
+
+use std::io::{BufReader, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use weir::arrow::array::{Int64Array, RecordBatch, StringArray};
+use weir::arrow::datatypes::{DataType, Field, Schema};
+use weir::{Config, Session};
+
+const BATCH: usize = 8192;
+
+fn bids_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("AUCTION", DataType::Int64, true),
+        Field::new("BIDDER", DataType::Int64, true),
+        Field::new("PRICE", DataType::Int64, true),
+        Field::new("CHANNEL", DataType::Utf8, true),
+        Field::new("DATE_TIME", DataType::Int64, true),
+    ]))
+}
+
+/// Deterministic pseudo-random bids (a small LCG; no external generator needed).
+fn bids(n: usize) -> Vec<RecordBatch> {
+    let channels = ["Google", "Facebook", "Baidu", "Apple"];
+    let mut state: u64 = 42;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let len = BATCH.min(n - start);
+        let auction: Int64Array = (0..len).map(|_| 1000 + (next() % 10_000) as i64).collect();
+        let bidder: Int64Array = (0..len).map(|_| (next() % 100_000) as i64).collect();
+        let price: Int64Array = (0..len).map(|_| 100 + (next() % 1_000_000) as i64).collect();
+        let channel: StringArray = (0..len).map(|_| Some(channels[(next() % 4) as usize])).collect();
+        let date_time: Int64Array = (0..len).map(|i| 1_546_300_800_000 + (start + i) as i64).collect();
+        out.push(
+            RecordBatch::try_new(
+                bids_schema(),
+                vec![
+                    Arc::new(auction),
+                    Arc::new(bidder),
+                    Arc::new(price),
+                    Arc::new(channel),
+                    Arc::new(date_time),
+                ],
+            )
+            .expect("valid batch"),
+        );
+        start += len;
+    }
+    out
+}
+
+const QUERIES: [(&str, &str); 3] = [
+    ("q0 pass-through", "SELECT * FROM bids;"),
+    (
+        "q1 projection",
+        "SELECT auction, bidder, price * 908 / 1000 AS price_eur, date_time FROM bids;",
+    ),
+    ("q2 filter", "SELECT auction, price FROM bids WHERE auction % 123 = 0;"),
+];
+
+fn run(session: &mut Session, sql: &str) -> (usize, f64) {
+    let start = Instant::now();
+    let rows: usize = session
+        .query(sql)
+        .expect("query starts")
+        .map(|b| b.expect("batch").num_rows())
+        .sum();
+    (rows, start.elapsed().as_secs_f64())
+}
+
+fn best_of(times: usize, mut f: impl FnMut() -> (usize, f64)) -> (usize, f64) {
+    (0..times)
+        .map(|_| f())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .expect("at least one run")
+}
+
+fn config() -> Config {
+    Config::builder().threads(1).batch_max_rows(BATCH).build().expect("valid config")
+}
+
+fn main() {
+    let n: usize = std::env::var("WEIR_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let data = bids(n);
+    println!("Weir throughput, {n} bid events, 1 thread, batches of {BATCH}");
+
+    // (a) In-memory Arrow source.
+    println!("\n(a) in-memory source (target: >= 5M events/s per core)");
+    for (name, sql) in QUERIES {
+        let (rows, secs) = best_of(3, || {
+            let mut s = Session::new(config());
+            s.execute("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT);")
+                .expect("ddl");
+            for b in &data {
+                s.push("bids", b.clone()).expect("push");
+            }
+            s.close_stream("bids").expect("close");
+            run(&mut s, sql)
+        });
+        println!("  {name:<16} {:>7.2} M events/s  ({rows} rows out)", n as f64 / secs / 1e6);
+    }
+
+    // (b) JSON-lines file.
+    let path = std::env::temp_dir().join(format!("weir-bench-bids-{}.jsonl", std::process::id()));
+    {
+        let file = std::fs::File::create(&path).expect("create bench file");
+        let mut w = weir::arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(file));
+        for b in &data {
+            w.write(b).expect("write");
+        }
+        w.finish().expect("finish");
+        w.into_inner().flush().expect("flush");
+    }
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("\n(b) JSON-lines file ({:.0} MB; target: >= 0.8 of the decode-only baseline)", bytes as f64 / 1e6);
+    let (base_rows, base_secs) = best_of(3, || {
+        let start = Instant::now();
+        let file = std::fs::File::open(&path).expect("open");
+        let reader = weir::arrow::json::ReaderBuilder::new(bids_schema())
+            .with_batch_size(BATCH)
+            .build(BufReader::new(file))
+            .expect("reader");
+        let rows: usize = reader.map(|b| b.expect("decode").num_rows()).sum();
+        (rows, start.elapsed().as_secs_f64())
+    });
+    assert_eq!(base_rows, n);
+    let base = n as f64 / base_secs;
+    println!("  {:<16} {:>7.2} M events/s  (baseline, 1.00)", "arrow-json decode", base / 1e6);
+    for (name, sql) in QUERIES {
+        let ddl = format!(
+            "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \
+             WITH (PATH='{}', VALUE_FORMAT='JSON', TIMESTAMP='date_time');",
+            path.display()
+        );
+        let (rows, secs) = best_of(3, || {
+            let mut s = Session::new(config());
+            s.execute(&ddl).expect("ddl");
+            run(&mut s, sql)
+        });
+        let rate = n as f64 / secs;
+        println!(
+            "  {name:<16} {:>7.2} M events/s  ({:.2} of baseline, {rows} rows out)",
+            rate / 1e6,
+            rate / base
+        );
+    }
+    let _ = std::fs::remove_file(&path);
+}

@@ -204,11 +204,10 @@ impl StreamDef {
                 })?;
                 let format = props.text("TIMESTAMP_FORMAT").map(str::to_string);
                 let ty = columns.field(column).data_type();
-                let ok = match (ty, &format) {
-                    (DataType::Utf8, Some(_)) => true,
-                    (DataType::Int64 | DataType::Timestamp(_, _), None) => true,
-                    _ => false,
-                };
+                let ok = matches!(
+                    (ty, &format),
+                    (DataType::Utf8, Some(_)) | (DataType::Int64 | DataType::Timestamp(_, _), None)
+                );
                 if !ok {
                     return Err(PlanError::invalid(
                         format!(
