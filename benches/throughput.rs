@@ -31,7 +31,9 @@ fn bids(n: usize) -> Vec<RecordBatch> {
     let channels = ["Google", "Facebook", "Baidu", "Apple"];
     let mut state: u64 = 42;
     let mut next = || {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         state >> 33
     };
     let mut out = Vec::new();
@@ -40,9 +42,15 @@ fn bids(n: usize) -> Vec<RecordBatch> {
         let len = BATCH.min(n - start);
         let auction: Int64Array = (0..len).map(|_| 1000 + (next() % 10_000) as i64).collect();
         let bidder: Int64Array = (0..len).map(|_| (next() % 100_000) as i64).collect();
-        let price: Int64Array = (0..len).map(|_| 100 + (next() % 1_000_000) as i64).collect();
-        let channel: StringArray = (0..len).map(|_| Some(channels[(next() % 4) as usize])).collect();
-        let date_time: Int64Array = (0..len).map(|i| 1_546_300_800_000 + (start + i) as i64).collect();
+        let price: Int64Array = (0..len)
+            .map(|_| 100 + (next() % 1_000_000) as i64)
+            .collect();
+        let channel: StringArray = (0..len)
+            .map(|_| Some(channels[(next() % 4) as usize]))
+            .collect();
+        let date_time: Int64Array = (0..len)
+            .map(|i| 1_546_300_800_000 + (start + i) as i64)
+            .collect();
         out.push(
             RecordBatch::try_new(
                 bids_schema(),
@@ -67,7 +75,10 @@ const QUERIES: [(&str, &str); 3] = [
         "q1 projection",
         "SELECT auction, bidder, price * 908 / 1000 AS price_eur, date_time FROM bids;",
     ),
-    ("q2 filter", "SELECT auction, price FROM bids WHERE auction % 123 = 0;"),
+    (
+        "q2 filter",
+        "SELECT auction, price FROM bids WHERE auction % 123 = 0;",
+    ),
 ];
 
 fn run(session: &mut Session, sql: &str) -> (usize, f64) {
@@ -88,7 +99,11 @@ fn best_of(times: usize, mut f: impl FnMut() -> (usize, f64)) -> (usize, f64) {
 }
 
 fn config() -> Config {
-    Config::builder().threads(1).batch_max_rows(BATCH).build().expect("valid config")
+    Config::builder()
+        .threads(1)
+        .batch_max_rows(BATCH)
+        .build()
+        .expect("valid config")
 }
 
 fn main() {
@@ -112,7 +127,10 @@ fn main() {
             s.close_stream("bids").expect("close");
             run(&mut s, sql)
         });
-        println!("  {name:<16} {:>7.2} M events/s  ({rows} rows out)", n as f64 / secs / 1e6);
+        println!(
+            "  {name:<16} {:>7.2} M events/s  ({rows} rows out)",
+            n as f64 / secs / 1e6
+        );
     }
 
     // (b) JSON-lines file.
@@ -127,7 +145,10 @@ fn main() {
         w.into_inner().flush().expect("flush");
     }
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!("\n(b) JSON-lines file ({:.0} MB; target: >= 0.8 of the decode-only baseline)", bytes as f64 / 1e6);
+    println!(
+        "\n(b) JSON-lines file ({:.0} MB; target: >= 0.8 of the decode-only baseline)",
+        bytes as f64 / 1e6
+    );
     let (base_rows, base_secs) = best_of(3, || {
         let start = Instant::now();
         let file = std::fs::File::open(&path).expect("open");
@@ -140,7 +161,11 @@ fn main() {
     });
     assert_eq!(base_rows, n);
     let base = n as f64 / base_secs;
-    println!("  {:<16} {:>7.2} M events/s  (baseline, 1.00)", "arrow-json decode", base / 1e6);
+    println!(
+        "  {:<16} {:>7.2} M events/s  (baseline, 1.00)",
+        "arrow-json decode",
+        base / 1e6
+    );
     for (name, sql) in QUERIES {
         let ddl = format!(
             "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \

@@ -93,3 +93,32 @@ fn file_sink_writes_json_lines() {
         lines[0]
     );
 }
+
+#[test]
+fn struct_fields_array_index_and_string_event_time() {
+    let path = temp_file(
+        "nested.jsonl",
+        b"{\"id\":1,\"s\":{\"a\":5,\"b\":\"x\"},\"arr\":[10,20,30],\"ts\":\"2019-01-01 00:00:50\"}\n\
+          {\"id\":2,\"s\":{\"a\":1,\"b\":\"y\"},\"arr\":[1],\"ts\":\"not a time\"}\n\
+          {\"id\":3,\"s\":{\"a\":9,\"b\":\"xz\"},\"arr\":[],\"ts\":\"2019-01-01 00:01:00\"}\n",
+    );
+    // Nested field names match case-sensitively: quote them to keep the file's spelling.
+    let ddl = format!(
+        "CREATE STREAM n (id INT, s STRUCT<`a` INT, `b` STRING>, arr ARRAY<INT>, ts STRING)
+         WITH (PATH='{path}', TIMESTAMP='ts', TIMESTAMP_FORMAT='yyyy-MM-dd HH:mm:ss');"
+    );
+    let mut s = session_with(&ddl, Config::default());
+    let mut q = s
+        .query("SELECT id, s->`b` AS b, arr[2] AS second, ROWTIME FROM n WHERE s->`a` > 2 AND s->`b` LIKE 'x%';")
+        .unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    assert_eq!(strings(&out, "ID"), ["1", "3"]);
+    assert_eq!(strings(&out, "B"), ["x", "xz"]);
+    assert_eq!(strings(&out, "SECOND"), ["20", "null"]);
+    assert_eq!(strings(&out, "ROWTIME"), ["1546300850000", "1546300860000"]);
+    assert_eq!(
+        q.stats().bad_records,
+        1,
+        "the record whose time does not parse"
+    );
+}
