@@ -129,13 +129,20 @@ impl RecordDecoder {
             return (Arc::clone(&self.columns), identity());
         }
         let mut seen: Vec<String> = Vec::new();
+        let mut samples: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
         for i in 0..chunk.lines.len().min(1000) {
             if let Ok(serde_json::Value::Object(map)) =
                 serde_json::from_slice::<serde_json::Value>(chunk.line(i))
             {
-                for k in map.keys() {
-                    if !seen.contains(k) {
+                for (k, v) in map {
+                    if !seen.contains(&k) {
                         seen.push(k.clone());
+                        samples.push((k.clone(), Vec::new()));
+                    }
+                    if let Some((_, list)) = samples.iter_mut().find(|(n, _)| *n == k) {
+                        if list.len() < 100 && (v.is_object() || v.is_array()) {
+                            list.push(v);
+                        }
                     }
                 }
             }
@@ -153,8 +160,13 @@ impl RecordDecoder {
             }
             let mut feeds = Vec::new();
             for spelt in spellings {
+                let values: Vec<&serde_json::Value> = samples
+                    .iter()
+                    .find(|(n, _)| *n == spelt)
+                    .map(|(_, v)| v.iter().collect())
+                    .unwrap_or_default();
                 feeds.push(fields.len());
-                fields.push(Field::new(spelt, f.data_type().clone(), true));
+                fields.push(Field::new(spelt, respell(f.data_type(), &values), true));
             }
             sources.push(feeds);
         }
@@ -178,10 +190,12 @@ impl RecordDecoder {
         };
         let mut columns = Vec::with_capacity(sources.len());
         for feeds in sources {
-            let mut column = Arc::clone(batch.column(feeds[0]));
+            let target = self.columns.field(columns.len()).data_type();
+            let mut column = conform(Arc::clone(batch.column(feeds[0])), target)?;
             for &other in &feeds[1..] {
                 let keep = arrow::compute::is_not_null(&column)?;
-                column = arrow::compute::kernels::zip::zip(&keep, &column, batch.column(other))?;
+                let other = conform(Arc::clone(batch.column(other)), target)?;
+                column = arrow::compute::kernels::zip::zip(&keep, &column, &other)?;
             }
             columns.push(column);
         }
@@ -264,6 +278,88 @@ impl RecordDecoder {
         let schema = self.schema();
         let batch = concat_batches(&schema, &good)?;
         Ok((batch, Some(rows)))
+    }
+}
+
+/// The declared type with nested STRUCT field names spelt as the sample JSON values spell them
+/// (matched case-insensitively), so the JSON decoder finds them.
+fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
+    match declared {
+        DataType::Struct(fields) => {
+            let keys: Vec<&String> = samples
+                .iter()
+                .filter_map(|v| v.as_object())
+                .flat_map(|o| o.keys())
+                .collect();
+            let new_fields: Vec<Field> = fields
+                .iter()
+                .map(|f| {
+                    let spelt = if keys.iter().any(|k| *k == f.name()) {
+                        f.name().clone()
+                    } else {
+                        keys.iter()
+                            .find(|k| k.eq_ignore_ascii_case(f.name()))
+                            .map(|k| (*k).clone())
+                            .unwrap_or_else(|| f.name().clone())
+                    };
+                    let inner: Vec<&serde_json::Value> = samples
+                        .iter()
+                        .filter_map(|v| v.as_object())
+                        .filter_map(|o| o.get(&spelt))
+                        .collect();
+                    Field::new(spelt, respell(f.data_type(), &inner), f.is_nullable())
+                })
+                .collect();
+            DataType::Struct(new_fields.into())
+        }
+        DataType::List(item) => {
+            let inner: Vec<&serde_json::Value> = samples
+                .iter()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .take(100)
+                .collect();
+            DataType::List(Arc::new(Field::new(
+                item.name(),
+                respell(item.data_type(), &inner),
+                item.is_nullable(),
+            )))
+        }
+        other => other.clone(),
+    }
+}
+
+/// Gives a decoded array the declared type's field names (the inverse of [`respell`]).
+fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> {
+    if array.data_type() == declared {
+        return Ok(array);
+    }
+    match (declared, array.data_type()) {
+        (DataType::Struct(fields), DataType::Struct(_)) => {
+            let s = array.as_struct();
+            let children = s
+                .columns()
+                .iter()
+                .zip(fields.iter())
+                .map(|(c, f)| conform(Arc::clone(c), f.data_type()))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Arc::new(arrow::array::StructArray::try_new(
+                fields.clone(),
+                children,
+                s.nulls().cloned(),
+            )?))
+        }
+        (DataType::List(item), DataType::List(_)) => {
+            let l = array.as_list::<i32>();
+            let values = conform(Arc::clone(l.values()), item.data_type())?;
+            Ok(Arc::new(arrow::array::ListArray::try_new(
+                Arc::clone(item),
+                l.offsets().clone(),
+                values,
+                l.nulls().cloned(),
+            )?))
+        }
+        _ => Ok(array),
     }
 }
 
