@@ -109,3 +109,68 @@ fn missing_file_is_a_clear_error() {
     let err = s.query("SELECT * FROM m;").err().unwrap();
     assert!(err.to_string().contains("/nonexistent/weir.jsonl"), "{err}");
 }
+
+#[test]
+fn mixed_field_spellings_do_not_depend_on_batch_size() {
+    let path = temp_file(
+        "spell.jsonl",
+        b"{\"a\":1,\"b\":\"x\"}\n{\"A\":2,\"B\":\"y\"}\n",
+    );
+    for rows in [1, 8192] {
+        let config = Config::builder().batch_max_rows(rows).build().unwrap();
+        let ddl = format!("CREATE STREAM sp (a INT, b STRING) WITH (PATH='{path}');");
+        let mut s = session_with(&ddl, config);
+        let out = crate::common::rows(&mut s, "SELECT a, b FROM sp;");
+        assert_eq!(strings(&out, "A"), ["1", "2"], "batch.max.rows={rows}");
+        assert_eq!(strings(&out, "B"), ["x", "y"], "batch.max.rows={rows}");
+    }
+}
+
+#[test]
+fn unterminated_csv_quote_is_a_bad_record_not_a_swallowed_file() {
+    let mut text = b"1,x,1.5\n6,\"unterminated,5.5\n".to_vec();
+    for i in 7..200 {
+        text.extend_from_slice(format!("{i},v,6.5\n").as_bytes());
+    }
+    let path = temp_file("quote.csv", &text);
+    let ddl = format!("CREATE STREAM q (id INT, name STRING, v DOUBLE) WITH (PATH='{path}', VALUE_FORMAT='DELIMITED');");
+    let mut s = session_with(&ddl, Config::default());
+    let mut q = s.query("SELECT id FROM q;").unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    // Line 2 opens a quote that never closes: it and the 99 lines it ran into are one bad
+    // record; reading resumes after them.
+    assert_eq!(q.stats().bad_records, 1);
+    let ids = strings(&out, "ID");
+    assert_eq!(ids.first().map(String::as_str), Some("1"));
+    assert_eq!(ids.len(), 1 + (200 - 7) - 99);
+}
+
+#[test]
+fn csv_header_must_match_the_declared_columns() {
+    let path = temp_file("header.csv", b"b,a\nx,1\n");
+    let ddl = format!("CREATE STREAM h (a INT, b STRING) WITH (PATH='{path}', VALUE_FORMAT='DELIMITED', HEADER=true);");
+    let mut s = session_with(&ddl, Config::default());
+    let err = s.query("SELECT * FROM h;").err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("names 2 columns (b, a), but stream H declares 2 (A, B)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn deeply_nested_json_is_a_bad_record_not_a_crash() {
+    let mut line = b"{\"a\": ".to_vec();
+    line.extend(std::iter::repeat_n(b'[', 20_000));
+    line.extend(std::iter::repeat_n(b']', 20_000));
+    line.extend_from_slice(b"}\n{\"a\": \"ok\"}\n");
+    let path = temp_file("deep.jsonl", &line);
+    let mut s = session_with(
+        &format!("CREATE STREAM d (a STRING) WITH (PATH='{path}');"),
+        Config::default(),
+    );
+    let mut q = s.query("SELECT a FROM d;").unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    assert_eq!(strings(&out, "A"), ["ok"]);
+    assert_eq!(q.stats().bad_records, 1);
+}

@@ -50,3 +50,27 @@ fn same_rows_and_per_key_order_for_any_partitions_and_batch_size() {
         );
     }
 }
+
+#[test]
+fn limit_takes_the_first_rows_in_source_order() {
+    let first_five = |partitions: usize| {
+        let mut s = session_with(&taxi_ddl(partitions), Config::default());
+        strings(
+            &rows(
+                &mut s,
+                "SELECT trip_id FROM trips WHERE fare_amount > 50 LIMIT 5;",
+            ),
+            "TRIP_ID",
+        )
+    };
+    let expected = [
+        "T2019-00001",
+        "T2019-00062",
+        "T2019-00088",
+        "T2019-00096",
+        "T2019-00109",
+    ];
+    for partitions in [1, 2, 5] {
+        assert_eq!(first_five(partitions), expected, "PARTITIONS={partitions}");
+    }
+}

@@ -64,3 +64,18 @@ fn bad_settings_are_rejected() {
     let text = error(&mut s, "SET 'errors.policy' = 'ignore';");
     assert!(text.contains("skip, fail or dead-letter"), "{text}");
 }
+
+#[test]
+fn a_file_sink_cannot_overwrite_an_input() {
+    let path = temp_file("loop.jsonl", b"{\"a\":1}\n{\"a\":2}\n");
+    let mut s = session_with(
+        &format!("CREATE STREAM s (a INT) WITH (PATH='{path}');"),
+        Config::default(),
+    );
+    let text = error(
+        &mut s,
+        &format!("CREATE STREAM t WITH (PATH='{path}') AS SELECT a FROM s;"),
+    );
+    assert!(text.contains("is already used by stream S"), "{text}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
+}

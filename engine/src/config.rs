@@ -119,7 +119,13 @@ impl Config {
                 self.batch_max_delay = Duration::from_millis(parse_num(value)?);
             }
             "errors.policy" => self.error_policy = ErrorPolicy::parse(value)?,
-            "threads" => self.threads = parse_num(value)?.max(1) as usize,
+            "threads" => {
+                let n = parse_num(value)?;
+                if n == 0 {
+                    return Err(Error::Config("threads must be at least 1".into()));
+                }
+                self.threads = n as usize;
+            }
             other => {
                 let names = PROPERTIES.iter().map(|(n, _)| *n);
                 let hint = weir_parser::closest_match(other, names)

@@ -30,6 +30,10 @@ use crate::sources::{dead_letter_columns, BadRecordHook, QueryStats, Scan, Sourc
 /// Name of the stream that receives unreadable records under `errors.policy = 'dead-letter'`.
 pub const DEAD_LETTERS: &str = "DEAD_LETTERS";
 
+/// Stack of a query thread. Deeply nested input (JSON arrays inside arrays) and long
+/// expression chains recurse; the space is reserved, not committed, until used.
+const QUERY_STACK: usize = 512 << 20;
+
 /// What executing one statement produced.
 #[non_exhaustive]
 pub enum Outcome {
@@ -187,24 +191,29 @@ impl Session {
         Ok(())
     }
 
-    /// Waits until every persistent query has processed all input available, then stops them.
-    /// Scripts call this at their end so file sinks are complete.
+    /// Ends the session's input: seals every in-memory stream (nothing more will be inserted),
+    /// waits until every persistent query has read all of its input, and stops them. Scripts
+    /// call this at their end so derived streams and file sinks are complete.
     pub fn finish(&mut self) -> Result<()> {
-        let ids: Vec<String> = self.queries.keys().cloned().collect();
-        let order = self.upstream_order(
-            &self
-                .queries
-                .values()
-                .map(|q| q.sink.clone())
+        for log in self.logs.values() {
+            log.seal();
+        }
+        let sinks: Vec<String> = self.queries.values().map(|q| q.sink.clone()).collect();
+        let mut order = self.upstream_order(&sinks);
+        order.extend(
+            self.queries
+                .keys()
+                .filter(|id| !order.contains(id))
+                .cloned()
                 .collect::<Vec<_>>(),
         );
-        for id in order.iter().chain(ids.iter()) {
-            if let Some(q) = self.queries.get(id) {
-                q.control.wait_drained();
-            }
-        }
         let mut first_error = None;
-        for id in ids {
+        for id in order {
+            if let Some(q) = self.queries.get_mut(&id) {
+                if let Some(t) = q.thread.take() {
+                    let _ = t.join();
+                }
+            }
             if let Some(err) = self.stop_query(&id) {
                 first_error.get_or_insert(Error::Execution(format!("query {id} failed: {err}")));
             }
@@ -258,6 +267,9 @@ impl Session {
                 };
                 let plan = self.plan(&create.query, &props)?;
                 let def = derived_stream(&create.name, &plan, &create.with)?;
+                if let Some(SourceSpec::File { path, .. }) = &def.sink {
+                    self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;
+                }
                 let log = Arc::new(Log::new(def.physical_schema(), def.partitions));
                 log.seal_when_unwritten();
                 self.logs.insert(def.name.clone(), Arc::clone(&log));
@@ -480,6 +492,39 @@ impl Session {
         })
     }
 
+    /// A file sink must not be the input of any stream (writing it would destroy that input).
+    fn check_sink_path(&self, path: &str, position: Option<weir_parser::Position>) -> Result<()> {
+        let canonical =
+            |p: &str| std::fs::canonicalize(p).unwrap_or_else(|_| std::path::PathBuf::from(p));
+        let target = canonical(path);
+        for def in self.catalog.streams() {
+            for spec in [Some(&def.source), def.sink.as_ref()].into_iter().flatten() {
+                if let SourceSpec::File { path: other, .. } = spec {
+                    if canonical(other) == target {
+                        return Err(Error::Sql {
+                            message: format!(
+                                "PATH '{path}' is already used by stream {}",
+                                def.name
+                            ),
+                            position,
+                            suggestion: Some(
+                                "write to another file: a file sink replaces the file's contents"
+                                    .into(),
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        if target.is_dir() {
+            return Err(Error::sql(
+                format!("PATH '{path}' is a directory, not a file"),
+                position,
+            ));
+        }
+        Ok(())
+    }
+
     fn writable(&self, target: &Name) -> Result<StreamDef> {
         let def = self.catalog.resolve(target)?.clone();
         if def.read_only || def.source != SourceSpec::Memory {
@@ -641,6 +686,7 @@ impl Session {
         };
         let thread = std::thread::Builder::new()
             .name("weir-query".into())
+            .stack_size(QUERY_STACK)
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
         Ok(Query {
@@ -686,6 +732,7 @@ impl Session {
         };
         let thread = std::thread::Builder::new()
             .name(format!("weir-{id}"))
+            .stack_size(QUERY_STACK)
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
         self.next_query += 1;

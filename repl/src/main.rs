@@ -34,6 +34,9 @@ fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
         match args[i].as_str() {
             "run" if mode.is_none() => {
                 let path = args.get(i + 1).ok_or("`weir run` needs a script path")?;
+                if path == "-h" || path == "--help" {
+                    return Err(String::new());
+                }
                 mode = Some(Mode::Script(path.clone()));
                 i += 2;
             }
@@ -56,6 +59,20 @@ fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
 }
 
 fn main() -> ExitCode {
+    // Planning recurses over the SQL; a big stack lets long expression chains plan instead of
+    // overflowing (the space is reserved, not committed).
+    match std::thread::Builder::new()
+        .name("weir-main".into())
+        .stack_size(512 << 20)
+        .spawn(real_main)
+        .map(|t| t.join())
+    {
+        Ok(Ok(code)) => code,
+        _ => ExitCode::from(1),
+    }
+}
+
+fn real_main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, format) = match parse_args(&args) {
         Ok(v) => v,

@@ -110,10 +110,13 @@ impl Log {
         self.changed.notify_all();
     }
 
-    /// Marks the log complete.
+    /// Marks the log complete: no more records after those of the queries writing it now.
     pub(crate) fn seal(&self) {
         if let Ok(mut s) = self.state.lock() {
-            s.sealed = true;
+            s.seal_when_unwritten = true;
+            if s.writers == 0 {
+                s.sealed = true;
+            }
         }
         self.changed.notify_all();
     }

@@ -12,9 +12,11 @@ use arrow::record_batch::RecordBatch;
 use weir_planner::Format;
 
 use super::log::Log;
+use super::route::merge_in_source_order;
 use super::Pipeline;
 use crate::error::{Error, Result};
 use crate::sources::Metrics;
+use weir_planner::columns::ROWOFFSET;
 
 #[derive(Debug, Default)]
 struct RunState {
@@ -197,12 +199,18 @@ impl Run {
             }
             let epoch = self.pipeline.run_epoch(self.batch_rows, self.batch_delay)?;
             let mut output = epoch.output;
+            let mut limit_reached = false;
             if let Some(left) = remaining.as_mut() {
-                output = take_rows(output, left);
+                // LIMIT keeps the first rows in source order, whatever the partition count.
+                let merged = in_source_order(output)?;
+                output = vec![take_rows(vec![merged], left)
+                    .into_iter()
+                    .flatten()
+                    .collect()];
+                limit_reached = *left == 0;
             }
             let rows: usize = output.iter().flatten().map(RecordBatch::num_rows).sum();
             self.control.metrics.add_out(rows as u64);
-            let limit_reached = remaining == Some(0);
             self.deliver(output)?;
             self.control.record_epoch(epoch.idle);
             if epoch.finished || limit_reached {
@@ -215,12 +223,19 @@ impl Run {
         if output.iter().all(Vec::is_empty) {
             return Ok(());
         }
+        // People and files see rows in source order; logs keep their partitions.
+        let needs_order = self.sinks.iter().any(|s| !matches!(s, Sink::Log(_)));
+        let ordered = if needs_order {
+            in_source_order(output.clone())?
+        } else {
+            Vec::new()
+        };
         for sink in &mut self.sinks {
             match sink {
                 Sink::Log(log) => log.append(output.clone())?,
-                Sink::File(f) => f.write(&output.iter().flatten().cloned().collect::<Vec<_>>())?,
+                Sink::File(f) => f.write(&ordered)?,
                 Sink::Channel { tx, visible } => {
-                    for batch in output.iter().flatten() {
+                    for batch in &ordered {
                         if tx.send(project_visible(batch, *visible)).is_err() {
                             // The handle was dropped: nobody wants more rows.
                             return Err(Error::Cancelled);
@@ -231,6 +246,19 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// An epoch's output from all partitions, merged into source order (by `ROWOFFSET`).
+fn in_source_order(output: Vec<Vec<RecordBatch>>) -> Result<Vec<RecordBatch>> {
+    let pieces: Vec<RecordBatch> = output
+        .into_iter()
+        .flatten()
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    let offset_column = pieces
+        .first()
+        .and_then(|b| b.schema().index_of(ROWOFFSET).ok());
+    merge_in_source_order(pieces, offset_column)
 }
 
 /// Keeps at most `left` rows (in partition order), decrementing `left`.

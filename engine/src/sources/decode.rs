@@ -31,10 +31,19 @@ pub(crate) struct RecordDecoder {
     timestamp: Option<(usize, Option<TimestampFormat>)>,
     ctx: SourceContext,
     next_offset: i64,
+    /// The JSON decoder of the fast path, reused from chunk to chunk.
+    json: Option<arrow::json::reader::Decoder>,
 }
 
 impl RecordDecoder {
-    pub(crate) fn new(def: &StreamDef, format: Format, ctx: SourceContext) -> Result<Self> {
+    /// `sample`: the first lines of the input, when they can be read ahead (files), so field
+    /// spellings are learned the same way whatever the batch size.
+    pub(crate) fn new(
+        def: &StreamDef,
+        format: Format,
+        ctx: SourceContext,
+        sample: Option<Vec<Vec<u8>>>,
+    ) -> Result<Self> {
         let timestamp = match &def.timestamp {
             None => None,
             Some(t) => Some((
@@ -42,7 +51,7 @@ impl RecordDecoder {
                 t.format.as_deref().map(TimestampFormat::new).transpose()?,
             )),
         };
-        Ok(Self {
+        let mut decoder = Self {
             format,
             columns: Arc::clone(&def.columns),
             decode_schema: None,
@@ -50,7 +59,12 @@ impl RecordDecoder {
             timestamp,
             ctx,
             next_offset: 0,
-        })
+            json: None,
+        };
+        if let Some(lines) = sample {
+            decoder.decode_schema = Some(decoder.resolve_names(lines.iter().map(Vec::as_slice)));
+        }
+        Ok(decoder)
     }
 
     /// Decodes a chunk; bad records are counted and routed by the error policy.
@@ -60,10 +74,15 @@ impl RecordDecoder {
         self.next_offset += n as i64;
         self.ctx.metrics.add_in(n as u64);
         if self.decode_schema.is_none() {
-            self.decode_schema = Some(self.resolve_names(chunk));
+            self.decode_schema = Some(self.resolve_names((0..n.min(1000)).map(|i| chunk.line(i))));
         }
-        let (batch, good) = match self.decode_all(chunk) {
-            Ok(batch) if batch.num_rows() == n => (batch, None),
+        let fast = if chunk.unterminated.is_empty() {
+            self.decode_all(chunk).ok()
+        } else {
+            None
+        };
+        let (batch, good) = match fast {
+            Some(batch) if batch.num_rows() == n => (batch, None),
             _ => self.decode_each(chunk)?,
         };
         let batch = self.to_declared(&batch)?;
@@ -123,16 +142,19 @@ impl RecordDecoder {
     /// JSON fields match columns case-insensitively: learn the spellings the input uses from
     /// the first chunk. When a file spells a field several ways, each spelling is decoded and
     /// the first non-null value wins.
-    fn resolve_names(&self, chunk: &Chunk) -> (SchemaRef, Vec<Vec<usize>>) {
+    fn resolve_names<'a>(
+        &self,
+        lines: impl Iterator<Item = &'a [u8]>,
+    ) -> (SchemaRef, Vec<Vec<usize>>) {
         let identity = || (0..self.columns.fields().len()).map(|i| vec![i]).collect();
         if self.format != Format::Json {
             return (Arc::clone(&self.columns), identity());
         }
         let mut seen: Vec<String> = Vec::new();
         let mut samples: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
-        for i in 0..chunk.lines.len().min(1000) {
+        for line in lines {
             if let Ok(serde_json::Value::Object(map)) =
-                serde_json::from_slice::<serde_json::Value>(chunk.line(i))
+                serde_json::from_slice::<serde_json::Value>(line)
             {
                 for (k, v) in map {
                     if !seen.contains(&k) {
@@ -240,8 +262,39 @@ impl RecordDecoder {
         }
     }
 
-    fn decode_all(&self, chunk: &Chunk) -> Result<RecordBatch, String> {
-        self.decode_bytes(&chunk.data, chunk.lines.len())
+    fn decode_all(&mut self, chunk: &Chunk) -> Result<RecordBatch, String> {
+        if self.format != Format::Json {
+            return self.decode_bytes(&chunk.data, chunk.lines.len());
+        }
+        // Reuse one decoder; a failure may leave it mid-record, so it is dropped then.
+        let mut decoder = match self.json.take() {
+            Some(d) => d,
+            None => arrow::json::ReaderBuilder::new(self.schema())
+                .with_batch_size(chunk.lines.len().max(1))
+                .with_strict_mode(false)
+                .build_decoder()
+                .map_err(|e| e.to_string())?,
+        };
+        let mut parts = Vec::new();
+        let mut data: &[u8] = &chunk.data;
+        while !data.is_empty() {
+            let used = decoder.decode(data).map_err(|e| e.to_string())?;
+            data = &data[used..];
+            if let Some(b) = decoder.flush().map_err(|e| e.to_string())? {
+                parts.push(b);
+            } else if used == 0 {
+                return Err("the decoder made no progress".into());
+            }
+        }
+        if let Some(b) = decoder.flush().map_err(|e| e.to_string())? {
+            parts.push(b);
+        }
+        self.json = Some(decoder);
+        match parts.len() {
+            0 => Ok(RecordBatch::new_empty(self.schema())),
+            1 => Ok(parts.remove(0)),
+            _ => concat_batches(&self.schema(), &parts).map_err(|e| e.to_string()),
+        }
     }
 
     /// The slow path: one record at a time. Returns the good records and their line indices.
@@ -253,6 +306,10 @@ impl RecordDecoder {
             let mut bytes = line.to_vec();
             bytes.push(b'\n');
             let outcome = match std::str::from_utf8(line) {
+                _ if chunk.unterminated.contains(&i) => Err(format!(
+                    "a quoted field is not closed (the record runs to line {})",
+                    chunk.lines[i].2 + line.iter().filter(|&&b| b == b'\n').count() as u64
+                )),
                 Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
                 Ok(_) => match self.decode_bytes(&bytes, 1) {
                     Ok(b) if b.num_rows() == 1 => Ok(b),
@@ -261,6 +318,10 @@ impl RecordDecoder {
                         Format::Delimited { .. } => "empty record".to_string(),
                     }),
                     Ok(_) => Err("more than one record on one line".to_string()),
+                    Err(e) if e == "more records than lines" => Err(match self.format {
+                        Format::Json => "text after the JSON object".to_string(),
+                        Format::Delimited { .. } => "more than one record on one line".to_string(),
+                    }),
                     Err(e) => Err(tidy_reason(&e)),
                 },
             };
@@ -371,12 +432,23 @@ fn empty_field() -> regex::Regex {
         .clone()
 }
 
+/// The decoder's message without its prefix and its (always wrong, one-record) line numbers.
 fn tidy_reason(e: &str) -> String {
-    e.trim_start_matches("Json error: ")
+    let mut m = e
+        .trim_start_matches("Json error: ")
         .trim_start_matches("Parser error: ")
         .trim_start_matches("Csv error: ")
         .trim()
-        .to_string()
+        .to_string();
+    for marker in [" at line ", " for line "] {
+        if let Some(i) = m.find(marker) {
+            let rest = &m[i + marker.len()..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            let tail = rest[digits..].trim_start_matches('.').to_string();
+            m = format!("{}{}", &m[..i], tail);
+        }
+    }
+    m.trim().to_string()
 }
 
 /// The schema of the `DEAD_LETTERS` stream.

@@ -17,6 +17,8 @@ pub(crate) struct Chunk {
     pub(crate) lines: Vec<(usize, usize, u64)>,
     /// The file the lines came from (`<stdin>` for standard input).
     pub(crate) origin: Arc<str>,
+    /// Indices of records whose quoted field never closed (CSV): bad records.
+    pub(crate) unterminated: Vec<usize>,
 }
 
 impl Chunk {
@@ -80,6 +82,39 @@ fn read_record(
     }
 }
 
+/// A quoted CSV field may span at most this many lines; past that (or at end of input) the
+/// record is reported as bad instead of swallowing the rest of the file.
+const MAX_RECORD_LINES: u64 = 100;
+
+/// Like [`read_record`], appending to `buf` without clearing it. Returns the lines consumed
+/// and whether the record's quotes are balanced.
+fn read_record_into(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    quoted_newlines: bool,
+) -> std::io::Result<(u64, bool)> {
+    let mut lines = 0;
+    let mut quotes = 0usize;
+    loop {
+        let from = buf.len();
+        let n = reader.read_until(b'\n', buf)?;
+        if n == 0 {
+            return Ok((lines, quotes % 2 == 0));
+        }
+        lines += 1;
+        if !quoted_newlines {
+            return Ok((lines, true));
+        }
+        quotes += buf[from..].iter().filter(|&&b| b == b'"').count();
+        if quotes % 2 == 0 {
+            return Ok((lines, true));
+        }
+        if lines >= MAX_RECORD_LINES {
+            return Ok((lines, false));
+        }
+    }
+}
+
 /// Reads files one after another.
 pub(crate) struct FileLines {
     files: Vec<PathBuf>,
@@ -91,6 +126,11 @@ pub(crate) struct FileLines {
 }
 
 impl FileLines {
+    /// The first file to be read.
+    pub(crate) fn first_file(&self) -> Option<&PathBuf> {
+        self.files.first()
+    }
+
     /// Expands `pattern` (a path, or a glob with `*`/`?` in its file name) into files.
     pub(crate) fn open(pattern: &str, skip_header: bool, quoted_newlines: bool) -> Result<Self> {
         let files = expand(pattern)?;
@@ -112,6 +152,15 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     if !name.contains(['*', '?']) {
+        if path.is_dir() {
+            return Err(Error::io(
+                format!("cannot read '{pattern}'"),
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "it is a directory; give a file or a glob such as dir/*.jsonl",
+                ),
+            ));
+        }
         if !path.is_file() {
             return Err(Error::io(
                 format!("cannot read '{pattern}'"),
@@ -192,21 +241,34 @@ impl LineReader for FileLines {
             };
             let mut chunk = Chunk {
                 origin: Arc::clone(origin),
-                ..Chunk::default()
+                data: Vec::with_capacity(self.buf.capacity().max(1 << 16)),
+                lines: Vec::with_capacity(max_lines.min(1 << 16)),
+                unterminated: Vec::new(),
             };
             while chunk.lines.len() < max_lines {
-                let consumed = read_record(reader, &mut self.buf, self.quoted_newlines)
-                    .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
+                // Read the record straight into the chunk (no second copy).
+                let start = chunk.data.len();
+                let (consumed, balanced) =
+                    read_record_into(reader, &mut chunk.data, self.quoted_newlines)
+                        .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
                 if consumed == 0 {
                     break;
                 }
                 let first = *line_no + 1;
                 *line_no += consumed;
-                let line = trim_line(&self.buf);
-                if !is_blank(line) {
-                    chunk.push(line, first);
+                let end = start + trim_line(&chunk.data[start..]).len();
+                if is_blank(&chunk.data[start..end]) {
+                    chunk.data.truncate(start);
+                } else {
+                    chunk.data.truncate(end);
+                    chunk.data.push(b'\n');
+                    if !balanced {
+                        chunk.unterminated.push(chunk.lines.len());
+                    }
+                    chunk.lines.push((start, end, first));
                 }
             }
+            self.buf = Vec::with_capacity(chunk.data.len());
             if chunk.lines.len() < max_lines {
                 self.current = None;
             }
@@ -342,4 +404,27 @@ mod tests {
             vec![(b"a".to_vec(), 1), (b"b".to_vec(), 3), (b"c".to_vec(), 4)]
         );
     }
+}
+
+/// The first `n` non-blank lines of a file (to learn how its records spell field names).
+pub(crate) fn sample_lines(path: &std::path::Path, n: usize) -> Result<Vec<Vec<u8>>> {
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot open '{}'", path.display()), e))?;
+    let mut reader = BufReader::new(file);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while out.len() < n {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(format!("cannot read '{}'", path.display()), e))?;
+        if read == 0 {
+            break;
+        }
+        let line = trim_line(&buf);
+        if !is_blank(line) {
+            out.push(line.to_vec());
+        }
+    }
+    Ok(out)
 }

@@ -2,7 +2,7 @@
 //! physical schema and spread over the stream's partitions.
 
 mod decode;
-mod lines;
+pub(crate) mod lines;
 mod timefmt;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,13 +159,34 @@ impl Scan {
         match &def.source {
             SourceSpec::File { path, format } => {
                 let (header, quoted) = header_quotes(format);
-                let reader = Box::new(FileLines::open(path, header, quoted)?);
-                Ok(Self::lines(def, reader, format.clone(), ctx)?)
+                let reader = FileLines::open(path, header, quoted)?;
+                let first = reader.first_file().cloned();
+                let sample = match (format, first) {
+                    (weir_planner::Format::Json, Some(f)) => Some(lines::sample_lines(&f, 1000)?),
+                    (
+                        weir_planner::Format::Delimited {
+                            delimiter,
+                            header: true,
+                        },
+                        Some(f),
+                    ) => {
+                        check_header(def, &f, *delimiter)?;
+                        None
+                    }
+                    _ => None,
+                };
+                Ok(Self::lines(
+                    def,
+                    Box::new(reader),
+                    format.clone(),
+                    ctx,
+                    sample,
+                )?)
             }
             SourceSpec::Stdin { format } => {
                 let (header, quoted) = header_quotes(format);
                 let reader = Box::new(StdinLines::spawn(header, quoted));
-                Ok(Self::lines(def, reader, format.clone(), ctx)?)
+                Ok(Self::lines(def, reader, format.clone(), ctx, None)?)
             }
             SourceSpec::Memory => {
                 let log =
@@ -187,10 +208,11 @@ impl Scan {
         reader: Box<dyn LineReader>,
         format: weir_planner::Format,
         ctx: SourceContext,
+        sample: Option<Vec<Vec<u8>>>,
     ) -> Result<Self> {
         Ok(Scan::Lines {
             reader,
-            decoder: Box::new(RecordDecoder::new(def, format, ctx)?),
+            decoder: Box::new(RecordDecoder::new(def, format, ctx, sample)?),
             key_columns: def.key_columns.clone(),
             partitions: def.partitions,
         })
@@ -256,6 +278,40 @@ impl Scan {
             }
         }
     }
+}
+
+/// A CSV header must name the declared columns, in order (columns are read by position).
+fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Result<()> {
+    let Some(first) = lines::sample_lines(file, 1)?.into_iter().next() else {
+        return Ok(());
+    };
+    let header = String::from_utf8_lossy(&first);
+    let names: Vec<String> = header
+        .split(delimiter as char)
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .collect();
+    let declared: Vec<&String> = def.columns.fields().iter().map(|f| f.name()).collect();
+    let matches = names.len() == declared.len()
+        && names
+            .iter()
+            .zip(&declared)
+            .all(|(a, b)| a.eq_ignore_ascii_case(b));
+    if matches {
+        return Ok(());
+    }
+    Err(Error::Sql {
+        message: format!(
+            "the header of '{}' names {} columns ({}), but stream {} declares {} ({})",
+            file.display(),
+            names.len(),
+            names.join(", "),
+            def.name,
+            declared.len(),
+            declared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        position: None,
+        suggestion: Some("DELIMITED columns are read by position: declare every column of the file, in its order".into()),
+    })
 }
 
 fn header_quotes(format: &weir_planner::Format) -> (bool, bool) {
