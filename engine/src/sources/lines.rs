@@ -99,14 +99,14 @@ fn read_record_into(
         let from = buf.len();
         let n = reader.read_until(b'\n', buf)?;
         if n == 0 {
-            return Ok((lines, quotes % 2 == 0));
+            return Ok((lines, quotes.is_multiple_of(2)));
         }
         lines += 1;
         if !quoted_newlines {
             return Ok((lines, true));
         }
         quotes += buf[from..].iter().filter(|&&b| b == b'"').count();
-        if quotes % 2 == 0 {
+        if quotes.is_multiple_of(2) {
             return Ok((lines, true));
         }
         if lines >= MAX_RECORD_LINES {
@@ -371,6 +371,29 @@ impl LineReader for StdinLines {
     }
 }
 
+/// The first `n` non-blank lines of a file (to learn how its records spell field names).
+pub(crate) fn sample_lines(path: &std::path::Path, n: usize) -> Result<Vec<Vec<u8>>> {
+    let file =
+        File::open(path).map_err(|e| Error::io(format!("cannot open '{}'", path.display()), e))?;
+    let mut reader = BufReader::new(file);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while out.len() < n {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(format!("cannot read '{}'", path.display()), e))?;
+        if read == 0 {
+            break;
+        }
+        let line = trim_line(&buf);
+        if !is_blank(line) {
+            out.push(line.to_vec());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,27 +427,4 @@ mod tests {
             vec![(b"a".to_vec(), 1), (b"b".to_vec(), 3), (b"c".to_vec(), 4)]
         );
     }
-}
-
-/// The first `n` non-blank lines of a file (to learn how its records spell field names).
-pub(crate) fn sample_lines(path: &std::path::Path, n: usize) -> Result<Vec<Vec<u8>>> {
-    let file =
-        File::open(path).map_err(|e| Error::io(format!("cannot open '{}'", path.display()), e))?;
-    let mut reader = BufReader::new(file);
-    let mut out = Vec::new();
-    let mut buf = Vec::new();
-    while out.len() < n {
-        buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(format!("cannot read '{}'", path.display()), e))?;
-        if read == 0 {
-            break;
-        }
-        let line = trim_line(&buf);
-        if !is_blank(line) {
-            out.push(line.to_vec());
-        }
-    }
-    Ok(out)
 }
