@@ -1,5 +1,6 @@
 //! `weir`: run SQL scripts, one-off statements, or an interactive REPL.
 
+mod interrupt;
 mod output;
 
 use std::io::{IsTerminal, Read};
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> ExitCode {
+    interrupt::install();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, format) = match parse_args(&args) {
         Ok(v) => v,
@@ -110,6 +112,7 @@ fn real_main() -> ExitCode {
         }
     };
     match result {
+        _ if interrupt::was_interrupted() => ExitCode::from(130),
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -146,6 +149,10 @@ fn run_script(sql: &str, format: Format) -> anyhow::Result<bool> {
             eprintln!("error: {}", e.render(sql));
             return Ok(false);
         }
+        if interrupt::was_interrupted() {
+            eprintln!("interrupted");
+            return Ok(false);
+        }
     }
     if let Err(e) = session.finish() {
         eprintln!("error: {e}");
@@ -164,6 +171,8 @@ fn run_statement(
         Outcome::Text(text) => printer.text(&text),
         Outcome::Table(batch) => printer.table(&batch)?,
         Outcome::Query(mut query) => {
+            // Ctrl-C cancels the running query (the REPL stays; a script stops after it).
+            let _watch = interrupt::watch(query.cancel_handle());
             let schema = query.schema();
             printer.start(&schema);
             let mut result = Ok(());
@@ -178,6 +187,9 @@ fn run_statement(
             }
             let stats = query.stats();
             printer.finish(stats);
+            if interrupt::was_interrupted() {
+                eprintln!("query cancelled");
+            }
             result?;
         }
         _ => {}
@@ -213,6 +225,7 @@ fn repl(format: Format) -> anyhow::Result<bool> {
                     continue;
                 }
                 let sql = std::mem::take(&mut buffer);
+                interrupt::reset();
                 let _ = editor.add_history_entry(sql.trim());
                 match session.parse(&sql) {
                     Ok(stmts) => {
