@@ -231,6 +231,14 @@ impl Session {
         match &stmt.kind {
             StatementKind::CreateSource(create) => {
                 let def = StreamDef::from_create(create)?;
+                if let Some(format) = def.timestamp.as_ref().and_then(|t| t.format.as_deref()) {
+                    crate::sources::check_timestamp_format(format).map_err(|e| {
+                        Error::sql(
+                            e.to_string(),
+                            create.with.get("TIMESTAMP_FORMAT").and_then(|o| o.position),
+                        )
+                    })?;
+                }
                 if let Some(done) =
                     self.check_new_name(&create.name, create.if_not_exists, create.or_replace)?
                 {
@@ -867,7 +875,10 @@ impl Session {
             .timestamp
             .as_ref()
             .map(|t| def.columns.field(t.column).name().clone())
-            .unwrap_or_else(|| "ingestion time".into());
+            .unwrap_or_else(|| match def.source {
+                SourceSpec::Memory => "ROWTIME of the records written to it".into(),
+                _ => "ingestion time".into(),
+            });
         let _ = writeln!(out, "Event time  : {ts}");
         let width = def
             .columns

@@ -10,6 +10,7 @@ use datafusion_common::DFSchema;
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::{cast, Expr};
+use datafusion_optimizer::analyzer::type_coercion::TypeCoercionRewriter;
 use datafusion_physical_expr::create_physical_expr;
 use datafusion_sql::planner::{PlannerContext, SqlToRel};
 use weir_parser::sqlparser::ast::{Expr as SqlExpr, Spanned};
@@ -51,7 +52,13 @@ pub fn values_batch(
             .collect()
     };
     let mut slots = Vec::with_capacity(targets.len());
-    for (name, pos) in &targets {
+    for (i, (name, pos)) in targets.iter().enumerate() {
+        if targets[..i].iter().any(|(n, _)| n == name) {
+            return Err(PlanError::invalid(
+                format!("column {name} is listed twice"),
+                *pos,
+            ));
+        }
         if name == ROWTIME {
             slots.push(None);
             continue;
@@ -95,6 +102,7 @@ pub fn values_batch(
             let expr = sql
                 .sql_to_expr(value.clone(), &empty, &mut PlannerContext::new())
                 .map_err(|e| PlanError::from_datafusion(e, pos))?;
+            let expr = coerce(expr, &empty).map_err(|e| e.or_position(pos))?;
             let array = evaluate(cast(expr, ty.clone()), &empty, &one_row)
                 .map_err(|e| e.or_position(pos))?;
             match slot {
@@ -127,6 +135,15 @@ pub fn values_batch(
         )
     };
     Ok(ValuesRows { batch, rowtime })
+}
+
+/// Type-coerces a literal expression (e.g. `2.0 * 3`) the way queries are coerced.
+fn coerce(expr: Expr, schema: &DFSchema) -> Result<Expr> {
+    use datafusion_common::tree_node::TreeNode;
+    let mut rewriter = TypeCoercionRewriter::new(schema);
+    expr.rewrite(&mut rewriter)
+        .map(|t| t.data)
+        .map_err(|e| PlanError::from_datafusion(e, None))
 }
 
 fn evaluate(expr: Expr, schema: &DFSchema, batch: &RecordBatch) -> Result<ArrayRef> {

@@ -119,6 +119,11 @@ impl SourceContext {
     }
 }
 
+/// Validates a `TIMESTAMP_FORMAT` pattern.
+pub(crate) fn check_timestamp_format(pattern: &str) -> Result<()> {
+    timefmt::TimestampFormat::new(pattern).map(|_| ())
+}
+
 /// What one poll of a scan produced.
 pub(crate) enum ScanPoll {
     /// Batches per partition (may be all empty).
