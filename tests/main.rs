@@ -1,5 +1,6 @@
 //! Weir's integration tests: one binary, one module per area.
 
+mod aggregation;
 mod bad_records;
 mod common;
 mod embedding;

@@ -255,13 +255,6 @@ impl Session {
                 Ok(Outcome::Done(msg))
             }
             StatementKind::CreateAs(create) => {
-                if create.kind == SourceKind::Table {
-                    return Err(Error::Unsupported {
-                        message: "CREATE TABLE ... AS SELECT (aggregation) is not supported yet"
-                            .into(),
-                        position: create.name.position,
-                    });
-                }
                 if let Some(done) =
                     self.check_new_name(&create.name, create.if_not_exists, create.or_replace)?
                 {
@@ -274,6 +267,23 @@ impl Session {
                         .and_then(|o| o.value.as_text().parse().ok()),
                 };
                 let plan = self.plan(&create.query, &props)?;
+                match (create.kind, plan.changelog) {
+                    (SourceKind::Stream, true) => {
+                        return Err(Error::Sql {
+                            message: "Invalid result type. Your SELECT query produces a TABLE. Please use CREATE TABLE AS SELECT statement instead.".into(),
+                            position: create.name.position,
+                            suggestion: Some(format!("CREATE TABLE {} AS SELECT ...", create.name)),
+                        })
+                    }
+                    (SourceKind::Table, false) => {
+                        return Err(Error::Sql {
+                            message: "Invalid result type. Your SELECT query produces a STREAM. Please use CREATE STREAM AS SELECT statement instead.".into(),
+                            position: create.name.position,
+                            suggestion: Some("a table is built by a GROUP BY aggregation".into()),
+                        })
+                    }
+                    _ => {}
+                }
                 let def = derived_stream(&create.name, &plan, &create.with)?;
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
                     self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;
@@ -289,7 +299,12 @@ impl Session {
                         plan.visible_columns,
                     )?));
                 }
-                let id = format!("CSAS_{}_{}", def.name, self.next_query);
+                let prefix = if create.kind == SourceKind::Table {
+                    "CTAS"
+                } else {
+                    "CSAS"
+                };
+                let id = format!("{prefix}_{}_{}", def.name, self.next_query);
                 self.catalog.insert(def);
                 self.start_persistent(
                     &id,
@@ -300,8 +315,13 @@ impl Session {
                     vec![log],
                     &create.query,
                 )?;
+                let kind = if create.kind == SourceKind::Table {
+                    "table"
+                } else {
+                    "stream"
+                };
                 Ok(Outcome::Done(format!(
-                    "Created stream {}; query {id} is running",
+                    "Created {kind} {}; query {id} is running",
                     create.name
                 )))
             }
@@ -535,6 +555,15 @@ impl Session {
 
     fn writable(&self, target: &Name) -> Result<StreamDef> {
         let def = self.catalog.resolve(target)?.clone();
+        if def.kind == SourceKind::Table {
+            return Err(Error::sql(
+                format!(
+                    "INSERT INTO can only be used to insert into a stream. {} is a table.",
+                    def.name
+                ),
+                target.position,
+            ));
+        }
         if def.read_only || def.source != SourceSpec::Memory {
             return Err(Error::Sql {
                 message: format!(
@@ -600,14 +629,22 @@ impl Session {
     }
 
     fn plan(&self, query: &StreamQuery, options: &PlanOptions) -> Result<DataflowPlan> {
-        if query.emit == Some(Emit::Final) {
-            return Err(Error::Unsupported {
-                message: "EMIT FINAL applies to windowed aggregations, which are not supported yet"
-                    .into(),
-                position: Some(query.position),
-            });
+        let plan = plan_query(&self.catalog, query, options)?;
+        if plan.changelog {
+            if let Some(table) = plan.sources().into_iter().find(|s| {
+                self.catalog
+                    .get(s)
+                    .is_some_and(|d| d.kind == SourceKind::Table)
+            }) {
+                return Err(Error::Unsupported {
+                    message: format!(
+                        "aggregating table {table} needs retractions of replaced rows, which are not supported yet"
+                    ),
+                    position: Some(query.position),
+                });
+            }
         }
-        Ok(plan_query(&self.catalog, query, options)?)
+        Ok(plan)
     }
 
     fn open_pipeline(
@@ -617,7 +654,7 @@ impl Session {
         control: &Arc<QueryControl>,
     ) -> Result<Pipeline> {
         let dead_letters = self.logs.get(DEAD_LETTERS).cloned();
-        Pipeline::new(plan, self.config.threads, |stream| {
+        Pipeline::new(plan, self.config.threads, &control.metrics, |stream| {
             let def = self
                 .catalog
                 .get(stream)
@@ -782,10 +819,24 @@ impl Session {
             Ok(Outcome::Table(RecordBatch::try_new(schema, arrays)?))
         };
         match kind {
-            ShowKind::Streams => {
-                let streams: Vec<&StreamDef> = self.catalog.streams().collect();
+            ShowKind::Streams | ShowKind::Tables => {
+                let wanted = if kind == ShowKind::Streams {
+                    SourceKind::Stream
+                } else {
+                    SourceKind::Table
+                };
+                let streams: Vec<&StreamDef> = self
+                    .catalog
+                    .streams()
+                    .filter(|s| s.kind == wanted)
+                    .collect();
+                let title = if kind == ShowKind::Streams {
+                    "STREAM"
+                } else {
+                    "TABLE"
+                };
                 table(
-                    &["STREAM", "SOURCE", "PARTITIONS", "KEY"],
+                    &[title, "SOURCE", "PARTITIONS", "KEY"],
                     vec![
                         streams.iter().map(|s| s.name.clone()).collect(),
                         streams.iter().map(|s| s.source.to_string()).collect(),
@@ -794,7 +845,6 @@ impl Session {
                     ],
                 )
             }
-            ShowKind::Tables => table(&["TABLE"], vec![Vec::new()]),
             ShowKind::Queries => {
                 let q: Vec<(&String, &PersistentQuery)> = self.queries.iter().collect();
                 table(
@@ -865,7 +915,7 @@ impl Session {
     fn describe(&self, def: &StreamDef, extended: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Name        : {}", def.name);
-        let _ = writeln!(out, "Type        : STREAM");
+        let _ = writeln!(out, "Type        : {}", def.kind);
         let _ = writeln!(out, "Source      : {}", def.source);
         if let Some(SourceSpec::File { path, format }) = &def.sink {
             let _ = writeln!(out, "Written to  : file '{path}' {format}");

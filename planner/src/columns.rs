@@ -15,6 +15,10 @@ use arrow::datatypes::{DataType, Field};
 pub const ROWTIME: &str = "ROWTIME";
 /// Position of the record in its original source, BIGINT.
 pub const ROWOFFSET: &str = "ROWOFFSET";
+/// Start of a record's window (ms), in windowed aggregations.
+pub const WINDOWSTART: &str = "WINDOWSTART";
+/// End of a record's window (ms, exclusive), in windowed aggregations.
+pub const WINDOWEND: &str = "WINDOWEND";
 /// Names users may not give their own columns.
 pub const RESERVED: &[&str] = &[
     ROWTIME,
@@ -34,5 +38,13 @@ pub fn hidden_fields() -> [Arc<Field>; 2] {
     [
         Arc::new(Field::new(ROWTIME, DataType::Int64, false)),
         Arc::new(Field::new(ROWOFFSET, DataType::Int64, false)),
+    ]
+}
+
+/// The window-bound fields a windowed query adds after the hidden columns.
+pub fn window_fields() -> [Arc<Field>; 2] {
+    [
+        Arc::new(Field::new(WINDOWSTART, DataType::Int64, false)),
+        Arc::new(Field::new(WINDOWEND, DataType::Int64, false)),
     ]
 }

@@ -12,7 +12,8 @@
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion_physical_expr::PhysicalExpr;
 
 use crate::catalog::SourceSpec;
@@ -89,6 +90,18 @@ pub enum MapStep {
         /// For EXPLAIN.
         display: String,
     },
+    /// Assign each row to its time windows by `ROWTIME`, appending `WINDOWSTART` and
+    /// `WINDOWEND` (a hopping window repeats a row once per window it falls in).
+    AssignWindows {
+        /// Window length.
+        size_ms: i64,
+        /// Distance between window starts (= size for tumbling windows).
+        advance_ms: i64,
+        /// Index of `ROWTIME` in the input.
+        rowtime_column: usize,
+        /// Schema produced.
+        schema: SchemaRef,
+    },
     /// Compute the output columns (the node's schema, after this step).
     Project {
         /// One expression per output column.
@@ -115,6 +128,8 @@ pub enum Op {
         /// Applied in order.
         steps: Vec<MapStep>,
     },
+    /// `GROUP BY`: per-group aggregate state, emitted as a changelog.
+    Aggregate(Arc<AggregateSpec>),
     /// Move rows to the partition of their key (or spread them, when `keys` is empty).
     Exchange {
         /// Key expressions evaluated on the input; empty = rebalance without a key.
@@ -148,6 +163,9 @@ pub struct DataflowPlan {
     pub limit: Option<usize>,
     /// How many leading columns of the output are visible (the rest are system columns).
     pub visible_columns: usize,
+    /// The output is a changelog of a table (the query aggregates): a later row for a key
+    /// replaces the earlier one.
+    pub changelog: bool,
 }
 
 impl DataflowPlan {
@@ -220,11 +238,39 @@ impl DataflowPlan {
                         MapStep::Filter { display, .. } => {
                             let _ = writeln!(out, "{indent}  filter: {display}");
                         }
+                        MapStep::AssignWindows {
+                            size_ms,
+                            advance_ms,
+                            ..
+                        } => {
+                            let _ = writeln!(out, "{indent}  assign windows: size {size_ms} ms, advance {advance_ms} ms");
+                        }
                         MapStep::Project { display, .. } => {
                             let _ = writeln!(out, "{indent}  project: {display}");
                         }
                     }
                 }
+            }
+            Op::Aggregate(spec) => {
+                let window = match &spec.window {
+                    Some(w) if w.advance_ms == w.size_ms => {
+                        format!(" window TUMBLING {} ms, grace {} ms", w.size_ms, w.grace_ms)
+                    }
+                    Some(w) => format!(
+                        " window HOPPING {} ms by {} ms, grace {} ms",
+                        w.size_ms, w.advance_ms, w.grace_ms
+                    ),
+                    None => String::new(),
+                };
+                let emit = match spec.emit {
+                    EmitMode::Changes => "EMIT CHANGES",
+                    EmitMode::Final => "EMIT FINAL",
+                };
+                let _ = writeln!(
+                    out,
+                    "{indent}Aggregate [{}]: group by {}; {}{window}; {emit}",
+                    node.partitioning, spec.display_keys, spec.display_aggregates
+                );
             }
             Op::Exchange { reason, .. } => {
                 let from = node
@@ -243,4 +289,51 @@ impl DataflowPlan {
             self.explain_node(input, depth + 1, out);
         }
     }
+}
+
+/// How a `GROUP BY` emits its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitMode {
+    /// Every change of a group, per micro-batch (a changelog).
+    Changes,
+    /// Each window once, when it closes (window end + grace passed by the watermark).
+    Final,
+}
+
+/// A time window of a `GROUP BY` (tumbling: `advance_ms == size_ms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowDef {
+    /// Window length.
+    pub size_ms: i64,
+    /// Distance between window starts.
+    pub advance_ms: i64,
+    /// How long after its end a window still accepts late records.
+    pub grace_ms: i64,
+}
+
+/// A streaming aggregation (see the engine's aggregate operator for how it runs).
+#[derive(Debug)]
+pub struct AggregateSpec {
+    /// Group key expressions evaluated on the input (window bounds included, last).
+    pub group_exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Their types.
+    pub group_types: Vec<DataType>,
+    /// The aggregate functions.
+    pub aggregates: Vec<Arc<AggregateFunctionExpr>>,
+    /// The window, for windowed aggregations.
+    pub window: Option<WindowDef>,
+    /// Column of the input holding `WINDOWEND`, for windowed aggregations.
+    pub window_end_column: Option<usize>,
+    /// Column of the input holding `ROWTIME`.
+    pub rowtime_column: usize,
+    /// Column of the input holding `ROWOFFSET`.
+    pub rowoffset_column: usize,
+    /// Emission mode.
+    pub emit: EmitMode,
+    /// Output schema: group columns, aggregate columns, `ROWTIME`, `ROWOFFSET`.
+    pub output: SchemaRef,
+    /// Group keys, for EXPLAIN.
+    pub display_keys: String,
+    /// Aggregates, for EXPLAIN.
+    pub display_aggregates: String,
 }

@@ -39,9 +39,12 @@ mod types;
 mod values;
 
 pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};
-pub use dataflow::{DataflowPlan, MapStep, Node, NodeId, Op, Partitioning, HASH_VERSION};
+pub use dataflow::{
+    AggregateSpec, DataflowPlan, EmitMode, MapStep, Node, NodeId, Op, Partitioning, WindowDef,
+    HASH_VERSION,
+};
 pub use error::{PlanError, Result};
-pub use plan::{plan_query, PlanOptions};
+pub use plan::{plan_query, PlanOptions, DEFAULT_GRACE_MS};
 pub use types::{arrow_type, sql_type_name};
 pub use values::{values_batch, ValuesRows};
 
@@ -78,7 +81,8 @@ pub fn derived_stream(
     }
     let columns = plan.visible_schema();
     for f in columns.fields() {
-        if columns::RESERVED.contains(&f.name().as_str()) {
+        let window_bound = f.name() == columns::WINDOWSTART || f.name() == columns::WINDOWEND;
+        if columns::RESERVED.contains(&f.name().as_str()) && !(plan.changelog && window_bound) {
             return Err(PlanError::invalid(
                 format!("'{}' is a reserved column name; alias it with AS", f.name()),
                 name.position,
@@ -86,16 +90,28 @@ pub fn derived_stream(
         }
     }
     let partitioning = &plan.output().partitioning;
-    let key_columns = match partitioning {
+    let mut key_columns: Vec<usize> = match partitioning {
         Partitioning::Hash { keys, .. } => keys
             .iter()
             .filter_map(|k| columns.index_of(k).ok())
             .collect(),
         Partitioning::Unkeyed { .. } => Vec::new(),
     };
+    if plan.changelog {
+        // A windowed table's key includes the window.
+        for w in [columns::WINDOWSTART, columns::WINDOWEND] {
+            if let Ok(i) = columns.index_of(w) {
+                key_columns.push(i);
+            }
+        }
+    }
     Ok(StreamDef {
         name: name.value.clone(),
-        kind: weir_parser::SourceKind::Stream,
+        kind: if plan.changelog {
+            weir_parser::SourceKind::Table
+        } else {
+            weir_parser::SourceKind::Stream
+        },
         columns,
         key_columns,
         partitions: partitioning.partitions(),

@@ -7,11 +7,12 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion_common::{DFSchemaRef, ScalarValue};
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::logical_plan::{
-    FetchType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
+    Aggregate, FetchType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
 };
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::Expr;
 use datafusion_optimizer::analyzer::Analyzer;
+use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column as PhysicalColumn;
 use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
@@ -19,10 +20,12 @@ use weir_parser::sqlparser::ast::{
     visit_relations, Expr as SqlExpr, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
     Spanned, Statement as SqlStatement, TableFactor,
 };
-use weir_parser::{Position, StreamQuery};
+use weir_parser::{Emit, Position, StreamQuery, WindowKind, WindowSpec};
 
-use crate::columns::{ROWOFFSET, ROWTIME};
-use crate::dataflow::{DataflowPlan, MapStep, Node, NodeId, Op, Partitioning};
+use crate::columns::{window_fields, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
+use crate::dataflow::{
+    AggregateSpec, DataflowPlan, EmitMode, MapStep, Node, NodeId, Op, Partitioning, WindowDef,
+};
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
 use crate::Catalog;
@@ -60,18 +63,37 @@ pub fn plan_query(
     options: &PlanOptions,
 ) -> Result<DataflowPlan> {
     let at = Some(query.position);
-    if let Some(w) = &query.window {
-        return Err(PlanError::unsupported(
-            "windowed aggregation (WINDOW ...) is not supported yet",
-            w.position.or(at),
-        ));
-    }
     let mut ast = query.query.clone();
     check_streamable(&ast, at)?;
     check_relations(catalog, &ast)?;
     expand_wildcards(catalog, &mut ast)?;
+    let grouped = is_grouped(&ast);
+    let window = match &query.window {
+        None => None,
+        Some(w) => Some(window_def(w, grouped, at)?),
+    };
+    if window.is_some() {
+        add_window_groups(&mut ast);
+    }
+    let emit = match query.emit {
+        Some(Emit::Final) if window.is_none() => {
+            return Err(PlanError::invalid(
+                "EMIT FINAL is only for windowed aggregations (GROUP BY with a WINDOW clause)",
+                at,
+            ))
+        }
+        Some(Emit::Final) => EmitMode::Final,
+        _ => EmitMode::Changes,
+    };
+    if grouped && !query.partition_by.is_empty() {
+        return Err(PlanError::invalid(
+            "PARTITION BY cannot be combined with GROUP BY: an aggregation is keyed by its GROUP BY columns",
+            at,
+        ));
+    }
 
-    let provider = Provider::new(catalog);
+    let mut provider = Provider::new(catalog);
+    provider.windowed = window.is_some();
     let sql = SqlToRel::new_with_options(&provider, parser_options());
     let logical = sql
         .sql_statement_to_plan(SqlStatement::Query(ast))
@@ -84,6 +106,10 @@ pub fn plan_query(
         catalog,
         nodes: Vec::new(),
         at,
+        window,
+        emit,
+        output_partitions: options.output_partitions,
+        aggregated: false,
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let out = match body {
@@ -112,6 +138,7 @@ pub fn plan_query(
         nodes: b.nodes,
         limit,
         visible_columns: visible,
+        changelog: b.aggregated,
     })
 }
 
@@ -161,15 +188,8 @@ fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
     if select.from.is_empty() {
         return Err(PlanError::invalid("a query needs FROM <stream>", at));
     }
-    let grouped = match &select.group_by {
-        GroupByExpr::All(_) => true,
-        GroupByExpr::Expressions(e, _) => !e.is_empty(),
-    };
-    if grouped || select.having.is_some() {
-        return Err(PlanError::unsupported(
-            "GROUP BY aggregation is not supported yet",
-            at,
-        ));
+    if matches!(select.group_by, GroupByExpr::All(_)) {
+        return Err(PlanError::unsupported("GROUP BY ALL is not supported", at));
     }
     if select.distinct.is_some() {
         return Err(PlanError::unsupported(
@@ -178,6 +198,69 @@ fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+fn is_grouped(query: &Query) -> bool {
+    match query.body.as_ref() {
+        SetExpr::Select(select) => match &select.group_by {
+            GroupByExpr::All(_) => true,
+            GroupByExpr::Expressions(e, _) => !e.is_empty(),
+        },
+        _ => false,
+    }
+}
+
+/// Default grace period of a window (ksqlDB's default): records up to 24 hours late still count.
+pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
+
+fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<WindowDef> {
+    let pos = w.position.or(at);
+    if !grouped {
+        return Err(PlanError::invalid("a WINDOW clause needs GROUP BY", pos));
+    }
+    let (size_ms, advance_ms) = match w.kind {
+        WindowKind::Tumbling { size_ms } => (size_ms, size_ms),
+        WindowKind::Hopping {
+            size_ms,
+            advance_ms,
+        } => (size_ms, advance_ms),
+        WindowKind::Session { .. } => {
+            return Err(PlanError::unsupported(
+                "SESSION windows are not supported yet",
+                pos,
+            ));
+        }
+    };
+    if size_ms <= 0 || advance_ms <= 0 {
+        return Err(PlanError::invalid(
+            "window SIZE and ADVANCE BY must be positive",
+            pos,
+        ));
+    }
+    if advance_ms > size_ms {
+        return Err(PlanError::invalid(
+            format!(
+                "ADVANCE BY ({advance_ms} ms) cannot be larger than the window SIZE ({size_ms} ms)"
+            ),
+            pos,
+        ));
+    }
+    Ok(WindowDef {
+        size_ms,
+        advance_ms,
+        grace_ms: w.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+    })
+}
+
+/// A windowed aggregation groups by the window too.
+fn add_window_groups(query: &mut Query) {
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        if let GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+            for name in [WINDOWSTART, WINDOWEND] {
+                exprs.push(SqlExpr::Identifier(Ident::with_quote('"', name)));
+            }
+        }
+    }
 }
 
 /// Unknown streams get an error at the name, with a suggestion.
@@ -263,6 +346,10 @@ struct Builder<'a> {
     catalog: &'a Catalog,
     nodes: Vec<Node>,
     at: Option<Position>,
+    window: Option<WindowDef>,
+    emit: EmitMode,
+    output_partitions: Option<usize>,
+    aggregated: bool,
 }
 
 impl Builder<'_> {
@@ -316,12 +403,35 @@ impl Builder<'_> {
                     Arc::clone(&schema),
                     def.partitioning(),
                 );
-                Ok(Lowered {
+                let lowered = Lowered {
                     node,
                     logical: Arc::clone(&scan.projected_schema),
-                    physical: schema,
+                    physical: Arc::clone(&schema),
                     visible: def.columns.fields().len(),
-                })
+                };
+                let Some(window) = self.window.clone() else {
+                    return Ok(lowered);
+                };
+                let rowtime_column = schema
+                    .index_of(ROWTIME)
+                    .map_err(|_| PlanError::Internal("scan without ROWTIME".into()))?;
+                let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+                fields.extend(window_fields());
+                let physical = Arc::new(Schema::new(fields));
+                let step = MapStep::AssignWindows {
+                    size_ms: window.size_ms,
+                    advance_ms: window.advance_ms,
+                    rowtime_column,
+                    schema: Arc::clone(&physical),
+                };
+                let partitioning = self.nodes[node].partitioning.clone();
+                let logical = Arc::clone(&lowered.logical);
+                let visible = lowered.visible;
+                Ok(self.push_step(
+                    lowered,
+                    step,
+                    Some((logical, physical, visible, partitioning)),
+                ))
             }
             LogicalPlan::Filter(filter) => {
                 let input = self.lower(&filter.input)?;
@@ -351,10 +461,10 @@ impl Builder<'_> {
                 "ORDER BY is not supported on a stream",
                 self.at,
             )),
-            LogicalPlan::Aggregate(_) => Err(PlanError::unsupported(
-                "aggregation is not supported yet",
-                self.at,
-            )),
+            LogicalPlan::Aggregate(agg) => {
+                let input = self.lower(&agg.input)?;
+                self.aggregate(agg, input)
+            }
             LogicalPlan::Join(_) => Err(PlanError::unsupported(
                 "joins are not supported yet",
                 self.at,
@@ -538,6 +648,157 @@ impl Builder<'_> {
             wanted,
         );
         Ok(Lowered { node, ..input })
+    }
+
+    /// `GROUP BY`: rows move to the partition of their group key (unless already there), then
+    /// each partition keeps per-group aggregate state.
+    fn aggregate(&mut self, agg: &Aggregate, input: Lowered) -> Result<Lowered> {
+        if agg
+            .group_expr
+            .iter()
+            .any(|e| matches!(e, Expr::GroupingSet(_)))
+        {
+            return Err(PlanError::unsupported(
+                "GROUPING SETS, CUBE and ROLLUP are not supported",
+                self.at,
+            ));
+        }
+        let n_groups = agg.group_expr.len();
+        let out_fields: Vec<Arc<Field>> = agg.schema.fields().iter().cloned().collect();
+        let mut group_exprs = Vec::with_capacity(n_groups);
+        let mut group_types = Vec::with_capacity(n_groups);
+        let mut key_exprs = Vec::new();
+        let mut key_names = Vec::new();
+        for (e, f) in agg.group_expr.iter().zip(&out_fields) {
+            let physical = self.physical(e, &input.logical)?;
+            group_types.push(f.data_type().clone());
+            let is_window =
+                matches!(e, Expr::Column(c) if c.name == WINDOWSTART || c.name == WINDOWEND);
+            if !is_window {
+                key_exprs.push(Arc::clone(&physical));
+                key_names.push(f.name().clone());
+            }
+            group_exprs.push(physical);
+        }
+        let arrow_input = Arc::new(input.logical.as_arrow().clone());
+        let mut aggregates = Vec::with_capacity(agg.aggr_expr.len());
+        for e in &agg.aggr_expr {
+            let lowered = LoweredAggregateBuilder::new(
+                e,
+                &input.logical,
+                &arrow_input,
+                &ExecutionProps::new(),
+                &PhysicalPlanningContext::default(),
+            )
+            .build()
+            .map_err(|err| PlanError::from_datafusion(err, self.at))?;
+            if lowered.filter.is_some() || !lowered.order_bys.is_empty() {
+                return Err(PlanError::unsupported(
+                    "FILTER (WHERE ...) and ORDER BY inside aggregate calls are not supported",
+                    self.at,
+                ));
+            }
+            aggregates.push(lowered.aggregate);
+        }
+        // Partition by the group key.
+        let before = self.nodes[input.node].partitioning.clone();
+        let target = if key_exprs.is_empty() {
+            1
+        } else {
+            self.output_partitions.unwrap_or(before.partitions())
+        };
+        let satisfied = match &before {
+            Partitioning::Hash { keys, partitions } => {
+                *partitions == target
+                    && !key_names.is_empty()
+                    && keys.iter().all(|k| key_names.contains(k))
+            }
+            Partitioning::Unkeyed { partitions } => *partitions == 1 && target == 1,
+        };
+        let mut node = input.node;
+        if !satisfied {
+            let reason = if key_names.is_empty() {
+                "an aggregation without GROUP BY keys runs in one partition".to_string()
+            } else {
+                format!(
+                    "GROUP BY {} needs rows of a group in one partition",
+                    key_names.join(", ")
+                )
+            };
+            let partitioning = if key_names.is_empty() {
+                Partitioning::Unkeyed { partitions: 1 }
+            } else {
+                Partitioning::Hash {
+                    keys: key_names.clone(),
+                    partitions: target,
+                }
+            };
+            node = self.add(
+                Op::Exchange {
+                    keys: key_exprs,
+                    reason,
+                },
+                vec![node],
+                Arc::clone(&input.physical),
+                partitioning,
+            );
+        }
+        let column = |name: &str| {
+            input
+                .physical
+                .index_of(name)
+                .map_err(|_| PlanError::Internal(format!("aggregate input without {name}")))
+        };
+        let mut fields = out_fields.clone();
+        fields.extend(crate::columns::hidden_fields());
+        let output = Arc::new(Schema::new(fields));
+        let spec = AggregateSpec {
+            group_exprs,
+            group_types,
+            aggregates,
+            window: self.window.clone(),
+            window_end_column: if self.window.is_some() {
+                Some(column(WINDOWEND)?)
+            } else {
+                None
+            },
+            rowtime_column: column(ROWTIME)?,
+            rowoffset_column: column(ROWOFFSET)?,
+            emit: self.emit,
+            output: Arc::clone(&output),
+            display_keys: if key_names.is_empty() {
+                "()".into()
+            } else {
+                key_names.join(", ")
+            },
+            display_aggregates: agg
+                .aggr_expr
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let partitioning = if key_names.is_empty() {
+            Partitioning::Unkeyed { partitions: 1 }
+        } else {
+            Partitioning::Hash {
+                keys: key_names,
+                partitions: target,
+            }
+        };
+        let node = self.add(
+            Op::Aggregate(Arc::new(spec)),
+            vec![node],
+            Arc::clone(&output),
+            partitioning,
+        );
+        self.aggregated = true;
+        Ok(Lowered {
+            node,
+            logical: Arc::clone(&agg.schema),
+            physical: output,
+            visible: out_fields.len(),
+        })
     }
 
     /// Changes the partition count when the output asks for another one, keeping the key.

@@ -91,6 +91,8 @@ impl FunctionRegistry {
 /// Answers DataFusion's questions about tables and functions during planning.
 pub(crate) struct Provider<'a> {
     pub(crate) catalog: &'a Catalog,
+    /// Tables show `WINDOWSTART`/`WINDOWEND` (windowed aggregations).
+    pub(crate) windowed: bool,
     pub(crate) options: ConfigOptions,
     registry: &'static FunctionRegistry,
 }
@@ -101,6 +103,7 @@ impl<'a> Provider<'a> {
         options.sql_parser.enable_ident_normalization = false;
         Self {
             catalog,
+            windowed: false,
             options,
             registry: FunctionRegistry::get(),
         }
@@ -113,7 +116,15 @@ impl ContextProvider for Provider<'_> {
         name: TableReference,
     ) -> datafusion_common::Result<Arc<dyn TableSource>> {
         match self.catalog.get(name.table()) {
-            Some(def) => Ok(Arc::new(LogicalTableSource::new(def.physical_schema()))),
+            Some(def) => {
+                let mut schema = def.physical_schema();
+                if self.windowed {
+                    let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+                    fields.extend(crate::columns::window_fields());
+                    schema = Arc::new(arrow::datatypes::Schema::new(fields));
+                }
+                Ok(Arc::new(LogicalTableSource::new(schema)))
+            }
             None => datafusion_common::plan_err!("stream '{}' does not exist", name.table()),
         }
     }

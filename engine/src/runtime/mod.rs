@@ -8,6 +8,7 @@
 //! back per partition. All work of an epoch finishes before the next begins, so the state
 //! between epochs is a consistent cut (what a checkpoint needs).
 
+pub(crate) mod aggregate;
 pub(crate) mod hash;
 pub(crate) mod log;
 pub(crate) mod operator;
@@ -25,7 +26,8 @@ use weir_planner::columns::{ROWOFFSET, ROWTIME};
 use weir_planner::{DataflowPlan, Op};
 
 use crate::error::{Error, Result};
-use crate::sources::{Scan, ScanPoll};
+use crate::sources::{Metrics, Scan, ScanPoll};
+use aggregate::AggregateOperator;
 use operator::{MapOperator, Operator};
 use route::{merge_in_source_order, split_by_key, split_evenly};
 
@@ -35,9 +37,8 @@ enum Stage {
         done: bool,
         max_time: Vec<Option<i64>>,
     },
-    Map {
-        ops: Vec<MapOperator>,
-    },
+    /// Map or aggregate: one operator per partition.
+    Ops { ops: Vec<Box<dyn Operator>> },
     Exchange {
         keys: Vec<Arc<dyn PhysicalExpr>>,
         partitions: usize,
@@ -68,6 +69,7 @@ impl Pipeline {
     pub(crate) fn new(
         plan: &DataflowPlan,
         threads: usize,
+        metrics: &Arc<Metrics>,
         mut open: impl FnMut(&str) -> Result<Scan>,
     ) -> Result<Self> {
         let mut stages = Vec::with_capacity(plan.nodes.len());
@@ -81,12 +83,22 @@ impl Pipeline {
                 },
                 Op::Map { steps } => {
                     let steps = Arc::new(steps.clone());
-                    Stage::Map {
+                    Stage::Ops {
                         ops: (0..node.partitioning.partitions())
-                            .map(|_| MapOperator::new(Arc::clone(&steps)))
+                            .map(|_| {
+                                Box::new(MapOperator::new(Arc::clone(&steps))) as Box<dyn Operator>
+                            })
                             .collect(),
                     }
                 }
+                Op::Aggregate(spec) => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            AggregateOperator::new(Arc::clone(spec), Arc::clone(metrics))
+                                .map(|op| Box::new(op) as Box<dyn Operator>)
+                        })
+                        .collect::<Result<_>>()?,
+                },
                 Op::Exchange { keys, .. } => Stage::Exchange {
                     keys: keys.clone(),
                     partitions: node.partitioning.partitions(),
@@ -107,43 +119,63 @@ impl Pipeline {
     /// Runs one micro-batch.
     pub(crate) fn run_epoch(&mut self, max_rows: usize, max_delay: Duration) -> Result<Epoch> {
         let deadline = Instant::now() + max_delay;
-        let mut outputs: Vec<Vec<Vec<RecordBatch>>> = Vec::with_capacity(self.stages.len());
+        let mut outputs: Vec<Vec<Vec<RecordBatch>>> = vec![Vec::new(); self.stages.len()];
         let mut all_done = true;
         let mut idle = true;
+        // 1. Read every source; the epoch's watermark follows from what they read.
+        for (i, stage) in self.stages.iter_mut().enumerate() {
+            let Stage::Scan {
+                scan,
+                done,
+                max_time,
+            } = stage
+            else {
+                continue;
+            };
+            let parts = max_time.len();
+            outputs[i] = if *done {
+                vec![Vec::new(); parts]
+            } else {
+                match scan.poll(max_rows, deadline)? {
+                    ScanPoll::Data(batches) => {
+                        idle = false;
+                        all_done = false;
+                        track_event_time(&batches, max_time);
+                        batches
+                    }
+                    ScanPoll::Pending => {
+                        all_done = false;
+                        vec![Vec::new(); parts]
+                    }
+                    ScanPoll::Finished => {
+                        *done = true;
+                        vec![Vec::new(); parts]
+                    }
+                }
+            };
+        }
+        let watermark = self.next_watermark(all_done);
+        // 2. Every other node in topological order; an operator sees the watermark right after
+        //    its input, so what it emits on the watermark still flows downstream this epoch.
         for i in 0..self.stages.len() {
             let input = self.inputs[i]
                 .first()
                 .map(|&j| std::mem::take(&mut outputs[j]));
             let threads = self.threads;
-            let out = match &mut self.stages[i] {
-                Stage::Scan {
-                    scan,
-                    done,
-                    max_time,
-                } => {
-                    let parts = max_time.len();
-                    if *done {
-                        vec![Vec::new(); parts]
-                    } else {
-                        match scan.poll(max_rows, deadline)? {
-                            ScanPoll::Data(batches) => {
-                                idle = false;
-                                all_done = false;
-                                track_event_time(&batches, max_time);
-                                batches
-                            }
-                            ScanPoll::Pending => {
-                                all_done = false;
-                                vec![Vec::new(); parts]
-                            }
-                            ScanPoll::Finished => {
-                                *done = true;
-                                vec![Vec::new(); parts]
+            match &mut self.stages[i] {
+                Stage::Scan { .. } => {}
+                Stage::Ops { ops } => {
+                    let mut out = run_partitions(ops, input.unwrap_or_default(), threads)?;
+                    if let Some(wm) = watermark {
+                        for (op, slot) in ops.iter_mut().zip(out.iter_mut()) {
+                            op.on_watermark(wm, slot)?;
+                            if all_done {
+                                op.finish(slot)?;
                             }
                         }
                     }
+                    outputs[i] = out;
                 }
-                Stage::Map { ops } => run_partitions(ops, input.unwrap_or_default(), threads)?,
                 Stage::Exchange {
                     keys,
                     partitions,
@@ -157,15 +189,13 @@ impl Pipeline {
                             split_by_key(&batch, keys, *partitions, &mut routed)?;
                         }
                     }
-                    routed
+                    outputs[i] = routed
                         .into_iter()
                         .map(|pieces| merge_in_source_order(pieces, *offset_column))
-                        .collect::<Result<Vec<_>>>()?
+                        .collect::<Result<Vec<_>>>()?;
                 }
-            };
-            outputs.push(out);
+            }
         }
-        self.advance_watermark(&mut outputs, all_done)?;
         let output = outputs.pop().unwrap_or_default();
         Ok(Epoch {
             output,
@@ -175,12 +205,9 @@ impl Pipeline {
     }
 
     /// The watermark is the smallest, over source partitions that have seen data, of the largest
-    /// event time seen; at the end of input it jumps to the end of time and operators flush.
-    fn advance_watermark(
-        &mut self,
-        outputs: &mut [Vec<Vec<RecordBatch>>],
-        finished: bool,
-    ) -> Result<()> {
+    /// event time seen; at the end of input it jumps to the end of time so operators flush.
+    /// Returns the new watermark when it advanced.
+    fn next_watermark(&mut self, finished: bool) -> Option<i64> {
         let mut candidate: Option<i64> = None;
         for stage in &self.stages {
             if let Stage::Scan { max_time, .. } = stage {
@@ -195,24 +222,10 @@ impl Pipeline {
             candidate.unwrap_or(i64::MIN)
         };
         if next <= self.watermark {
-            return Ok(());
+            return None;
         }
         self.watermark = next;
-        for (i, stage) in self.stages.iter_mut().enumerate() {
-            if let Stage::Map { ops } = stage {
-                for (p, op) in ops.iter_mut().enumerate() {
-                    let mut out = Vec::new();
-                    op.on_watermark(next, &mut out)?;
-                    if finished {
-                        op.finish(&mut out)?;
-                    }
-                    if let Some(slot) = outputs.get_mut(i).and_then(|o| o.get_mut(p)) {
-                        slot.extend(out);
-                    }
-                }
-            }
-        }
-        Ok(())
+        Some(next)
     }
 }
 
@@ -235,25 +248,29 @@ fn track_event_time(batches: &[Vec<RecordBatch>], max_time: &mut [Option<i64>]) 
 
 /// Runs each partition's operator over its input, in parallel when it pays off.
 fn run_partitions(
-    ops: &mut [MapOperator],
+    ops: &mut [Box<dyn Operator>],
     inputs: Vec<Vec<RecordBatch>>,
     threads: usize,
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let rows: usize = inputs.iter().flatten().map(RecordBatch::num_rows).sum();
-    let mut work: Vec<(&mut MapOperator, Vec<RecordBatch>, Vec<RecordBatch>)> = ops
+    type Work<'a> = (
+        &'a mut Box<dyn Operator>,
+        Vec<RecordBatch>,
+        Vec<RecordBatch>,
+    );
+    let mut work: Vec<Work<'_>> = ops
         .iter_mut()
         .zip(inputs.into_iter().chain(std::iter::repeat_with(Vec::new)))
         .map(|(op, input)| (op, input, Vec::new()))
         .collect();
-    let process =
-        |slice: &mut [(&mut MapOperator, Vec<RecordBatch>, Vec<RecordBatch>)]| -> Result<()> {
-            for (op, input, out) in slice.iter_mut() {
-                for batch in input.drain(..) {
-                    op.process(batch, out)?;
-                }
+    let process = |slice: &mut [Work<'_>]| -> Result<()> {
+        for (op, input, out) in slice.iter_mut() {
+            for batch in input.drain(..) {
+                op.process(batch, out)?;
             }
-            Ok(())
-        };
+        }
+        Ok(())
+    };
     if threads <= 1 || work.len() <= 1 || rows < 16_384 {
         process(&mut work)?;
     } else {

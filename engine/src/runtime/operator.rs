@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::AsArray;
+use arrow::array::{AsArray, Int64Array, UInt32Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
+use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use weir_planner::MapStep;
 
@@ -88,6 +89,12 @@ impl Operator for MapOperator {
                     }
                     filter_record_batch(&batch, mask.as_boolean())?
                 }
+                MapStep::AssignWindows {
+                    size_ms,
+                    advance_ms,
+                    rowtime_column,
+                    schema,
+                } => assign_windows(&batch, *size_ms, *advance_ms, *rowtime_column, schema)?,
                 MapStep::Project { exprs, schema, .. } => {
                     let rows = batch.num_rows();
                     let columns = exprs
@@ -103,4 +110,43 @@ impl Operator for MapOperator {
         }
         Ok(())
     }
+}
+
+/// Appends `WINDOWSTART`/`WINDOWEND` from `ROWTIME`: one window per row when tumbling; every
+/// window containing the row (earliest first) when hopping, repeating the row with one `take`.
+fn assign_windows(
+    batch: &RecordBatch,
+    size: i64,
+    advance: i64,
+    rowtime_column: usize,
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch> {
+    let times = batch.column(rowtime_column).as_primitive::<Int64Type>();
+    let (base, starts) = if size == advance {
+        let starts: Int64Array = times.unary(|t| t - t.rem_euclid(size));
+        (batch.clone(), starts)
+    } else {
+        let mut indices = Vec::with_capacity(times.len() * (size / advance + 1) as usize);
+        let mut starts = Vec::with_capacity(indices.capacity());
+        let mut windows = Vec::new();
+        for (row, t) in times.values().iter().enumerate() {
+            windows.clear();
+            let mut s = t - t.rem_euclid(advance);
+            while s > t - size {
+                windows.push(s);
+                s -= advance;
+            }
+            for &s in windows.iter().rev() {
+                indices.push(row as u32);
+                starts.push(s);
+            }
+        }
+        let taken = arrow::compute::take_record_batch(batch, &UInt32Array::from(indices))?;
+        (taken, Int64Array::from(starts))
+    };
+    let ends: Int64Array = starts.unary(|s| s.saturating_add(size));
+    let mut columns = base.columns().to_vec();
+    columns.push(Arc::new(starts));
+    columns.push(Arc::new(ends));
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }

@@ -54,6 +54,7 @@ pub(crate) struct Metrics {
     records_in: AtomicU64,
     records_out: AtomicU64,
     bad: AtomicU64,
+    late: AtomicU64,
 }
 
 impl Metrics {
@@ -63,11 +64,15 @@ impl Metrics {
     pub(crate) fn add_out(&self, n: u64) {
         self.records_out.fetch_add(n, Ordering::Relaxed);
     }
+    pub(crate) fn add_late(&self, n: u64) {
+        self.late.fetch_add(n, Ordering::Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> QueryStats {
         QueryStats {
             records_in: self.records_in.load(Ordering::Relaxed),
             records_out: self.records_out.load(Ordering::Relaxed),
             bad_records: self.bad.load(Ordering::Relaxed),
+            late_records: self.late.load(Ordering::Relaxed),
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct QueryStats {
     pub records_out: u64,
     /// Records that could not be read (skipped, dead-lettered, or the one that failed the query).
     pub bad_records: u64,
+    /// Records that arrived after their window closed (window end + grace), and were dropped.
+    pub late_records: u64,
 }
 
 /// What a source needs to report and route bad records.
@@ -119,6 +126,36 @@ impl SourceContext {
     }
 }
 
+/// The last row of every key (in log order), in the order those rows were written.
+fn latest_per_key(batches: &[RecordBatch], keys: &[usize]) -> Result<Option<RecordBatch>> {
+    let Some(first) = batches.first() else {
+        return Ok(None);
+    };
+    let all = arrow::compute::concat_batches(&first.schema(), batches)?;
+    if keys.is_empty() {
+        return Ok((all.num_rows() > 0).then(|| all.slice(all.num_rows() - 1, 1)));
+    }
+    let columns: Vec<ArrayRef> = keys.iter().map(|&k| Arc::clone(all.column(k))).collect();
+    let converter = arrow::row::RowConverter::new(
+        columns
+            .iter()
+            .map(|c| arrow::row::SortField::new(c.data_type().clone()))
+            .collect(),
+    )?;
+    let rows = converter.convert_columns(&columns)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut keep: Vec<u32> = (0..all.num_rows())
+        .rev()
+        .filter(|&i| seen.insert(rows.row(i).as_ref().to_vec()))
+        .map(|i| i as u32)
+        .collect();
+    keep.reverse();
+    Ok(Some(arrow::compute::take_record_batch(
+        &all,
+        &arrow::array::UInt32Array::from(keep),
+    )?))
+}
+
 /// Validates a `TIMESTAMP_FORMAT` pattern.
 pub(crate) fn check_timestamp_format(pattern: &str) -> Result<()> {
     timefmt::TimestampFormat::new(pattern).map(|_| ())
@@ -150,6 +187,10 @@ pub(crate) enum Scan {
         /// Pull queries stop at the end they saw when they started.
         stop_at: Option<Vec<usize>>,
         metrics: Arc<Metrics>,
+        /// A pull query over a table sees its current state: the latest row per key.
+        latest_by: Option<Vec<usize>>,
+        /// Rows of the batch at each cursor already read.
+        skip: Vec<usize>,
     },
 }
 
@@ -198,11 +239,15 @@ impl Scan {
                     log.ok_or_else(|| Error::Internal(format!("stream {} has no log", def.name)))?;
                 let parts = log.partitions();
                 let stop_at = if follow { None } else { Some(log.ends()?) };
+                let latest_by = (!follow && def.kind == weir_parser::SourceKind::Table)
+                    .then(|| def.key_columns.clone());
                 Ok(Scan::Log {
                     log,
                     cursors: vec![0; parts],
                     stop_at,
                     metrics: ctx.metrics,
+                    latest_by,
+                    skip: vec![0; parts],
                 })
             }
         }
@@ -254,6 +299,39 @@ impl Scan {
                 cursors,
                 stop_at,
                 metrics,
+                latest_by: Some(keys),
+                ..
+            } => {
+                let ends = stop_at.clone().unwrap_or(log.ends()?);
+                let mut out = vec![Vec::new(); cursors.len()];
+                let mut any = false;
+                for (p, cursor) in cursors.iter_mut().enumerate() {
+                    if *cursor >= ends[p] {
+                        continue;
+                    }
+                    let (batches, _) = log.read(p, *cursor, usize::MAX)?;
+                    let batches: Vec<RecordBatch> =
+                        batches.into_iter().take(ends[p] - *cursor).collect();
+                    *cursor = ends[p];
+                    if let Some(latest) = latest_per_key(&batches, keys)? {
+                        metrics.add_in(latest.num_rows() as u64);
+                        out[p].push(latest);
+                        any = true;
+                    }
+                }
+                Ok(if any {
+                    ScanPoll::Data(out)
+                } else {
+                    ScanPoll::Finished
+                })
+            }
+            Scan::Log {
+                log,
+                cursors,
+                stop_at,
+                metrics,
+                latest_by: None,
+                skip,
             } => {
                 if stop_at.is_none() {
                     log.wait(cursors, deadline)?;
@@ -265,12 +343,27 @@ impl Scan {
                     if *cursor >= end {
                         continue;
                     }
-                    let (batches, _) = log.read(p, *cursor, max_rows)?;
+                    // At most `max_rows` rows: a batch may be read in several pieces.
+                    let (batches, _) = log.read(p, *cursor, max_rows + skip[p])?;
+                    let mut budget = max_rows;
                     for b in batches.into_iter().take(end - *cursor) {
-                        *cursor += 1;
-                        any = true;
-                        metrics.add_in(b.num_rows() as u64);
-                        out[p].push(b);
+                        if budget == 0 {
+                            break;
+                        }
+                        let start = skip[p].min(b.num_rows());
+                        let n = (b.num_rows() - start).min(budget);
+                        budget -= n;
+                        if start + n == b.num_rows() {
+                            *cursor += 1;
+                            skip[p] = 0;
+                        } else {
+                            skip[p] = start + n;
+                        }
+                        if n > 0 {
+                            any = true;
+                            metrics.add_in(n as u64);
+                            out[p].push(b.slice(start, n));
+                        }
                     }
                 }
                 if any {

@@ -1,0 +1,161 @@
+//! GROUP BY as changelogs, tables and pull queries, tumbling and hopping windows, EMIT FINAL,
+//! late records. Expected values over the taxi data were computed independently (Python).
+
+use weir::Config;
+
+use crate::common::*;
+
+#[test]
+fn table_of_counts_and_sums_per_payment_type() {
+    let setup = format!(
+        "{}
+         CREATE TABLE by_payment AS
+           SELECT payment_type, COUNT(*) AS n, ROUND(SUM(total_amount), 2) AS total
+           FROM trips GROUP BY payment_type;",
+        taxi_ddl(3)
+    );
+    let mut s = session_with(&setup, Config::default());
+    let out = rows(&mut s, "SELECT * FROM by_payment;");
+    let mut got: Vec<String> = strings(&out, "PAYMENT_TYPE")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .zip(strings(&out, "TOTAL"))
+        .map(|((k, n), t)| format!("{k}:{n}:{t}"))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "1:7134:118739.81",
+            "2:2814:37224.64",
+            "3:40:1072.84",
+            "4:12:205.02"
+        ]
+    );
+}
+
+#[test]
+fn changelog_per_record_and_per_batch() {
+    let setup = "CREATE STREAM ev (k INT KEY, v BIGINT);
+                 INSERT INTO ev VALUES (1, 10), (2, 5), (1, 7);";
+    // Batch size 1: every input record yields its update.
+    let mut s = session_with(setup, Config::builder().batch_max_rows(1).build().unwrap());
+    let out = rows(&mut s, "SELECT k, SUM(v) AS total FROM ev GROUP BY k;");
+    let got: Vec<String> = strings(&out, "K")
+        .into_iter()
+        .zip(strings(&out, "TOTAL"))
+        .map(|(k, t)| format!("{k}:{t}"))
+        .collect();
+    assert_eq!(got, ["1:10", "2:5", "1:17"]);
+    // One batch: the new value of every key it changed, in the order of their last update.
+    let mut s = session_with(setup, Config::default());
+    let out = rows(&mut s, "SELECT k, SUM(v) AS total FROM ev GROUP BY k;");
+    let got: Vec<String> = strings(&out, "K")
+        .into_iter()
+        .zip(strings(&out, "TOTAL"))
+        .map(|(k, t)| format!("{k}:{t}"))
+        .collect();
+    assert_eq!(got, ["2:5", "1:17"]);
+}
+
+fn daily_vendor_one(partitions: usize) -> Vec<String> {
+    let mut s = session_with(&taxi_ddl(partitions), Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT vendor_id, WINDOWSTART AS ws, COUNT(*) AS n, MAX(fare_amount) AS max_fare FROM trips
+         WINDOW TUMBLING (SIZE 1 DAY, GRACE PERIOD 0 SECONDS)
+         WHERE vendor_id = 1 GROUP BY vendor_id EMIT FINAL;",
+    );
+    strings(&out, "WS")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .zip(strings(&out, "MAX_FARE"))
+        .map(|((w, n), m)| format!("{w}:{n}:{m}"))
+        .collect()
+}
+
+#[test]
+fn tumbling_emit_final_one_row_per_window() {
+    let got = daily_vendor_one(2);
+    assert_eq!(got.len(), 32);
+    assert_eq!(
+        got[..3],
+        [
+            "1546300800000:82:85.5",
+            "1546387200000:89:655.35",
+            "1546473600000:92:52.0"
+        ]
+    );
+    assert_eq!(daily_vendor_one(1), got);
+    assert_eq!(daily_vendor_one(4), got);
+}
+
+#[test]
+fn hopping_windows_count_every_window_a_trip_falls_in() {
+    let mut s = session_with(&taxi_ddl(2), Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT vendor_id, WINDOWSTART AS ws, WINDOWEND AS we, COUNT(*) AS n FROM trips
+         WINDOW HOPPING (SIZE 2 HOURS, ADVANCE BY 1 HOUR)
+         WHERE vendor_id = 2 GROUP BY vendor_id EMIT FINAL;",
+    );
+    let got: Vec<String> = strings(&out, "WS")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .map(|(w, n)| format!("{w}:{n}"))
+        .collect();
+    assert_eq!(
+        got[..3],
+        ["1546315200000:10", "1546318800000:23", "1546322400000:20"]
+    );
+    let ends = strings(&out, "WE");
+    assert_eq!(ends[0], "1546322400000");
+}
+
+#[test]
+fn late_records_are_dropped_and_counted() {
+    let setup = "CREATE STREAM t (k INT KEY, v INT);
+                 INSERT INTO t (k, v, ROWTIME) VALUES (1, 1, 0), (1, 2, 50000), (1, 3, 1000), (1, 4, 60000);";
+    let mut s = session_with(setup, Config::builder().batch_max_rows(1).build().unwrap());
+    let mut q = s
+        .query("SELECT k, WINDOWSTART AS ws, COUNT(*) AS n FROM t WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;")
+        .unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    let got: Vec<String> = strings(&out, "WS")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .map(|(w, n)| format!("{w}:{n}"))
+        .collect();
+    // The record at 1 s arrives after the window [0, 10 s) closed (stream time 50 s): dropped.
+    assert_eq!(got, ["0:1", "50000:1", "60000:1"]);
+    assert_eq!(q.stats().late_records, 1);
+}
+
+#[test]
+fn stream_and_table_results_are_checked() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let err = s
+        .execute("CREATE STREAM c AS SELECT payment_type, COUNT(*) AS n FROM trips GROUP BY payment_type;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Please use CREATE TABLE AS SELECT"),
+        "{err}"
+    );
+    let err = s
+        .execute("CREATE TABLE x AS SELECT trip_id FROM trips;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Please use CREATE STREAM AS SELECT"),
+        "{err}"
+    );
+    let err = s
+        .execute("SELECT payment_type, COUNT(*) FROM trips WINDOW HOPPING (SIZE 1 HOUR, ADVANCE BY 2 HOURS) GROUP BY payment_type;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot be larger than the window SIZE"),
+        "{err}"
+    );
+}
