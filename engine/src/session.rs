@@ -98,6 +98,7 @@ impl Session {
             timestamp: None,
             sink: None,
             read_only: true,
+            topic: None,
         };
         session.logs.insert(
             def.name.clone(),
@@ -180,6 +181,62 @@ impl Session {
         self.append_rows(&def, batch, None)
     }
 
+    /// What the catalog knows about a stream or table.
+    pub fn stream_info(&self, name: &str) -> Option<StreamInfo> {
+        let def = self.catalog.get(&normalize(name))?;
+        Some(StreamInfo {
+            name: def.name.clone(),
+            is_table: def.kind == SourceKind::Table,
+            schema: Arc::clone(&def.columns),
+            key_columns: def.key_columns.clone(),
+            topic: def.topic.clone().unwrap_or_else(|| def.name.clone()),
+        })
+    }
+
+    /// Names of all streams and tables.
+    pub fn stream_names(&self) -> Vec<String> {
+        self.catalog.streams().map(|d| d.name.clone()).collect()
+    }
+
+    /// Appends one record, given as a JSON object, to an in-memory stream. Fields match
+    /// columns case-insensitively; missing fields are NULL. `rowtime` (ms) defaults to now.
+    pub fn insert_json(&mut self, stream: &str, json: &str, rowtime: Option<i64>) -> Result<()> {
+        let def = self
+            .catalog
+            .resolve(&Name {
+                value: normalize(stream),
+                position: None,
+            })?
+            .clone();
+        let value: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::sql(format!("invalid JSON record: {e}"), None))?;
+        let serde_json::Value::Object(fields) = value else {
+            return Err(Error::sql("a record must be a JSON object", None));
+        };
+        let mut renamed = serde_json::Map::new();
+        for f in def.columns.fields() {
+            let found = fields.get(f.name()).or_else(|| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(f.name()))
+                    .map(|(_, v)| v)
+            });
+            if let Some(v) = found {
+                renamed.insert(f.name().clone(), v.clone());
+            }
+        }
+        let text = serde_json::Value::Object(renamed).to_string();
+        let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&def.columns))
+            .with_strict_mode(false)
+            .build_decoder()?;
+        decoder.decode(text.as_bytes())?;
+        let batch = decoder
+            .flush()?
+            .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))?;
+        let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
+        self.append_rows(&def, batch, rowtime)
+    }
+
     /// Marks an in-memory stream complete: push queries over it end once they have read it.
     pub fn close_stream(&mut self, stream: &str) -> Result<()> {
         let name = normalize(stream);
@@ -250,7 +307,12 @@ impl Session {
                         Arc::new(Log::new(def.physical_schema(), def.partitions)),
                     );
                 }
-                let msg = format!("Created stream {} ({})", def.name, def.source);
+                let msg = format!(
+                    "Created {} {} ({})",
+                    def.kind.to_string().to_lowercase(),
+                    def.name,
+                    def.source
+                );
                 self.catalog.insert(def);
                 Ok(Outcome::Done(msg))
             }
@@ -630,7 +692,11 @@ impl Session {
 
     fn plan(&self, query: &StreamQuery, options: &PlanOptions) -> Result<DataflowPlan> {
         let plan = plan_query(&self.catalog, query, options)?;
-        if plan.changelog {
+        let aggregates = plan
+            .nodes
+            .iter()
+            .any(|n| matches!(n.op, weir_planner::Op::Aggregate(_)));
+        if aggregates {
             if let Some(table) = plan.sources().into_iter().find(|s| {
                 self.catalog
                     .get(s)
@@ -984,6 +1050,21 @@ impl Drop for Session {
             self.stop_query(&id);
         }
     }
+}
+
+/// A stream or table as the catalog knows it.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    /// Its name.
+    pub name: String,
+    /// Whether it is a table (a changelog keyed by `key_columns`).
+    pub is_table: bool,
+    /// Its declared columns.
+    pub schema: arrow::datatypes::SchemaRef,
+    /// Indices of the key columns.
+    pub key_columns: Vec<usize>,
+    /// The Kafka topic it reads or writes (its name when no `KAFKA_TOPIC` was given).
+    pub topic: String,
 }
 
 /// The result of one statement run by [`Session::execute`].

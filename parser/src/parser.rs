@@ -107,11 +107,17 @@ fn char_offset(sql: &str, line: u64, column: u64) -> Option<usize> {
 struct Cursor<'a> {
     tokens: &'a [TokenWithSpan],
     pos: usize,
+    /// Half of a `>>` token already used to close a nested type.
+    pending_gt: bool,
 }
 
 impl<'a> Cursor<'a> {
     fn new(tokens: &'a [TokenWithSpan]) -> Self {
-        Self { tokens, pos: 0 }
+        Self {
+            tokens,
+            pos: 0,
+            pending_gt: false,
+        }
     }
 
     fn peek(&self) -> Option<&'a TokenWithSpan> {
@@ -506,18 +512,18 @@ fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
     Ok(ty)
 }
 
-/// `>` closing a type; `>>` (two nested types closing at once) is split.
+/// `>` closing a type; `>>` (two nested types closing at once) closes two.
 fn expect_close_angle(c: &mut Cursor<'_>) -> Result<()> {
+    if c.pending_gt {
+        c.pending_gt = false;
+        return Ok(());
+    }
     if c.eat(&Token::Gt) {
         return Ok(());
     }
-    if c.peek().is_some_and(|t| t.token == Token::ShiftRight) {
-        // Replace `>>` by one `>` for the enclosing type: consume half of it.
-        // The cursor cannot rewrite tokens, so record the pending `>` by stepping into a clone.
-        return Err(ParseError::new(
-            "write nested types with a space between closing brackets ('> >')",
-            c.position(),
-        ));
+    if c.eat(&Token::ShiftRight) {
+        c.pending_gt = true;
+        return Ok(());
     }
     Err(c.unexpected(">"))
 }

@@ -101,6 +101,8 @@ pub struct StreamDef {
     pub sink: Option<SourceSpec>,
     /// Read-only (`CREATE SOURCE STREAM`).
     pub read_only: bool,
+    /// The Kafka topic named by `KAFKA_TOPIC`, when given.
+    pub topic: Option<String>,
 }
 
 impl StreamDef {
@@ -135,12 +137,6 @@ impl StreamDef {
 
     /// Builds the definition a `CREATE STREAM ... (cols) WITH (...)` statement describes.
     pub fn from_create(create: &CreateSource) -> Result<Self> {
-        if create.kind == SourceKind::Table {
-            return Err(PlanError::unsupported(
-                "CREATE TABLE over a source is not supported yet: declare a STREAM",
-                create.name.position,
-            ));
-        }
         if create.columns.is_empty() {
             return Err(PlanError::invalid(
                 format!("stream {} declares no columns", create.name),
@@ -165,16 +161,29 @@ impl StreamDef {
                     c.name.position,
                 ));
             }
-            if c.key == KeyKind::PrimaryKey {
-                return Err(PlanError::invalid(
-                    "PRIMARY KEY is for tables; a stream's key column is declared with KEY",
-                    c.name.position,
-                ));
-            }
-            if c.key == KeyKind::Key {
-                key_columns.push(i);
+            match (c.key, create.kind) {
+                (KeyKind::PrimaryKey, SourceKind::Stream) => {
+                    return Err(PlanError::invalid(
+                        "Column `".to_string() + &c.name.value + "` is a 'PRIMARY KEY' column: please use 'KEY' for streams.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name.position,
+                    ))
+                }
+                (KeyKind::Key, SourceKind::Table) => {
+                    return Err(PlanError::invalid(
+                        "Column `".to_string() + &c.name.value + "` is a 'KEY' column: please use 'PRIMARY KEY' for tables.\nTables have PRIMARY KEYs, which are unique and NON NULL.\nStreams have KEYs, which have no uniqueness or NON NULL constraints.",
+                        c.name.position,
+                    ))
+                }
+                (KeyKind::None, _) => {}
+                _ => key_columns.push(i),
             }
             fields.push(Field::new(&c.name.value, arrow_type(&c.data_type), true));
+        }
+        if create.kind == SourceKind::Table && key_columns.is_empty() {
+            return Err(PlanError::invalid(
+                "Tables require a PRIMARY KEY. Please define the PRIMARY KEY.",
+                create.name.position,
+            ));
         }
         let columns = Arc::new(Schema::new(fields));
         let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
@@ -230,6 +239,7 @@ impl StreamDef {
             timestamp,
             sink: None,
             read_only: create.read_only,
+            topic: props.text("KAFKA_TOPIC").map(str::to_string),
         })
     }
 }

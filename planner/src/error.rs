@@ -127,6 +127,18 @@ impl PlanError {
                 other => PlanError::invalid(other.to_string(), position),
             },
             DataFusionError::NotImplemented(m) => PlanError::unsupported(m.clone(), position),
+            DataFusionError::Plan(m)
+                if m.contains("must appear in the GROUP BY clause")
+                    || m.contains("could not be resolved from available columns") =>
+            {
+                PlanError::invalid(
+                    format!(
+                        "Non-aggregate SELECT expression(s) not part of GROUP BY: {}",
+                        tidy(m)
+                    ),
+                    position,
+                )
+            }
             DataFusionError::Plan(m) => PlanError::invalid(tidy(m), position),
             DataFusionError::Internal(m) => PlanError::Internal(m.clone()),
             other => PlanError::invalid(tidy(&other.strip_backtrace()), position),

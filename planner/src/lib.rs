@@ -119,5 +119,6 @@ pub fn derived_stream(
         timestamp: None,
         sink,
         read_only: false,
+        topic: props.text("KAFKA_TOPIC").map(str::to_string),
     })
 }

@@ -17,8 +17,8 @@ use datafusion_physical_expr::expressions::Column as PhysicalColumn;
 use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
 use weir_parser::sqlparser::ast::{
-    visit_relations, Expr as SqlExpr, GroupByExpr, Ident, ObjectName, Query, SelectItem, SetExpr,
-    Spanned, Statement as SqlStatement, TableFactor,
+    visit_relations, Expr as SqlExpr, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query,
+    SelectItem, SetExpr, Spanned, Statement as SqlStatement, TableFactor,
 };
 use weir_parser::{Emit, Position, StreamQuery, WindowKind, WindowSpec};
 
@@ -110,6 +110,7 @@ pub fn plan_query(
         emit,
         output_partitions: options.output_partitions,
         aggregated: false,
+        reads_table: false,
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let out = match body {
@@ -138,7 +139,7 @@ pub fn plan_query(
         nodes: b.nodes,
         limit,
         visible_columns: visible,
-        changelog: b.aggregated,
+        changelog: b.aggregated || b.reads_table,
     })
 }
 
@@ -263,11 +264,19 @@ fn add_window_groups(query: &mut Query) {
     }
 }
 
+/// The (already normalised) name of the stream an object name refers to.
+fn table_name(name: &ObjectName) -> String {
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(ident)) => ident.value.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
 /// Unknown streams get an error at the name, with a suggestion.
 fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
     let flow = visit_relations(query, |name: &ObjectName| {
-        let table = name.0.last().map(|p| p.to_string()).unwrap_or_default();
-        let table = table.trim_matches('"').to_string();
+        let table = table_name(name);
         if catalog.get(&table).is_none() {
             return ControlFlow::Break(catalog.unknown(&table, Position::from_span(name.span())));
         }
@@ -287,8 +296,8 @@ fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
     let Some(TableFactor::Table { name, .. }) = select.from.first().map(|t| &t.relation) else {
         return Ok(());
     };
-    let table = name.0.last().map(|p| p.to_string()).unwrap_or_default();
-    let Some(def) = catalog.get(table.trim_matches('"')) else {
+    let table = table_name(name);
+    let Some(def) = catalog.get(&table) else {
         return Ok(());
     };
     let mut projection = Vec::with_capacity(select.projection.len());
@@ -350,6 +359,7 @@ struct Builder<'a> {
     emit: EmitMode,
     output_partitions: Option<usize>,
     aggregated: bool,
+    reads_table: bool,
 }
 
 impl Builder<'_> {
@@ -394,6 +404,7 @@ impl Builder<'_> {
                     ));
                 }
                 let schema = def.physical_schema();
+                self.reads_table |= def.kind == weir_parser::SourceKind::Table;
                 let node = self.add(
                     Op::Scan {
                         stream: def.name.clone(),
@@ -526,6 +537,19 @@ impl Builder<'_> {
             exprs.push(self.physical(e, &input.logical)?);
         }
         let mut fields: Vec<Arc<Field>> = p.schema.fields().iter().cloned().collect();
+        // A windowed aggregation's rows always say which window they are for (the window is
+        // part of their key), selected or not.
+        if self.aggregated && self.window.is_some() {
+            for bound in [WINDOWSTART, WINDOWEND] {
+                if fields.iter().any(|f| f.name() == bound) {
+                    continue;
+                }
+                if let Ok(idx) = input.physical.index_of(bound) {
+                    exprs.push(Arc::new(PhysicalColumn::new(bound, idx)));
+                    fields.push(Arc::new(input.physical.field(idx).clone()));
+                }
+            }
+        }
         let visible = fields.len();
         for hidden in [ROWTIME, ROWOFFSET] {
             if fields.iter().any(|f| f.name() == hidden) {

@@ -22,6 +22,14 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("instr", "strpos"),
 ];
 
+/// ksqlDB aggregate names that are DataFusion aggregates under another name. Accumulators see
+/// a group's rows in input (offset) order, so first/last value are earliest/latest by offset.
+const KSQL_AGGREGATE_ALIASES: &[(&str, &str)] = &[
+    ("collect_list", "array_agg"),
+    ("earliest_by_offset", "first_value"),
+    ("latest_by_offset", "last_value"),
+];
+
 /// Every function Weir can call, indexed by lower-case name.
 pub(crate) struct FunctionRegistry {
     pub(crate) scalars: HashMap<String, Arc<ScalarUDF>>,
@@ -59,6 +67,11 @@ impl FunctionRegistry {
                 aggregates.insert(alias.to_lowercase(), Arc::clone(&f));
             }
             aggregates.insert(f.name().to_lowercase(), f);
+        }
+        for (ksql, df) in KSQL_AGGREGATE_ALIASES {
+            if let Some(f) = aggregates.get(*df).cloned() {
+                aggregates.insert((*ksql).to_string(), f);
+            }
         }
         let higher_order = datafusion_functions_nested::all_default_higher_order_functions()
             .into_iter()

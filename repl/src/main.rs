@@ -1,5 +1,6 @@
 //! `weir`: run SQL scripts, one-off statements, or an interactive REPL.
 
+mod conformance;
 mod interrupt;
 mod output;
 
@@ -17,11 +18,13 @@ const USAGE: &str = "\
 usage:
   weir run <script.sql> [--format table|json|csv]   run a script's statements in order
   weir -e \"<SQL>\" [--format table|json|csv]         run statements given on the command line
+  weir test <file-or-dir>... [--filter TEXT]        run pipeline test cases (ksqlDB test format)
   weir [--format ...]                               open the interactive REPL
                                                     (SQL piped on stdin is run as a script)
 exit codes: 0 ok, 1 query error, 2 usage error";
 
 enum Mode {
+    Test(Vec<String>, Option<String>),
     Script(String),
     Inline(String),
     Repl,
@@ -40,6 +43,28 @@ fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
                 }
                 mode = Some(Mode::Script(path.clone()));
                 i += 2;
+            }
+            "test" if mode.is_none() => {
+                let mut files = Vec::new();
+                let mut filter = None;
+                i += 1;
+                while i < args.len() {
+                    match args[i].as_str() {
+                        "--filter" => {
+                            filter = Some(args.get(i + 1).ok_or("--filter needs text")?.clone());
+                            i += 2;
+                        }
+                        "-h" | "--help" => return Err(String::new()),
+                        f => {
+                            files.push(f.to_string());
+                            i += 1;
+                        }
+                    }
+                }
+                if files.is_empty() {
+                    return Err("`weir test` needs test files or folders".into());
+                }
+                mode = Some(Mode::Test(files, filter));
             }
             "-e" | "--execute" if mode.is_none() => {
                 let sql = args.get(i + 1).ok_or("-e needs SQL text")?;
@@ -88,6 +113,24 @@ fn real_main() -> ExitCode {
         }
     };
     let result = match mode {
+        Mode::Test(files, filter) => {
+            let paths: Vec<std::path::PathBuf> =
+                files.iter().map(std::path::PathBuf::from).collect();
+            return match conformance::run(&paths, filter.as_deref()) {
+                Ok(report) => {
+                    report.print(true, true);
+                    if report.failed() == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Mode::Script(path) => match std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read script '{path}'"))
         {

@@ -1,0 +1,526 @@
+//! `weir test`: runs pipeline test cases — the ksqlDB conformance corpus format (statements,
+//! input records per topic, expected output records or an expected error) — and reports
+//! passes, failures (with a short diff) and skips (with the reason, counted by kind).
+//!
+//! Cases run in isolation (a fresh session each) in per-record mode (`batch.max.rows` = 1),
+//! so every intermediate update is observable, as the corpus expects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use serde_json::{Map, Value};
+use weir::{Config, Outcome, Session};
+
+/// What happened to one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+/// Counts per category, skip reasons, and the failures.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub by_category: BTreeMap<String, [usize; 3]>,
+    pub skip_reasons: BTreeMap<String, usize>,
+    pub failures: Vec<(String, String)>,
+}
+
+impl Report {
+    pub fn passed(&self) -> usize {
+        self.by_category.values().map(|c| c[0]).sum()
+    }
+    pub fn failed(&self) -> usize {
+        self.by_category.values().map(|c| c[1]).sum()
+    }
+    pub fn skipped(&self) -> usize {
+        self.by_category.values().map(|c| c[2]).sum()
+    }
+
+    fn add(&mut self, id: &str, category: &str, verdict: Verdict) {
+        let counts = self.by_category.entry(category.to_string()).or_default();
+        match verdict {
+            Verdict::Pass => counts[0] += 1,
+            Verdict::Fail(why) => {
+                counts[1] += 1;
+                self.failures.push((id.to_string(), why));
+            }
+            Verdict::Skip(why) => {
+                counts[2] += 1;
+                *self.skip_reasons.entry(why).or_default() += 1;
+            }
+        }
+    }
+
+    /// Per-category table, skip reasons, and the closing `N passed, M failed, K skipped` line.
+    /// `closing_line`: end with the `N passed, M failed, K skipped` line (`weir test`); the
+    /// corpus test target words it differently so CI does not read corpus cases as its tests.
+    pub fn print(&self, show_failures: bool, closing_line: bool) {
+        if show_failures {
+            for (id, why) in &self.failures {
+                println!("FAIL {id}: {why}");
+            }
+        }
+        println!(
+            "\n{:<22} {:>7} {:>7} {:>8} {:>6}",
+            "category", "passed", "failed", "skipped", "rate"
+        );
+        for (cat, [p, f, s]) in &self.by_category {
+            let run = p + f;
+            let rate = if run + s == 0 {
+                0.0
+            } else {
+                100.0 * *p as f64 / (run + s) as f64
+            };
+            println!("{cat:<22} {p:>7} {f:>7} {s:>8} {rate:>5.1}%");
+        }
+        if !self.skip_reasons.is_empty() {
+            println!("\nskipped, by reason:");
+            for (why, n) in &self.skip_reasons {
+                println!("  {n:>5}  {why}");
+            }
+        }
+        if closing_line {
+            println!(
+                "\n{} passed, {} failed, {} skipped",
+                self.passed(),
+                self.failed(),
+                self.skipped()
+            );
+        } else {
+            println!(
+                "\ncorpus: {} cases pass ({} not yet, {} skipped)",
+                self.passed(),
+                self.failed(),
+                self.skipped()
+            );
+        }
+    }
+}
+
+/// Runs every case of the given files (or of every `.json` file in the given folders).
+pub fn run(paths: &[PathBuf], filter: Option<&str>) -> anyhow::Result<Report> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut inner: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot list {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|e| e == "json"))
+                .collect();
+            inner.sort();
+            files.extend(inner);
+        } else if p.is_file() {
+            files.push(p.clone());
+        } else {
+            bail!("no such test file or folder: {}", p.display());
+        }
+    }
+    let mut report = Report::default();
+    for file in files {
+        let cases = load(&file)?;
+        for case in cases {
+            let id = case
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            if filter.is_some_and(|f| !id.contains(f)) {
+                continue;
+            }
+            let category = case
+                .get("category")
+                .and_then(Value::as_str)
+                .unwrap_or("other")
+                .to_string();
+            let verdict = run_isolated(case);
+            report.add(&id, &category, verdict);
+        }
+    }
+    Ok(report)
+}
+
+fn load(file: &Path) -> anyhow::Result<Vec<Value>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+    match doc.get("cases").and_then(Value::as_array) {
+        Some(cases) => Ok(cases.clone()),
+        None => bail!("{} has no \"cases\" array", file.display()),
+    }
+}
+
+/// Runs a case on its own thread with a time limit, so one stuck case cannot stop the run.
+fn run_isolated(case: Value) -> Verdict {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let _ = tx.send(run_case(&case));
+        });
+    if spawned.is_err() {
+        return Verdict::Fail("could not start the case's thread".into());
+    }
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(v) => v,
+        Err(mpsc::RecvTimeoutError::Timeout) => Verdict::Fail("timed out after 20 s".into()),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Verdict::Fail("the case panicked".into()),
+    }
+}
+
+/// Properties a case may set that do not change what Weir computes.
+const HARMLESS_PROPERTIES: &[&str] = &[
+    "ksql.new.query.planner.enabled",
+    "ksql.streams.topology.optimization",
+];
+
+fn run_case(case: &Value) -> Verdict {
+    if let Some(props) = case.get("properties").and_then(Value::as_object) {
+        if let Some(k) = props
+            .keys()
+            .find(|k| !HARMLESS_PROPERTIES.contains(&k.as_str()))
+        {
+            return Verdict::Skip(format!("property {k}"));
+        }
+    }
+    if case.get("format_variant").and_then(Value::as_str) == Some("DELIMITED") {
+        return Verdict::Skip("DELIMITED test records".into());
+    }
+    let expected_error = case.get("expected_error");
+    let statements: Vec<&str> = case
+        .get("statements")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let script = statements.join("\n");
+    let config = match Config::builder().batch_max_rows(1).threads(1).build() {
+        Ok(c) => c,
+        Err(e) => return Verdict::Fail(e.to_string()),
+    };
+    let mut session = Session::new(config);
+    let failed = |e: weir::Error| -> Verdict {
+        match expected_error {
+            Some(err) => {
+                let want = err.get("message").and_then(Value::as_str).unwrap_or("");
+                let got = e.to_string();
+                if got.to_lowercase().contains(&want.to_lowercase()) {
+                    Verdict::Pass
+                } else {
+                    Verdict::Fail(format!("expected error containing {want:?}, got {got:?}"))
+                }
+            }
+            None => Verdict::Fail(format!("statement failed: {e}")),
+        }
+    };
+    let parsed = match session.parse(&script) {
+        Ok(p) => p,
+        Err(e) => return failed(e),
+    };
+    for stmt in &parsed {
+        match session.execute_statement(stmt) {
+            Ok(Outcome::Query(q)) => drop(q),
+            Ok(_) => {}
+            Err(e) => return failed(e),
+        }
+    }
+    if let Err(v) = feed_inputs(&mut session, case) {
+        return v;
+    }
+    if let Err(e) = session.finish() {
+        return failed(e);
+    }
+    if let Some(err) = expected_error {
+        return Verdict::Fail(format!(
+            "expected an error ({err}), but every statement succeeded"
+        ));
+    }
+    compare_outputs(&mut session, case)
+}
+
+fn feed_inputs(session: &mut Session, case: &Value) -> Result<(), Verdict> {
+    let inputs = case
+        .get("inputs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for record in inputs {
+        let topic = record
+            .get("topic")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let targets: Vec<weir::StreamInfo> = session
+            .stream_names()
+            .iter()
+            .filter_map(|n| session.stream_info(n))
+            .filter(|i| i.topic == topic)
+            .collect();
+        if targets.is_empty() {
+            return Err(Verdict::Fail(format!("no stream reads topic {topic}")));
+        }
+        let value = record.get("value").cloned().unwrap_or(Value::Null);
+        let Value::Object(mut fields) = value else {
+            return Err(Verdict::Skip(if value.is_null() {
+                "tombstone (null value) inputs".into()
+            } else {
+                "unwrapped single values".into()
+            }));
+        };
+        let timestamp = record.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
+        for info in &targets {
+            let key = record.get("key").cloned().unwrap_or(Value::Null);
+            match info.key_columns.as_slice() {
+                [] => {}
+                [k] => {
+                    fields.insert(info.schema.field(*k).name().clone(), key.clone());
+                }
+                keys => match &key {
+                    Value::Object(obj) => {
+                        for k in keys {
+                            let name = info.schema.field(*k).name();
+                            let v = obj
+                                .iter()
+                                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.clone());
+                            fields.insert(name.clone(), v.unwrap_or(Value::Null));
+                        }
+                    }
+                    _ => {
+                        return Err(Verdict::Skip(
+                            "multi-column keys in a non-JSON key format".into(),
+                        ))
+                    }
+                },
+            }
+            let text = Value::Object(fields.clone()).to_string();
+            if let Err(e) = session.insert_json(&info.name, &text, Some(timestamp)) {
+                return Err(Verdict::Fail(format!("could not write input {text}: {e}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compare_outputs(session: &mut Session, case: &Value) -> Verdict {
+    let expected = case
+        .get("outputs")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut topics: Vec<String> = Vec::new();
+    for r in &expected {
+        let t = r
+            .get("topic")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !topics.contains(&t) {
+            topics.push(t);
+        }
+    }
+    for topic in topics {
+        let want: Vec<&Value> = expected
+            .iter()
+            .filter(|r| r.get("topic").and_then(Value::as_str) == Some(topic.as_str()))
+            .collect();
+        let Some(info) = session
+            .stream_names()
+            .iter()
+            .filter_map(|n| session.stream_info(n))
+            .find(|i| i.topic == topic)
+        else {
+            return Verdict::Fail(format!("no stream writes topic {topic}"));
+        };
+        let got = match read_records(session, &info) {
+            Ok(g) => g,
+            Err(e) => return Verdict::Fail(format!("reading {}: {e}", info.name)),
+        };
+        if got.len() != want.len() {
+            return Verdict::Fail(format!(
+                "{topic}: expected {} records, got {}: first got {}",
+                want.len(),
+                got.len(),
+                got.first().map(Value::to_string).unwrap_or_default()
+            ));
+        }
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            if let Some(diff) = record_diff(g, w) {
+                return Verdict::Fail(format!("{topic} record {i}: {diff}"));
+            }
+        }
+    }
+    Verdict::Pass
+}
+
+/// A sink's records as `{key, value, timestamp, window}` objects, in order.
+fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Result<Vec<Value>> {
+    let sql = format!("SELECT *, ROWTIME FROM `{}` EMIT CHANGES;", info.name);
+    let query = session.query(&sql)?;
+    let mut out = Vec::new();
+    for batch in query {
+        let batch = batch?;
+        let mut buf = Vec::new();
+        {
+            let mut w = weir::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, weir::arrow::json::writer::LineDelimited>(&mut buf);
+            w.write(&batch)?;
+            w.finish()?;
+        }
+        for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let Value::Object(mut row) = serde_json::from_slice::<Value>(line)? else {
+                bail!("a row did not serialise as an object");
+            };
+            let timestamp = row.remove("ROWTIME").unwrap_or(Value::Null);
+            let start = row.remove("WINDOWSTART");
+            let end = row.remove("WINDOWEND");
+            let key_names: Vec<String> = info
+                .key_columns
+                .iter()
+                .map(|&k| info.schema.field(k).name().clone())
+                .collect();
+            let mut key_fields = Map::new();
+            for k in &key_names {
+                if let Some(v) = row.remove(k) {
+                    key_fields.insert(k.clone(), v);
+                }
+            }
+            let key = match key_fields.len() {
+                0 => Value::Null,
+                1 => key_fields
+                    .into_iter()
+                    .next()
+                    .map(|(_, v)| v)
+                    .unwrap_or(Value::Null),
+                _ => Value::Object(key_fields),
+            };
+            let mut record = Map::new();
+            record.insert("key".into(), key);
+            record.insert("value".into(), Value::Object(row));
+            record.insert("timestamp".into(), timestamp);
+            if let (Some(s), Some(e)) = (start, end) {
+                record.insert("window".into(), serde_json::json!({"start": s, "end": e}));
+            }
+            out.push(Value::Object(record));
+        }
+    }
+    Ok(out)
+}
+
+/// Why `got` does not match `want` (tolerant numeric comparison), or `None`.
+fn record_diff(got: &Value, want: &Value) -> Option<String> {
+    let g_key = got.get("key").unwrap_or(&Value::Null);
+    let w_key = want.get("key").unwrap_or(&Value::Null);
+    if !values_match(g_key, w_key) {
+        return Some(format!("key: expected {w_key}, got {g_key}"));
+    }
+    let g_val = got.get("value").unwrap_or(&Value::Null);
+    let w_val = want.get("value").unwrap_or(&Value::Null);
+    match (g_val, w_val) {
+        (Value::Object(g), Value::Object(w)) => {
+            if g.len() != w.len() {
+                return Some(format!("value: expected {w_val}, got {g_val}"));
+            }
+            for (name, wv) in w {
+                let gv = g.get(name).or_else(|| g.get(&name.to_uppercase()));
+                match gv {
+                    Some(gv) if values_match(gv, wv) => {}
+                    _ => return Some(format!("value: expected {w_val}, got {g_val}")),
+                }
+            }
+        }
+        _ if !values_match(g_val, w_val) => {
+            return Some(format!("value: expected {w_val}, got {g_val}"))
+        }
+        _ => {}
+    }
+    if let Some(wt) = want.get("timestamp") {
+        let gt = got.get("timestamp").unwrap_or(&Value::Null);
+        if !values_match(gt, wt) {
+            return Some(format!("timestamp: expected {wt}, got {gt}"));
+        }
+    }
+    if let Some(ww) = want.get("window") {
+        let Some(gw) = got.get("window") else {
+            return Some("window: expected window bounds, the output has none".into());
+        };
+        for part in ["start", "end"] {
+            if !values_match(
+                gw.get(part).unwrap_or(&Value::Null),
+                ww.get(part).unwrap_or(&Value::Null),
+            ) {
+                return Some(format!("window: expected {ww}, got {gw}"));
+            }
+        }
+    }
+    None
+}
+
+fn values_match(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Number(g), Value::Number(w)) => match (g.as_f64(), w.as_f64()) {
+            (Some(g), Some(w)) => (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+            _ => g == w,
+        },
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(a, b)| values_match(a, b))
+        }
+        (Value::Object(g), Value::Object(w)) => {
+            g.len() == w.len()
+                && w.iter().all(|(k, wv)| {
+                    g.get(k)
+                        .or_else(|| g.get(&k.to_uppercase()))
+                        .or_else(|| {
+                            g.iter()
+                                .find(|(gk, _)| gk.eq_ignore_ascii_case(k))
+                                .map(|(_, v)| v)
+                        })
+                        .is_some_and(|gv| values_match(gv, wv))
+                })
+        }
+        _ => got == want,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the public ksqlDB corpus (`../shared/conformance/ksql` beside the repository) and
+    /// prints the pass rate per category. It fails only if the runner breaks or the pass count
+    /// drops below the floor, which is raised as features land.
+    #[test]
+    fn conformance_corpus_pass_count_stays_above_floor() {
+        const FLOOR: usize = 200;
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/ksql");
+        if !dir.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the conformance corpus is missing at {}",
+                dir.display()
+            );
+            eprintln!("conformance corpus not found at {}; skipped", dir.display());
+            return;
+        }
+        let report = run(&[dir], None).expect("the runner reads the corpus");
+        report.print(false, false);
+        assert!(
+            report.passed() >= FLOOR,
+            "pass count {} fell below the floor {FLOOR}",
+            report.passed()
+        );
+    }
+
+    #[test]
+    fn numbers_compare_with_tolerance_and_names_case_insensitively() {
+        let got = serde_json::json!({"key": 1, "value": {"NAME": "a", "V": 0.30000000000000004}});
+        let want = serde_json::json!({"key": 1, "value": {"name": "a", "V": 0.3}});
+        assert_eq!(record_diff(&got, &want), None);
+        let want = serde_json::json!({"key": 2, "value": {"name": "a", "V": 0.3}});
+        assert!(record_diff(&got, &want).is_some());
+    }
+}
