@@ -511,6 +511,15 @@ mod tests {
         );
     }
 
+    /// The example pipeline tests in `tests/pipelines` all pass.
+    #[test]
+    fn example_pipeline_tests_pass() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/pipelines");
+        let report = run(&[dir], None).expect("the runner reads the examples");
+        assert_eq!(report.failures, Vec::<(String, String)>::new());
+        assert_eq!((report.passed(), report.skipped()), (3, 0));
+    }
+
     #[test]
     fn numbers_compare_with_tolerance_and_names_case_insensitively() {
         let got = serde_json::json!({"key": 1, "value": {"NAME": "a", "V": 0.30000000000000004}});
