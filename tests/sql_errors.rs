@@ -79,3 +79,16 @@ fn a_file_sink_cannot_overwrite_an_input() {
     assert!(text.contains("is already used by stream S"), "{text}");
     assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
 }
+
+#[test]
+fn a_persistent_query_must_keep_its_key() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(
+        &mut s,
+        "CREATE STREAM fares AS SELECT trip_id, fare_amount FROM trips;",
+    );
+    assert!(
+        text.contains("The query used to build `FARES` must include the key column VENDOR_ID in its projection"),
+        "{text}"
+    );
+}

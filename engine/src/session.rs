@@ -346,6 +346,13 @@ impl Session {
                     }
                     _ => {}
                 }
+                if let Some(message) = plan.dropped_key_message(&create.name.value) {
+                    return Err(Error::Sql {
+                        message,
+                        position: Some(create.query.position),
+                        suggestion: None,
+                    });
+                }
                 let def = derived_stream(&create.name, &plan, &create.with)?;
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
                     self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;

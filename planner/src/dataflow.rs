@@ -166,6 +166,9 @@ pub struct DataflowPlan {
     /// The output is a changelog of a table (the query aggregates): a later row for a key
     /// replaces the earlier one.
     pub changelog: bool,
+    /// Key columns the final projection drops (what kind of key, and their names): a
+    /// persistent query must keep its key.
+    pub dropped_key: Option<(String, Vec<String>)>,
 }
 
 impl DataflowPlan {
@@ -183,6 +186,21 @@ impl DataflowPlan {
             .project(&indices)
             .map(Arc::new)
             .unwrap_or_else(|_| Arc::clone(schema))
+    }
+
+    /// The error a persistent query writing `sink` gets when its projection drops the key.
+    pub fn dropped_key_message(&self, sink: &str) -> Option<String> {
+        let (kind, names) = self.dropped_key.as_ref()?;
+        let plural = if names.len() == 1 { "" } else { "s" };
+        let list = match names.as_slice() {
+            [one] => one.clone(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [] => return None,
+        };
+        Some(format!(
+            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the {kind}{plural} {list} in its projection (eg, SELECT {}...).",
+            names.join(", ")
+        ))
     }
 
     /// Streams read by this plan.

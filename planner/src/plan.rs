@@ -113,6 +113,7 @@ pub fn plan_query(
         reads_table: false,
     };
     let (limit, body) = peel_limit(&logical, at)?;
+    let mut dropped_key = None;
     let out = match body {
         LogicalPlan::Projection(p) => {
             let input = b.lower(&p.input)?;
@@ -127,7 +128,14 @@ pub fn plan_query(
             } else {
                 b.rebalance(input, options.output_partitions)
             };
-            b.project(p, input)?
+            let before = b.nodes[input.node].partitioning.clone();
+            let out = b.project(p, input)?;
+            if let (Partitioning::Hash { keys, .. }, Partitioning::Unkeyed { .. }) =
+                (&before, &b.nodes[out.node].partitioning)
+            {
+                dropped_key = Some(b.dropped_key(keys, !query.partition_by.is_empty()));
+            }
+            out
         }
         other => {
             let input = b.lower(other)?;
@@ -140,6 +148,7 @@ pub fn plan_query(
         limit,
         visible_columns: visible,
         changelog: b.aggregated || b.reads_table,
+        dropped_key,
     })
 }
 
@@ -672,6 +681,28 @@ impl Builder<'_> {
             wanted,
         );
         Ok(Lowered { node, ..input })
+    }
+
+    /// What kind of key a projection dropped, and its names (as ksqlDB words them).
+    fn dropped_key(&self, keys: &[String], partitioned: bool) -> (String, Vec<String>) {
+        if self.aggregated {
+            return ("grouping expression".into(), keys.to_vec());
+        }
+        if partitioned {
+            let stream = self.nodes.iter().find_map(|n| match &n.op {
+                Op::Scan { stream, .. } => Some(stream.clone()),
+                _ => None,
+            });
+            let qualify = |k: &String| match &stream {
+                Some(s) if !k.contains('(') => format!("{s}.{k}"),
+                _ => k.to_uppercase(),
+            };
+            return (
+                "partitioning expression".into(),
+                keys.iter().map(qualify).collect(),
+            );
+        }
+        ("key column".into(), keys.to_vec())
     }
 
     /// `GROUP BY`: rows move to the partition of their group key (unless already there), then
