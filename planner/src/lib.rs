@@ -36,6 +36,7 @@ mod error;
 mod plan;
 mod provider;
 mod types;
+mod udfs;
 mod values;
 
 pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};

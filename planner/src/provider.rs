@@ -20,6 +20,7 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("len", "character_length"),
     ("ifnull", "coalesce"),
     ("instr", "strpos"),
+    ("split", "string_to_array"),
 ];
 
 /// ksqlDB aggregate names that are DataFusion aggregates under another name. Accumulators see
@@ -50,6 +51,7 @@ impl FunctionRegistry {
         for f in datafusion_functions::all_default_functions()
             .into_iter()
             .chain(datafusion_functions_nested::all_default_nested_functions())
+            .chain(crate::udfs::all())
         {
             for alias in f.aliases() {
                 scalars.insert(alias.to_lowercase(), Arc::clone(&f));
