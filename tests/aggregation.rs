@@ -159,3 +159,40 @@ fn stream_and_table_results_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn pushed_batches_take_event_time_from_the_timestamp_column() {
+    use std::sync::Arc;
+    use weir::arrow::array::{Int64Array, RecordBatch};
+    use weir::arrow::datatypes::{DataType, Field, Schema};
+
+    let mut s = weir::Session::new(Config::default());
+    s.execute("CREATE STREAM bids (auction BIGINT, ts BIGINT) WITH (TIMESTAMP='ts');")
+        .unwrap();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("AUCTION", DataType::Int64, true),
+        Field::new("TS", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 1, 1])),
+            Arc::new(Int64Array::from(vec![1_000, 2_000, 9_999, 10_000])),
+        ],
+    )
+    .unwrap();
+    s.push("bids", batch).unwrap();
+    s.close_stream("bids").unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT auction, COUNT(*) AS n FROM bids WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY auction EMIT FINAL;",
+    );
+    let got: Vec<String> = strings(&out, "AUCTION")
+        .into_iter()
+        .zip(strings(&out, "WINDOWSTART"))
+        .zip(strings(&out, "N"))
+        .map(|((a, w), n)| format!("{a}@{w}:{n}"))
+        .collect();
+    // Windows close in end order; within a window, groups in the order of their last update.
+    assert_eq!(got, ["2@0:1", "1@0:2", "1@10000:1"]);
+}

@@ -670,6 +670,14 @@ impl Session {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
+        // Event time: given explicitly, else the stream's TIMESTAMP column, else now.
+        let rowtime = match (rowtime, &def.timestamp) {
+            (None, Some(ts)) if ts.format.is_none() => Some(arrow::compute::cast(
+                batch.column(ts.column),
+                &arrow::datatypes::DataType::Int64,
+            )?),
+            (r, _) => r,
+        };
         let rowtime = match rowtime {
             Some(r) => arrow::compute::kernels::zip::zip(
                 &arrow::compute::is_not_null(&r)?,
