@@ -4,9 +4,8 @@
 //! 1. Per input batch: late rows (window end + grace at or before the watermark) are dropped
 //!    and counted; the group key of every row (the GROUP BY values, with `WINDOWSTART`/
 //!    `WINDOWEND` for windowed queries) is encoded with Arrow's row format and mapped to a
-//!    dense group id; rows are ordered by group id (stable, so input order within a group is
-//!    kept) and each group's contiguous slice of the argument columns is fed to that group's
-//!    DataFusion accumulators in one call.
+//!    dense group index; the whole batch then updates DataFusion's `GroupsAccumulator`s in one
+//!    vectorised call per aggregate.
 //! 2. `EMIT CHANGES`: after each batch, the new value of every group the batch changed is
 //!    emitted, in the order of each group's last input row (batch size 1 = one update per input
 //!    record, as ksqlDB emits with caching off).
@@ -15,39 +14,52 @@
 //!    watermark jumps to the end of time, which closes every window.
 //! 4. Output rows carry `ROWTIME` = the latest event time of the group's inputs and
 //!    `ROWOFFSET` = the offset of its latest input row.
+//!
+//! Reading some groups, or dropping closed ones, goes through the accumulators' partial state
+//! (`state` + `merge_batch`, as DataFusion's two-phase aggregation does): the state of every
+//! group is taken out once, the survivors are merged back under their new indices, and the
+//! groups to read are merged into a scratch accumulator that is evaluated.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, Int64Array, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
-use datafusion_common::ScalarValue;
-use datafusion_expr::Accumulator;
+use datafusion_expr::{EmitTo, GroupsAccumulator};
+use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
+use datafusion_physical_expr::GroupsAccumulatorAdapter;
 use weir_planner::{AggregateSpec, EmitMode};
 
 use super::operator::Operator;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::sources::Metrics;
-
-struct Group {
-    key: Vec<u8>,
-    accumulators: Vec<Box<dyn Accumulator>>,
-    window_end: Option<i64>,
-    last_time: i64,
-    last_offset: i64,
-}
 
 pub(crate) struct AggregateOperator {
     spec: Arc<AggregateSpec>,
     converter: RowConverter,
+    /// Encoded group key → group index.
     ids: HashMap<Vec<u8>, usize>,
-    groups: Vec<Option<Group>>,
-    free: Vec<usize>,
+    /// Per group index: its encoded key, window end, latest event time and offset.
+    keys: Vec<Vec<u8>>,
+    window_ends: Vec<Option<i64>>,
+    last_time: Vec<i64>,
+    last_offset: Vec<i64>,
+    accumulators: Vec<Box<dyn GroupsAccumulator>>,
     watermark: i64,
     metrics: Arc<Metrics>,
+}
+
+fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
+    if agg.groups_accumulator_supported() {
+        return Ok(agg.create_groups_accumulator()?);
+    }
+    let agg = Arc::clone(agg);
+    Ok(Box::new(GroupsAccumulatorAdapter::new(move || {
+        agg.create_accumulator()
+    })))
 }
 
 impl AggregateOperator {
@@ -57,85 +69,90 @@ impl AggregateOperator {
             .iter()
             .map(|t| SortField::new(t.clone()))
             .collect();
+        let accumulators = spec
+            .aggregates
+            .iter()
+            .map(new_accumulator)
+            .collect::<Result<_>>()?;
         Ok(Self {
             converter: RowConverter::new(fields)?,
             spec,
             ids: HashMap::new(),
-            groups: Vec::new(),
-            free: Vec::new(),
+            keys: Vec::new(),
+            window_ends: Vec::new(),
+            last_time: Vec::new(),
+            last_offset: Vec::new(),
+            accumulators,
             watermark: i64::MIN,
             metrics,
         })
     }
 
-    fn group_id(&mut self, key: &[u8], window_end: Option<i64>) -> Result<usize> {
-        if let Some(&id) = self.ids.get(key) {
-            return Ok(id);
-        }
-        let accumulators = self
-            .spec
-            .aggregates
-            .iter()
-            .map(|a| a.create_accumulator())
-            .collect::<Result<Vec<_>, _>>()?;
-        let group = Group {
-            key: key.to_vec(),
-            accumulators,
-            window_end,
-            last_time: i64::MIN,
-            last_offset: i64::MIN,
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.groups[id] = Some(group);
-                id
-            }
-            None => {
-                self.groups.push(Some(group));
-                self.groups.len() - 1
-            }
-        };
-        self.ids.insert(key.to_vec(), id);
-        Ok(id)
+    fn groups(&self) -> usize {
+        self.keys.len()
     }
 
-    /// Output rows for `ids`, in that order.
-    fn emit(&mut self, ids: &[usize]) -> Result<Option<RecordBatch>> {
-        if ids.is_empty() {
+    /// Takes every group's partial state out, keeps the groups `keep` names (in that order, as
+    /// the new indices 0..), and returns the final values of the groups `read` names.
+    fn reshape(&mut self, read: &[usize], keep: Option<&[usize]>) -> Result<Vec<ArrayRef>> {
+        let n = self.groups();
+        let mut values = Vec::with_capacity(self.accumulators.len());
+        for (acc, agg) in self.accumulators.iter_mut().zip(&self.spec.aggregates) {
+            let state = acc.state(EmitTo::All)?;
+            let mut fresh = new_accumulator(agg)?;
+            match keep {
+                None => fresh.merge_batch(&state, &(0..n).collect::<Vec<_>>(), n)?,
+                Some(kept) => {
+                    let idx = UInt32Array::from(kept.iter().map(|&g| g as u32).collect::<Vec<_>>());
+                    let taken = state
+                        .iter()
+                        .map(|s| take(s.as_ref(), &idx, None))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    fresh.merge_batch(&taken, &(0..kept.len()).collect::<Vec<_>>(), kept.len())?;
+                }
+            }
+            if !read.is_empty() {
+                let idx = UInt32Array::from(read.iter().map(|&g| g as u32).collect::<Vec<_>>());
+                let taken = state
+                    .iter()
+                    .map(|s| take(s.as_ref(), &idx, None))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut reader = new_accumulator(agg)?;
+                reader.merge_batch(&taken, &(0..read.len()).collect::<Vec<_>>(), read.len())?;
+                values.push(reader.evaluate(EmitTo::All)?);
+            }
+            *acc = fresh;
+        }
+        Ok(values)
+    }
+
+    /// Output rows for the groups `read` (values already evaluated, in the same order).
+    fn rows(&self, read: &[usize], values: Vec<ArrayRef>) -> Result<Option<RecordBatch>> {
+        if read.is_empty() {
             return Ok(None);
         }
         let parser = self.converter.parser();
-        let mut keys = Vec::with_capacity(ids.len());
-        let mut values: Vec<Vec<ScalarValue>> =
-            vec![Vec::with_capacity(ids.len()); self.spec.aggregates.len()];
-        let mut times = Vec::with_capacity(ids.len());
-        let mut offsets = Vec::with_capacity(ids.len());
-        for &id in ids {
-            let Some(group) = self.groups[id].as_mut() else {
-                return Err(Error::Internal("emitting a freed group".into()));
-            };
-            keys.push(group.key.clone());
-            for (slot, acc) in values.iter_mut().zip(group.accumulators.iter_mut()) {
-                slot.push(acc.evaluate()?);
-            }
-            times.push(group.last_time);
-            offsets.push(group.last_offset);
-        }
         let mut columns = self
             .converter
-            .convert_rows(keys.iter().map(|k| parser.parse(k)))?;
-        for (i, vals) in values.into_iter().enumerate() {
+            .convert_rows(read.iter().map(|&g| parser.parse(&self.keys[g])))?;
+        for (i, array) in values.into_iter().enumerate() {
             let field = self.spec.output.field(self.spec.group_types.len() + i);
-            let array = ScalarValue::iter_to_array(vals)?;
-            let array = if array.data_type() == field.data_type() {
+            columns.push(if array.data_type() == field.data_type() {
                 array
             } else {
                 arrow::compute::cast(&array, field.data_type())?
-            };
-            columns.push(array);
+            });
         }
-        columns.push(Arc::new(Int64Array::from(times)));
-        columns.push(Arc::new(Int64Array::from(offsets)));
+        columns.push(Arc::new(
+            read.iter()
+                .map(|&g| self.last_time[g])
+                .collect::<Int64Array>(),
+        ));
+        columns.push(Arc::new(
+            read.iter()
+                .map(|&g| self.last_offset[g])
+                .collect::<Int64Array>(),
+        ));
         Ok(Some(RecordBatch::try_new(
             Arc::clone(&self.spec.output),
             columns,
@@ -182,29 +199,6 @@ impl Operator for AggregateOperator {
             .spec
             .window_end_column
             .map(|c| batch.column(c).as_primitive::<Int64Type>().clone());
-        let mut ids = Vec::with_capacity(rows);
-        for row in 0..rows {
-            let end = ends.as_ref().map(|e| e.value(row));
-            ids.push(self.group_id(encoded.row(row).as_ref(), end)? as u32);
-        }
-        // Rows ordered by group, input order kept within a group.
-        let mut order: Vec<u32> = (0..rows as u32).collect();
-        order.sort_by_key(|&r| ids[r as usize]);
-        let order = UInt32Array::from(order);
-        let args: Vec<Vec<ArrayRef>> = self
-            .spec
-            .aggregates
-            .iter()
-            .map(|a| {
-                a.expressions()
-                    .iter()
-                    .map(|e| {
-                        let v = e.evaluate(&batch)?.into_array(rows)?;
-                        Ok(take(v.as_ref(), &order, None)?)
-                    })
-                    .collect::<Result<Vec<ArrayRef>>>()
-            })
-            .collect::<Result<_>>()?;
         let times = batch
             .column(self.spec.rowtime_column)
             .as_primitive::<Int64Type>()
@@ -213,34 +207,41 @@ impl Operator for AggregateOperator {
             .column(self.spec.rowoffset_column)
             .as_primitive::<Int64Type>()
             .clone();
-        let mut changed: Vec<(i64, usize)> = Vec::new();
-        let mut start = 0;
-        while start < rows {
-            let id = ids[order.value(start) as usize] as usize;
-            let mut end = start + 1;
-            while end < rows && ids[order.value(end) as usize] as usize == id {
-                end += 1;
-            }
-            let Some(group) = self.groups[id].as_mut() else {
-                return Err(Error::Internal("updating a freed group".into()));
+        let mut indices = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let key = encoded.row(row);
+            let id = match self.ids.get(key.as_ref()) {
+                Some(&id) => id,
+                None => {
+                    let id = self.keys.len();
+                    self.ids.insert(key.as_ref().to_vec(), id);
+                    self.keys.push(key.as_ref().to_vec());
+                    self.window_ends.push(ends.as_ref().map(|e| e.value(row)));
+                    self.last_time.push(i64::MIN);
+                    self.last_offset.push(i64::MIN);
+                    id
+                }
             };
-            for (acc, cols) in group.accumulators.iter_mut().zip(&args) {
-                let slices: Vec<ArrayRef> =
-                    cols.iter().map(|c| c.slice(start, end - start)).collect();
-                acc.update_batch(&slices)?;
-            }
-            for k in start..end {
-                let r = order.value(k) as usize;
-                group.last_time = group.last_time.max(times.value(r));
-                group.last_offset = group.last_offset.max(offsets.value(r));
-            }
-            changed.push((group.last_offset, id));
-            start = end;
+            self.last_time[id] = self.last_time[id].max(times.value(row));
+            self.last_offset[id] = self.last_offset[id].max(offsets.value(row));
+            indices.push(id);
+        }
+        let total = self.groups();
+        for (acc, agg) in self.accumulators.iter_mut().zip(&self.spec.aggregates) {
+            let args = agg
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(rows)))
+                .collect::<Result<Vec<ArrayRef>, _>>()?;
+            acc.update_batch(&args, &indices, None, total)?;
         }
         if self.spec.emit == EmitMode::Changes {
+            let mut changed = indices;
             changed.sort_unstable();
-            let ids: Vec<usize> = changed.into_iter().map(|(_, id)| id).collect();
-            if let Some(b) = self.emit(&ids)? {
+            changed.dedup();
+            changed.sort_by_key(|&g| self.last_offset[g]);
+            let values = self.reshape(&changed, None)?;
+            if let Some(b) = self.rows(&changed, values)? {
                 out.push(b);
             }
         }
@@ -253,32 +254,37 @@ impl Operator for AggregateOperator {
             return Ok(());
         };
         let cutoff = watermark.saturating_sub(window.grace_ms);
-        let mut closed: Vec<(i64, i64, usize)> = self
-            .groups
-            .iter()
-            .enumerate()
-            .filter_map(|(id, g)| {
-                let g = g.as_ref()?;
-                let end = g.window_end?;
-                (end <= cutoff).then_some((end, g.last_offset, id))
-            })
-            .collect();
+        let closes = |g: usize| self.window_ends[g].is_some_and(|end| end <= cutoff);
+        let mut closed: Vec<usize> = (0..self.groups()).filter(|&g| closes(g)).collect();
         if closed.is_empty() {
             return Ok(());
         }
-        closed.sort_unstable();
-        let ids: Vec<usize> = closed.iter().map(|c| c.2).collect();
-        if self.spec.emit == EmitMode::Final {
-            if let Some(b) = self.emit(&ids)? {
-                out.push(b);
-            }
+        closed.sort_by_key(|&g| (self.window_ends[g], self.last_offset[g]));
+        let kept: Vec<usize> = (0..self.groups()).filter(|&g| !closes(g)).collect();
+        let read: &[usize] = if self.spec.emit == EmitMode::Final {
+            &closed
+        } else {
+            &[]
+        };
+        let values = self.reshape(read, Some(&kept))?;
+        if let Some(b) = self.rows(read, values)? {
+            out.push(b);
         }
-        for id in ids {
-            if let Some(g) = self.groups[id].take() {
-                self.ids.remove(&g.key);
-                self.free.push(id);
-            }
-        }
+        // Renumber the surviving groups.
+        let take_vec = |v: &Vec<i64>| kept.iter().map(|&g| v[g]).collect::<Vec<_>>();
+        self.last_time = take_vec(&self.last_time);
+        self.last_offset = take_vec(&self.last_offset);
+        self.window_ends = kept.iter().map(|&g| self.window_ends[g]).collect();
+        self.keys = kept
+            .iter()
+            .map(|&g| std::mem::take(&mut self.keys[g]))
+            .collect();
+        self.ids = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
         Ok(())
     }
 }
