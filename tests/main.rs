@@ -5,5 +5,6 @@ mod bad_records;
 mod common;
 mod embedding;
 mod invariance;
+mod joins;
 mod sql_errors;
 mod taxi;

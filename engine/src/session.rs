@@ -707,23 +707,12 @@ impl Session {
 
     fn plan(&self, query: &StreamQuery, options: &PlanOptions) -> Result<DataflowPlan> {
         let plan = plan_query(&self.catalog, query, options)?;
-        let aggregates = plan
-            .nodes
-            .iter()
-            .any(|n| matches!(n.op, weir_planner::Op::Aggregate(_)));
-        if aggregates {
-            if let Some(table) = plan.sources().into_iter().find(|s| {
-                self.catalog
-                    .get(s)
-                    .is_some_and(|d| d.kind == SourceKind::Table)
-            }) {
-                return Err(Error::Unsupported {
-                    message: format!(
-                        "aggregating table {table} needs retractions of replaced rows, which are not supported yet"
-                    ),
-                    position: Some(query.position),
-                });
-            }
+        if plan.aggregates_table {
+            return Err(Error::Unsupported {
+                message: "aggregating a table needs retractions of replaced rows, which are not supported yet"
+                    .into(),
+                position: Some(query.position),
+            });
         }
         Ok(plan)
     }

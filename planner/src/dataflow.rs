@@ -130,6 +130,9 @@ pub enum Op {
     },
     /// `GROUP BY`: per-group aggregate state, emitted as a changelog.
     Aggregate(Arc<AggregateSpec>),
+    /// Stream–table join: each stream row (input 0) looks up the table's current row for its
+    /// key (input 1, keyed by its primary key).
+    LookupJoin(Arc<LookupJoinSpec>),
     /// Move rows to the partition of their key (or spread them, when `keys` is empty).
     Exchange {
         /// Key expressions evaluated on the input; empty = rebalance without a key.
@@ -166,6 +169,8 @@ pub struct DataflowPlan {
     /// The output is a changelog of a table (the query aggregates): a later row for a key
     /// replaces the earlier one.
     pub changelog: bool,
+    /// An aggregation reads a table's changelog (needs retractions, which Weir does not do yet).
+    pub aggregates_table: bool,
     /// Key columns the final projection drops (what kind of key, and their names): a
     /// persistent query must keep its key.
     pub dropped_key: Option<(String, Vec<String>)>,
@@ -290,6 +295,14 @@ impl DataflowPlan {
                     node.partitioning, spec.display_keys, spec.display_aggregates
                 );
             }
+            Op::LookupJoin(spec) => {
+                let kind = if spec.left_outer { "LEFT" } else { "INNER" };
+                let _ = writeln!(
+                    out,
+                    "{indent}Join [{}]: {kind} stream-table on {}; a bounded table is loaded first",
+                    node.partitioning, spec.display
+                );
+            }
             Op::Exchange { reason, .. } => {
                 let from = node
                     .inputs
@@ -354,4 +367,21 @@ pub struct AggregateSpec {
     pub display_keys: String,
     /// Aggregates, for EXPLAIN.
     pub display_aggregates: String,
+}
+
+/// A stream–table lookup join.
+#[derive(Debug)]
+pub struct LookupJoinSpec {
+    /// Stream-side key, evaluated on stream rows (cast to the table key's type).
+    pub stream_key: Arc<dyn PhysicalExpr>,
+    /// Columns of the table holding its primary key.
+    pub table_key_columns: Vec<usize>,
+    /// Keep stream rows without a match (LEFT JOIN), with NULL table columns.
+    pub left_outer: bool,
+    /// How many leading output columns come from the stream.
+    pub stream_columns: usize,
+    /// Output: the stream's columns, then the table's.
+    pub output: SchemaRef,
+    /// For EXPLAIN.
+    pub display: String,
 }

@@ -41,8 +41,8 @@ mod values;
 
 pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};
 pub use dataflow::{
-    AggregateSpec, DataflowPlan, EmitMode, MapStep, Node, NodeId, Op, Partitioning, WindowDef,
-    HASH_VERSION,
+    AggregateSpec, DataflowPlan, EmitMode, LookupJoinSpec, MapStep, Node, NodeId, Op, Partitioning,
+    WindowDef, HASH_VERSION,
 };
 pub use error::{PlanError, Result};
 pub use plan::{plan_query, PlanOptions, DEFAULT_GRACE_MS};

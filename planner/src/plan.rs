@@ -7,7 +7,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion_common::{DFSchemaRef, ScalarValue};
 use datafusion_expr::execution_props::ExecutionProps;
 use datafusion_expr::logical_plan::{
-    Aggregate, FetchType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
+    Aggregate, FetchType, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
 };
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::Expr;
@@ -20,15 +20,16 @@ use weir_parser::sqlparser::ast::{
     visit_relations, Expr as SqlExpr, GroupByExpr, Ident, ObjectName, ObjectNamePart, Query,
     SelectItem, SetExpr, Spanned, Statement as SqlStatement, TableFactor,
 };
-use weir_parser::{Emit, Position, StreamQuery, WindowKind, WindowSpec};
+use weir_parser::{Emit, Position, SourceKind, StreamQuery, WindowKind, WindowSpec};
 
 use crate::columns::{window_fields, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
 use crate::dataflow::{
-    AggregateSpec, DataflowPlan, EmitMode, MapStep, Node, NodeId, Op, Partitioning, WindowDef,
+    AggregateSpec, DataflowPlan, EmitMode, LookupJoinSpec, MapStep, Node, NodeId, Op, Partitioning,
+    WindowDef,
 };
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
-use crate::Catalog;
+use crate::{Catalog, StreamDef};
 
 /// Options that shape a plan beyond its SQL.
 #[derive(Debug, Clone, Default)]
@@ -111,6 +112,7 @@ pub fn plan_query(
         output_partitions: options.output_partitions,
         aggregated: false,
         reads_table: false,
+        aggregates_table: false,
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let mut dropped_key = None;
@@ -148,6 +150,7 @@ pub fn plan_query(
         limit,
         visible_columns: visible,
         changelog: b.aggregated || b.reads_table,
+        aggregates_table: b.aggregates_table,
         dropped_key,
     })
 }
@@ -182,11 +185,32 @@ fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
     };
     let position = |span: weir_parser::sqlparser::tokenizer::Span| Position::from_span(span).or(at);
     for t in &select.from {
-        if let Some(j) = t.joins.first() {
+        if let Some(j) = t.joins.get(1) {
             return Err(PlanError::unsupported(
-                "joins are not supported yet",
+                "joins of more than two sources are not supported yet",
                 position(j.relation.span()),
             ));
+        }
+        if let Some(j) = t.joins.first() {
+            use weir_parser::sqlparser::ast::JoinOperator as J;
+            let constraint = match &j.join_operator {
+                J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) => c,
+                _ => {
+                    return Err(PlanError::unsupported(
+                        "only INNER and LEFT stream-table joins are supported yet",
+                        position(j.relation.span()),
+                    ))
+                }
+            };
+            if !matches!(
+                constraint,
+                weir_parser::sqlparser::ast::JoinConstraint::On(_)
+            ) {
+                return Err(PlanError::unsupported(
+                    "a join needs an ON condition (ON a.key = b.key)",
+                    position(j.relation.span()),
+                ));
+            }
         }
     }
     if select.from.len() > 1 {
@@ -302,21 +326,59 @@ fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return Ok(());
     };
-    let Some(TableFactor::Table { name, .. }) = select.from.first().map(|t| &t.relation) else {
-        return Ok(());
-    };
-    let table = table_name(name);
-    let Some(def) = catalog.get(&table) else {
-        return Ok(());
+    // (qualifier, stream) of every source in FROM, in order.
+    let mut sources: Vec<(String, &StreamDef)> = Vec::new();
+    for t in &select.from {
+        for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = factor {
+                let table = table_name(name);
+                if let Some(def) = catalog.get(&table) {
+                    let qualifier = alias
+                        .as_ref()
+                        .map(|a| a.name.value.clone())
+                        .unwrap_or(table);
+                    sources.push((qualifier, def));
+                }
+            }
+        }
+    }
+    let joined = sources.len() > 1;
+    let column = |qualifier: &str, name: &str| {
+        SqlExpr::CompoundIdentifier(vec![
+            Ident::with_quote('"', qualifier),
+            Ident::with_quote('"', name),
+        ])
     };
     let mut projection = Vec::with_capacity(select.projection.len());
     for item in select.projection.drain(..) {
         match item {
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(_, _) => {
-                for f in def.columns.fields() {
-                    projection.push(SelectItem::UnnamedExpr(SqlExpr::Identifier(
-                        Ident::with_quote('"', f.name()),
-                    )));
+            SelectItem::Wildcard(_) => {
+                for (qualifier, def) in &sources {
+                    for f in def.columns.fields() {
+                        projection.push(if joined {
+                            // ksqlDB names the columns of a joined `*` QUALIFIER_COLUMN.
+                            SelectItem::ExprWithAlias {
+                                expr: column(qualifier, f.name()),
+                                alias: Ident::with_quote('"', format!("{qualifier}_{}", f.name())),
+                            }
+                        } else {
+                            SelectItem::UnnamedExpr(column(qualifier, f.name()))
+                        });
+                    }
+                }
+            }
+            SelectItem::QualifiedWildcard(kind, options) => {
+                let wanted = kind.to_string().trim_matches(['"', '`']).to_uppercase();
+                match sources
+                    .iter()
+                    .find(|(q, _)| q.eq_ignore_ascii_case(&wanted))
+                {
+                    Some((qualifier, def)) => {
+                        for f in def.columns.fields() {
+                            projection.push(SelectItem::UnnamedExpr(column(qualifier, f.name())));
+                        }
+                    }
+                    None => projection.push(SelectItem::QualifiedWildcard(kind, options)),
                 }
             }
             other => projection.push(other),
@@ -369,9 +431,10 @@ struct Builder<'a> {
     output_partitions: Option<usize>,
     aggregated: bool,
     reads_table: bool,
+    aggregates_table: bool,
 }
 
-impl Builder<'_> {
+impl<'a> Builder<'a> {
     fn add(
         &mut self,
         op: Op,
@@ -483,12 +546,10 @@ impl Builder<'_> {
             )),
             LogicalPlan::Aggregate(agg) => {
                 let input = self.lower(&agg.input)?;
+                self.aggregates_table |= self.reads_table;
                 self.aggregate(agg, input)
             }
-            LogicalPlan::Join(_) => Err(PlanError::unsupported(
-                "joins are not supported yet",
-                self.at,
-            )),
+            LogicalPlan::Join(join) => self.lookup_join(join),
             LogicalPlan::Window(_) => Err(PlanError::unsupported(
                 "window functions (OVER) are not supported on streams",
                 self.at,
@@ -681,6 +742,196 @@ impl Builder<'_> {
             wanted,
         );
         Ok(Lowered { node, ..input })
+    }
+
+    /// The stream a node reads, following its first input up to the scan.
+    fn scanned(&self, mut node: NodeId) -> Option<&'a StreamDef> {
+        loop {
+            let n = &self.nodes[node];
+            match &n.op {
+                Op::Scan { stream, .. } => return self.catalog.get(stream),
+                _ => node = *n.inputs.first()?,
+            }
+        }
+    }
+
+    /// Stream–table join on the table's primary key: the stream is repartitioned to the table's
+    /// partitioning unless it is already copartitioned; the table side is never repartitioned.
+    fn lookup_join(&mut self, join: &Join) -> Result<Lowered> {
+        let left_outer = match join.join_type {
+            JoinType::Inner => false,
+            JoinType::Left => true,
+            _ => {
+                return Err(PlanError::unsupported(
+                    "only INNER and LEFT stream-table joins are supported yet",
+                    self.at,
+                ))
+            }
+        };
+        // `SqlToRel` leaves `ON a = b` in the join filter; take the equality out.
+        let mut on = join.on.clone();
+        if let Some(filter) = &join.filter {
+            match filter {
+                Expr::BinaryExpr(b) if on.is_empty() && b.op == datafusion_expr::Operator::Eq => {
+                    let left_has = |e: &Expr| {
+                        e.column_refs().iter().all(|c| join.left.schema().has_column(c))
+                    };
+                    if left_has(&b.left) {
+                        on.push(((*b.left).clone(), (*b.right).clone()));
+                    } else {
+                        on.push(((*b.right).clone(), (*b.left).clone()));
+                    }
+                }
+                _ => {
+                    return Err(PlanError::unsupported(
+                        "a join condition must be one equality with the table's primary key (ON s.col = t.key)",
+                        self.at,
+                    ))
+                }
+            }
+        }
+        if on.len() != 1 {
+            return Err(PlanError::unsupported(
+                "a join condition must be one equality with the table's primary key (ON s.col = t.key)",
+                self.at,
+            ));
+        }
+        let stream = self.lower(&join.left)?;
+        // The table is looked up, not read as a changelog: the join's output is a stream.
+        let reads_table = self.reads_table;
+        let table = self.lower(&join.right)?;
+        self.reads_table = reads_table;
+        let (Some(stream_def), Some(table_def)) =
+            (self.scanned(stream.node), self.scanned(table.node))
+        else {
+            return Err(PlanError::Internal("join input without a scan".into()));
+        };
+        match (stream_def.kind, table_def.kind) {
+            (SourceKind::Stream, SourceKind::Table) => {}
+            (SourceKind::Table, SourceKind::Stream) => {
+                return Err(PlanError::unsupported(
+                    format!("write the stream first: {} JOIN {} (stream-table joins look up the table for each stream row)", table_def.name, stream_def.name),
+                    self.at,
+                ))
+            }
+            (SourceKind::Stream, SourceKind::Stream) => {
+                return Err(PlanError::unsupported("stream-stream joins (WITHIN) are not supported yet", self.at))
+            }
+            (SourceKind::Table, SourceKind::Table) => {
+                return Err(PlanError::unsupported("table-table joins are not supported yet", self.at))
+            }
+        }
+        for side in [&stream, &table] {
+            if side.logical.fields().len() != side.physical.fields().len() {
+                return Err(PlanError::unsupported(
+                    "join inputs must be streams or tables read directly, not subqueries",
+                    self.at,
+                ));
+            }
+        }
+        let (left_key, right_key) = &on[0];
+        let right_col = match right_key.clone().unalias() {
+            Expr::Column(c) => Some(c.name),
+            Expr::Cast(c) => match *c.expr {
+                Expr::Column(col) => Some(col.name),
+                _ => None,
+            },
+            _ => None,
+        };
+        let key_names = table_def.key_names();
+        if right_col
+            .as_ref()
+            .is_none_or(|c| key_names.len() != 1 || &key_names[0] != c)
+        {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: stream-table joins require the table's primary key. Join on {}.{} instead of {right_key}",
+                    table_def.name,
+                    key_names.join(", ")
+                ),
+                self.at,
+            ));
+        }
+        let key_index = table_def.key_columns[0];
+        let key_type = table_def.columns.field(key_index).data_type().clone();
+        let left_expr = left_key.clone().unalias();
+        let left_expr = match &left_expr {
+            Expr::Cast(c) => (*c.expr).clone(),
+            other => other.clone(),
+        };
+        let stream_key = self.physical(
+            &datafusion_expr::cast(left_expr.clone(), key_type.clone()),
+            &stream.logical,
+        )?;
+        let left_name = match &left_expr {
+            Expr::Column(c) => c.name.clone(),
+            other => other.to_string(),
+        };
+        let partitions = table_def.partitions;
+        let wanted = Partitioning::Hash {
+            keys: vec![left_name.clone()],
+            partitions,
+        };
+        let same_type = match &left_expr {
+            Expr::Column(c) => stream
+                .physical
+                .index_of(&c.name)
+                .map(|i| stream.physical.field(i).data_type() == &key_type)
+                .unwrap_or(false),
+            _ => false,
+        };
+        let mut stream_node = stream.node;
+        if !(same_type && self.nodes[stream_node].partitioning == wanted) {
+            let reason = format!(
+                "JOIN: the stream is repartitioned by {left_name} to meet table {}'s {partitions} partition{}",
+                table_def.name,
+                if partitions == 1 { "" } else { "s" }
+            );
+            stream_node = self.add(
+                Op::Exchange {
+                    keys: vec![Arc::clone(&stream_key)],
+                    reason,
+                },
+                vec![stream_node],
+                Arc::clone(&stream.physical),
+                wanted.clone(),
+            );
+        }
+        let mut fields: Vec<Arc<Field>> = stream.physical.fields().iter().cloned().collect();
+        let stream_columns = fields.len();
+        fields.extend(
+            table
+                .physical
+                .fields()
+                .iter()
+                .map(|f| Arc::new(f.as_ref().clone().with_nullable(true))),
+        );
+        let output = Arc::new(Schema::new(fields));
+        if output.fields().len() != join.schema.fields().len() {
+            return Err(PlanError::Internal(
+                "join schema does not line up with its inputs".into(),
+            ));
+        }
+        let spec = LookupJoinSpec {
+            stream_key,
+            table_key_columns: vec![key_index],
+            left_outer,
+            stream_columns,
+            output: Arc::clone(&output),
+            display: format!("{left_key} = {right_key}"),
+        };
+        let node = self.add(
+            Op::LookupJoin(Arc::new(spec)),
+            vec![stream_node, table.node],
+            Arc::clone(&output),
+            wanted,
+        );
+        Ok(Lowered {
+            node,
+            logical: Arc::clone(&join.schema),
+            physical: output,
+            visible: stream_columns,
+        })
     }
 
     /// What kind of key a projection dropped, and its names (as ksqlDB words them).

@@ -10,6 +10,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod hash;
+pub(crate) mod join;
 pub(crate) mod log;
 pub(crate) mod operator;
 pub(crate) mod route;
@@ -28,6 +29,7 @@ use weir_planner::{DataflowPlan, Op};
 use crate::error::{Error, Result};
 use crate::sources::{Metrics, Scan, ScanPoll};
 use aggregate::AggregateOperator;
+use join::LookupJoinOperator;
 use operator::{MapOperator, Operator};
 use route::{merge_in_source_order, split_by_key, split_evenly};
 
@@ -36,6 +38,8 @@ enum Stage {
         scan: Box<Scan>,
         done: bool,
         max_time: Vec<Option<i64>>,
+        /// A bounded table a join looks up: read to its end before any other source.
+        load_first: bool,
     },
     /// Map or aggregate: one operator per partition.
     Ops { ops: Vec<Box<dyn Operator>> },
@@ -76,10 +80,12 @@ impl Pipeline {
         let mut inputs = Vec::with_capacity(plan.nodes.len());
         for node in &plan.nodes {
             let stage = match &node.op {
-                Op::Scan { stream, .. } => Stage::Scan {
+                Op::Scan { stream, source } => Stage::Scan {
                     scan: Box::new(open(stream)?),
                     done: false,
                     max_time: vec![None; node.partitioning.partitions()],
+                    load_first: matches!(source, weir_planner::SourceSpec::File { .. })
+                        && feeds_join_table(plan, node.id),
                 },
                 Op::Map { steps } => {
                     let steps = Arc::new(steps.clone());
@@ -95,6 +101,14 @@ impl Pipeline {
                     ops: (0..node.partitioning.partitions())
                         .map(|_| {
                             AggregateOperator::new(Arc::clone(spec), Arc::clone(metrics))
+                                .map(|op| Box::new(op) as Box<dyn Operator>)
+                        })
+                        .collect::<Result<_>>()?,
+                },
+                Op::LookupJoin(spec) => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            LookupJoinOperator::new(Arc::clone(spec))
                                 .map(|op| Box::new(op) as Box<dyn Operator>)
                         })
                         .collect::<Result<_>>()?,
@@ -122,17 +136,36 @@ impl Pipeline {
         let mut outputs: Vec<Vec<Vec<RecordBatch>>> = vec![Vec::new(); self.stages.len()];
         let mut all_done = true;
         let mut idle = true;
-        // 1. Read every source; the epoch's watermark follows from what they read.
+        // 1. Read every source; the epoch's watermark follows from what they read. While a
+        //    bounded join table is still loading, only such tables are read.
+        let loading = self.stages.iter().any(|s| {
+            matches!(
+                s,
+                Stage::Scan {
+                    load_first: true,
+                    done: false,
+                    ..
+                }
+            )
+        });
         for (i, stage) in self.stages.iter_mut().enumerate() {
             let Stage::Scan {
                 scan,
                 done,
                 max_time,
+                load_first,
             } = stage
             else {
                 continue;
             };
             let parts = max_time.len();
+            if loading && !*load_first {
+                // Not read yet: its input is still waiting, so the query is not idle.
+                all_done &= *done;
+                idle &= *done;
+                outputs[i] = vec![Vec::new(); parts];
+                continue;
+            }
             outputs[i] = if *done {
                 vec![Vec::new(); parts]
             } else {
@@ -148,7 +181,9 @@ impl Pipeline {
                         vec![Vec::new(); parts]
                     }
                     ScanPoll::Finished => {
+                        // Ending is progress: the next epoch decides whether anything is left.
                         *done = true;
+                        idle = false;
                         vec![Vec::new(); parts]
                     }
                 }
@@ -158,14 +193,15 @@ impl Pipeline {
         // 2. Every other node in topological order; an operator sees the watermark right after
         //    its input, so what it emits on the watermark still flows downstream this epoch.
         for i in 0..self.stages.len() {
-            let input = self.inputs[i]
-                .first()
-                .map(|&j| std::mem::take(&mut outputs[j]));
+            let inputs: Vec<Vec<Vec<RecordBatch>>> = self.inputs[i]
+                .iter()
+                .map(|&j| std::mem::take(&mut outputs[j]))
+                .collect();
             let threads = self.threads;
             match &mut self.stages[i] {
                 Stage::Scan { .. } => {}
                 Stage::Ops { ops } => {
-                    let mut out = run_partitions(ops, input.unwrap_or_default(), threads)?;
+                    let mut out = run_partitions(ops, inputs, threads)?;
                     if let Some(wm) = watermark {
                         for (op, slot) in ops.iter_mut().zip(out.iter_mut()) {
                             op.on_watermark(wm, slot)?;
@@ -182,7 +218,7 @@ impl Pipeline {
                     offset_column,
                 } => {
                     let mut routed = vec![Vec::new(); *partitions];
-                    for batch in input.unwrap_or_default().into_iter().flatten() {
+                    for batch in inputs.into_iter().flatten().flatten() {
                         if keys.is_empty() {
                             split_evenly(&batch, *partitions, &mut routed);
                         } else {
@@ -246,27 +282,42 @@ fn track_event_time(batches: &[Vec<RecordBatch>], max_time: &mut [Option<i64>]) 
     }
 }
 
-/// Runs each partition's operator over its input, in parallel when it pays off.
+/// Runs each partition's operator over its inputs (`inputs[input][partition]`), in parallel
+/// when it pays off. Later inputs are applied first: a join's table side (input 1) is up to
+/// date before its stream side (input 0) looks it up.
 fn run_partitions(
     ops: &mut [Box<dyn Operator>],
-    inputs: Vec<Vec<RecordBatch>>,
+    inputs: Vec<Vec<Vec<RecordBatch>>>,
     threads: usize,
 ) -> Result<Vec<Vec<RecordBatch>>> {
-    let rows: usize = inputs.iter().flatten().map(RecordBatch::num_rows).sum();
+    let rows: usize = inputs
+        .iter()
+        .flatten()
+        .flatten()
+        .map(RecordBatch::num_rows)
+        .sum();
+    let parts = ops.len();
+    // Per partition: its batches, each tagged with its input index, in processing order.
+    let mut per_partition: Vec<Vec<(usize, RecordBatch)>> = vec![Vec::new(); parts];
+    for (input, by_partition) in inputs.into_iter().enumerate().rev() {
+        for (p, batches) in by_partition.into_iter().enumerate() {
+            per_partition[p % parts].extend(batches.into_iter().map(|b| (input, b)));
+        }
+    }
     type Work<'a> = (
         &'a mut Box<dyn Operator>,
-        Vec<RecordBatch>,
+        Vec<(usize, RecordBatch)>,
         Vec<RecordBatch>,
     );
     let mut work: Vec<Work<'_>> = ops
         .iter_mut()
-        .zip(inputs.into_iter().chain(std::iter::repeat_with(Vec::new)))
+        .zip(per_partition)
         .map(|(op, input)| (op, input, Vec::new()))
         .collect();
     let process = |slice: &mut [Work<'_>]| -> Result<()> {
         for (op, input, out) in slice.iter_mut() {
-            for batch in input.drain(..) {
-                op.process(batch, out)?;
+            for (i, batch) in input.drain(..) {
+                op.process_input(i, batch, out)?;
             }
         }
         Ok(())
@@ -288,6 +339,23 @@ fn run_partitions(
         })?;
     }
     Ok(work.into_iter().map(|(_, _, out)| out).collect())
+}
+
+/// Whether the scan `scan` feeds (through maps and exchanges) the table side of a join.
+fn feeds_join_table(plan: &DataflowPlan, scan: usize) -> bool {
+    plan.nodes.iter().any(|n| match &n.op {
+        Op::LookupJoin(_) => {
+            let mut node = n.inputs.get(1).copied();
+            while let Some(id) = node {
+                if id == scan {
+                    return true;
+                }
+                node = plan.nodes[id].inputs.first().copied();
+            }
+            false
+        }
+        _ => false,
+    })
 }
 
 #[cfg(test)]

@@ -28,6 +28,16 @@ pub(crate) trait Operator: Send {
     /// Processes one batch, appending results to `out`.
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()>;
 
+    /// Processes one batch of input `input` (operators with several inputs override this).
+    fn process_input(
+        &mut self,
+        _input: usize,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        self.process(batch, out)
+    }
+
     /// Event time has advanced to `watermark` (ms since the epoch).
     fn on_watermark(&mut self, _watermark: i64, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())
