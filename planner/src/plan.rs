@@ -809,16 +809,31 @@ impl<'a> Builder<'a> {
         match (stream_def.kind, table_def.kind) {
             (SourceKind::Stream, SourceKind::Table) => {}
             (SourceKind::Table, SourceKind::Stream) => {
+                let kind = if left_outer {
+                    "LEFT [OUTER]"
+                } else {
+                    "[INNER]"
+                };
+                return Err(PlanError::invalid(
+                    format!(
+                        "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {kind} JOIN {}.",
+                        table_def.name, stream_def.name
+                    ),
+                    self.at,
+                )
+                .with_suggestion(Some(format!("write the stream first: {} JOIN {}", stream_def.name, table_def.name))));
+            }
+            (SourceKind::Stream, SourceKind::Stream) => {
                 return Err(PlanError::unsupported(
-                    format!("write the stream first: {} JOIN {} (stream-table joins look up the table for each stream row)", table_def.name, stream_def.name),
+                    "stream-stream joins (WITHIN) are not supported yet",
                     self.at,
                 ))
             }
-            (SourceKind::Stream, SourceKind::Stream) => {
-                return Err(PlanError::unsupported("stream-stream joins (WITHIN) are not supported yet", self.at))
-            }
             (SourceKind::Table, SourceKind::Table) => {
-                return Err(PlanError::unsupported("table-table joins are not supported yet", self.at))
+                return Err(PlanError::unsupported(
+                    "table-table joins are not supported yet",
+                    self.at,
+                ))
             }
         }
         for side in [&stream, &table] {
@@ -845,12 +860,11 @@ impl<'a> Builder<'a> {
         {
             return Err(PlanError::invalid(
                 format!(
-                    "Invalid join condition: stream-table joins require the table's primary key. Join on {}.{} instead of {right_key}",
-                    table_def.name,
-                    key_names.join(", ")
+                    "Invalid join condition: stream-table joins require to join on the table's primary key. Got {left_key} = {right_key}."
                 ),
                 self.at,
-            ));
+            )
+            .with_suggestion(Some(format!("join on {}.{}", table_def.name, key_names.join(", ")))));
         }
         let key_index = table_def.key_columns[0];
         let key_type = table_def.columns.field(key_index).data_type().clone();
