@@ -111,7 +111,8 @@ fn join_errors_are_clear() {
         .execute("SELECT t.trip_id FROM trips t JOIN zones z ON t.pickup_location_id = z.borough;")
         .unwrap_err();
     assert!(
-        err.to_string().contains("require the table's primary key"),
+        err.to_string()
+            .contains("stream-table joins require to join on the table's primary key"),
         "{err}"
     );
     let err = s
