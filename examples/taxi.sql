@@ -31,4 +31,21 @@ SELECT * FROM airport_trips LIMIT 10;
 SELECT vendor_id, trip_id, UCASE(store_and_fwd_flag) AS buffered, total_amount
 FROM trips WHERE total_amount < 0 EMIT CHANGES LIMIT 5;
 
+-- Enrichment: a stream-table join with the TLC zone lookup table (the table file is loaded
+-- first; the stream is repartitioned on the join key to meet the table's partitions).
+CREATE TABLE zones (location_id INT PRIMARY KEY, borough STRING, zone STRING, service_zone STRING)
+  WITH (PATH='examples/data/nyc_taxi/zones.csv', VALUE_FORMAT='DELIMITED', HEADER=true, PARTITIONS=2);
+
+-- Aggregation into a table: trips and revenue per pickup borough; a pull query reads its state.
+CREATE TABLE per_borough AS
+  SELECT z.borough AS borough, COUNT(*) AS trips, ROUND(SUM(t.total_amount), 2) AS revenue
+  FROM trips t JOIN zones z ON t.pickup_location_id = z.location_id
+  GROUP BY z.borough;
+SELECT * FROM per_borough;
+
+-- Event-time windows: trips per vendor and day, each day emitted once it has closed.
+SELECT vendor_id, COUNT(*) AS trips, MAX(fare_amount) AS max_fare
+FROM trips WINDOW TUMBLING (SIZE 1 DAY, GRACE PERIOD 1 HOUR)
+GROUP BY vendor_id EMIT FINAL LIMIT 4;
+
 SHOW QUERIES;

@@ -169,6 +169,11 @@ impl Printer {
 
 /// Pads or truncates (with an ellipsis) to `width` characters.
 fn cell(text: &str, width: usize) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = flat.as_str();
     let len = text.chars().count();
     if len > width {
         let kept: String = text.chars().take(width.saturating_sub(1)).collect();
