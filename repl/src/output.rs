@@ -3,7 +3,9 @@
 use std::io::Write;
 
 use weir::arrow::array::RecordBatch;
+use weir::arrow::compute::cast;
 use weir::arrow::datatypes::SchemaRef;
+use weir::arrow::datatypes::{DataType, TimeUnit};
 use weir::arrow::util::display::{ArrayFormatter, FormatOptions};
 use weir::QueryStats;
 
@@ -87,8 +89,25 @@ impl Printer {
 
     pub fn rows(&mut self, batch: &RecordBatch) -> weir::Result<()> {
         let options = FormatOptions::default().with_null("null");
-        let formatters = batch
-            .columns()
+        // People read window bounds as UTC timestamps (JSON and CSV keep epoch milliseconds).
+        let shown: Vec<weir::arrow::array::ArrayRef> = batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(f, c)| {
+                let bound = f.name() == "WINDOWSTART" || f.name() == "WINDOWEND";
+                if self.format == Format::Table && bound && c.data_type() == &DataType::Int64 {
+                    cast(
+                        c,
+                        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                    )
+                } else {
+                    Ok(std::sync::Arc::clone(c))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let formatters = shown
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
