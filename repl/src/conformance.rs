@@ -263,15 +263,29 @@ fn feed_inputs(session: &mut Session, case: &Value) -> Result<(), Verdict> {
             return Err(Verdict::Fail(format!("no stream reads topic {topic}")));
         }
         let value = record.get("value").cloned().unwrap_or(Value::Null);
-        let Value::Object(mut fields) = value else {
-            return Err(Verdict::Skip(if value.is_null() {
-                "tombstone (null value) inputs".into()
-            } else {
-                "unwrapped single values".into()
-            }));
-        };
+        if value.is_null() {
+            return Err(Verdict::Skip("tombstone (null value) inputs".into()));
+        }
         let timestamp = record.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
         for info in &targets {
+            let mut fields = match &value {
+                Value::Object(fields) => fields.clone(),
+                // An unwrapped single value (WRAP_SINGLE_VALUE=false) fills the one value column.
+                single => {
+                    let values: Vec<usize> = (0..info.schema.fields().len())
+                        .filter(|i| !info.key_columns.contains(i))
+                        .collect();
+                    let [only] = values.as_slice() else {
+                        return Err(Verdict::Fail(format!(
+                            "an unwrapped value for {} needs exactly one value column",
+                            info.name
+                        )));
+                    };
+                    let mut m = Map::new();
+                    m.insert(info.schema.field(*only).name().clone(), single.clone());
+                    m
+                }
+            };
             let key = record.get("key").cloned().unwrap_or(Value::Null);
             match info.key_columns.as_slice() {
                 [] => {}
@@ -420,6 +434,15 @@ fn record_diff(got: &Value, want: &Value) -> Option<String> {
     }
     let g_val = got.get("value").unwrap_or(&Value::Null);
     let w_val = want.get("value").unwrap_or(&Value::Null);
+    // An unwrapped single value is compared with the one value column.
+    let single;
+    let g_val = match (g_val, w_val) {
+        (Value::Object(g), w) if !w.is_object() && !w.is_null() && g.len() == 1 => {
+            single = g.values().next().cloned().unwrap_or(Value::Null);
+            &single
+        }
+        _ => g_val,
+    };
     match (g_val, w_val) {
         (Value::Object(g), Value::Object(w)) => {
             if g.len() != w.len() {
