@@ -322,13 +322,29 @@ impl Session {
                 {
                     return Ok(done);
                 }
-                let props = PlanOptions {
-                    output_partitions: create
-                        .with
-                        .get("PARTITIONS")
-                        .and_then(|o| o.value.as_text().parse().ok()),
+                let output_partitions = match create.with.get("PARTITIONS") {
+                    None => None,
+                    Some(o) => match o.value.as_text().parse::<usize>() {
+                        Ok(n) if (1..=1024).contains(&n) => Some(n),
+                        _ => {
+                            return Err(Error::sql(
+                                format!(
+                                    "PARTITIONS must be a whole number from 1 to 1024, not {}",
+                                    o.value.as_text()
+                                ),
+                                o.position,
+                            ))
+                        }
+                    },
                 };
-                let plan = self.plan(&create.query, &props)?;
+                let plan = self.plan(&create.query, &PlanOptions { output_partitions })?;
+                if plan.limit.is_some() {
+                    return Err(Error::sql(
+                        "LIMIT is only allowed in transient queries",
+                        Some(create.query.position),
+                    ));
+                }
+                self.check_no_cycle(&create.name.value, &plan)?;
                 match (create.kind, plan.changelog) {
                     (SourceKind::Stream, true) => {
                         return Err(Error::Sql {
@@ -375,15 +391,7 @@ impl Session {
                 };
                 let id = format!("{prefix}_{}_{}", def.name, self.next_query);
                 self.catalog.insert(def);
-                self.start_persistent(
-                    &id,
-                    stmt,
-                    &create.name.value,
-                    plan,
-                    sinks,
-                    vec![log],
-                    &create.query,
-                )?;
+                self.start_persistent(&id, stmt, &create.name.value, plan, sinks, vec![log])?;
                 let kind = if create.kind == SourceKind::Table {
                     "table"
                 } else {
@@ -420,6 +428,13 @@ impl Session {
                         Some(query.position),
                     ));
                 }
+                if plan.limit.is_some() {
+                    return Err(Error::sql(
+                        "LIMIT is only allowed in transient queries",
+                        Some(query.position),
+                    ));
+                }
+                self.check_no_cycle(&def.name, &plan)?;
                 let log = self.log_of(&def.name)?;
                 let id = format!("INSERTQUERY_{}", self.next_query);
                 self.start_persistent(
@@ -429,7 +444,6 @@ impl Session {
                     plan,
                     vec![Sink::Log(Arc::clone(&log))],
                     vec![log],
-                    query,
                 )?;
                 Ok(Outcome::Done(format!(
                     "Inserting into {}; query {id} is running",
@@ -578,8 +592,7 @@ impl Session {
                     suggestion: Some(format!("stop it first with TERMINATE {id}")),
                 });
             }
-            self.catalog.remove(&name.value);
-            self.logs.remove(&name.value);
+            // Replaced only once the new definition is complete (insert overwrites).
             return Ok(None);
         }
         Err(Error::Sql {
@@ -587,6 +600,32 @@ impl Session {
             position: name.position,
             suggestion: Some("use CREATE OR REPLACE, or DROP STREAM it first".into()),
         })
+    }
+
+    /// A persistent query writing `sink` must not read `sink`, directly or through other
+    /// queries (its output would feed itself forever).
+    fn check_no_cycle(&self, sink: &str, plan: &DataflowPlan) -> Result<()> {
+        let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
+        let mut upstream: Vec<String> = sources.clone();
+        let mut i = 0;
+        while i < upstream.len() {
+            let stream = upstream[i].clone();
+            for q in self.queries.values().filter(|q| q.sink == stream) {
+                for s in &q.sources {
+                    if !upstream.contains(s) {
+                        upstream.push(s.clone());
+                    }
+                }
+            }
+            i += 1;
+        }
+        if upstream.iter().any(|s| s == sink) {
+            return Err(Error::sql(
+                format!("a query writing {sink} cannot read {sink}, directly or through other queries: it would feed itself"),
+                None,
+            ));
+        }
+        Ok(())
     }
 
     /// A file sink must not be the input of any stream (writing it would destroy that input).
@@ -750,32 +789,30 @@ impl Session {
         }
     }
 
-    /// Ids of the queries that feed `streams`, transitively, upstream first.
+    /// Ids of the queries that feed `streams`, transitively, upstream first (every writer of
+    /// every stream is followed; each stream is visited once).
     fn upstream_order(&self, streams: &[String]) -> Vec<String> {
         let mut order = Vec::new();
-        let mut visit: Vec<(String, bool)> = streams.iter().map(|s| (s.clone(), false)).collect();
-        while let Some((stream, expanded)) = visit.pop() {
-            for (id, q) in &self.queries {
-                if q.sink != stream {
-                    continue;
-                }
-                if expanded {
-                    if !order.contains(id) {
-                        order.push(id.clone());
-                    }
-                } else if !order.contains(id) {
-                    visit.push((stream.clone(), true));
-                    visit.extend(
-                        q.sources
-                            .iter()
-                            .filter(|s| **s != stream)
-                            .map(|s| (s.clone(), false)),
-                    );
-                    break;
-                }
-            }
+        let mut visited: Vec<String> = Vec::new();
+        for stream in streams {
+            self.visit_upstream(stream, &mut visited, &mut order);
         }
         order
+    }
+
+    fn visit_upstream(&self, stream: &str, visited: &mut Vec<String>, order: &mut Vec<String>) {
+        if visited.iter().any(|v| v == stream) {
+            return;
+        }
+        visited.push(stream.to_string());
+        for (id, q) in self.queries.iter().filter(|(_, q)| q.sink == stream) {
+            for source in &q.sources {
+                self.visit_upstream(source, visited, order);
+            }
+            if !order.contains(id) {
+                order.push(id.clone());
+            }
+        }
     }
 
     fn start_transient(&mut self, query: &StreamQuery) -> Result<Query> {
@@ -821,14 +858,7 @@ impl Session {
         plan: DataflowPlan,
         sinks: Vec<Sink>,
         writes: Vec<Arc<Log>>,
-        query: &StreamQuery,
     ) -> Result<()> {
-        if plan.limit.is_some() {
-            return Err(Error::sql(
-                "LIMIT is only allowed in transient queries",
-                Some(query.position),
-            ));
-        }
         let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
         self.drain_upstream(&sources);
         let control = Arc::new(QueryControl::default());

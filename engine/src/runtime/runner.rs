@@ -171,7 +171,9 @@ pub(crate) struct Run {
 impl Run {
     /// Runs to the end of input, to the limit, or until cancelled.
     pub(crate) fn run(mut self) {
-        let result = self.run_loop();
+        // A bug must end the query with an error, not leave its readers waiting forever.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_loop()))
+            .unwrap_or_else(|_| Err(Error::Internal("the query thread panicked".into())));
         for log in &self.writes {
             log.remove_writer();
         }

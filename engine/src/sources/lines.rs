@@ -61,52 +61,59 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(u8::is_ascii_whitespace)
 }
 
-/// Appends the next record's text (one line, or several when a quoted CSV field spans lines).
-/// Returns the number of physical lines consumed (0 at end of input).
-fn read_record(
-    reader: &mut dyn BufRead,
-    buf: &mut Vec<u8>,
-    quoted_newlines: bool,
-) -> std::io::Result<u64> {
-    buf.clear();
-    let mut lines = 0;
-    loop {
-        let n = reader.read_until(b'\n', buf)?;
-        if n == 0 {
-            return Ok(lines);
-        }
-        lines += 1;
-        if !quoted_newlines || buf.iter().filter(|&&b| b == b'"').count() % 2 == 0 {
-            return Ok(lines);
-        }
-    }
-}
-
 /// A quoted CSV field may span at most this many lines; past that (or at end of input) the
-/// record is reported as bad instead of swallowing the rest of the file.
+/// record is reported as bad instead of swallowing the rest of the input.
 const MAX_RECORD_LINES: u64 = 100;
 
-/// Like [`read_record`], appending to `buf` without clearing it. Returns the lines consumed
-/// and whether the record's quotes are balanced.
+/// Whether a CSV line leaves a quoted field open, given whether it started inside one. A quote
+/// opens a field only at the field's start; inside a quoted field `""` is an escaped quote.
+fn ends_in_quotes(line: &[u8], delimiter: u8, mut in_quotes: bool) -> bool {
+    let mut at_field_start = !in_quotes;
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        if in_quotes {
+            if b == b'"' {
+                if line.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+            at_field_start = false;
+        } else if b == b'"' && at_field_start {
+            in_quotes = true;
+            at_field_start = false;
+        } else {
+            at_field_start = b == delimiter;
+        }
+        i += 1;
+    }
+    in_quotes
+}
+
+/// Appends the next record's text to `buf`: one line, or for CSV (`csv` = the delimiter)
+/// several while a quoted field is open. Returns the physical lines consumed (0 at end of
+/// input) and whether the record is complete (not cut by end of input or the line limit).
 fn read_record_into(
     reader: &mut dyn BufRead,
     buf: &mut Vec<u8>,
-    quoted_newlines: bool,
+    csv: Option<u8>,
 ) -> std::io::Result<(u64, bool)> {
     let mut lines = 0;
-    let mut quotes = 0usize;
+    let mut in_quotes = false;
     loop {
         let from = buf.len();
         let n = reader.read_until(b'\n', buf)?;
         if n == 0 {
-            return Ok((lines, quotes.is_multiple_of(2)));
+            return Ok((lines, !in_quotes));
         }
         lines += 1;
-        if !quoted_newlines {
+        let Some(delimiter) = csv else {
             return Ok((lines, true));
-        }
-        quotes += buf[from..].iter().filter(|&&b| b == b'"').count();
-        if quotes.is_multiple_of(2) {
+        };
+        in_quotes = ends_in_quotes(&buf[from..], delimiter, in_quotes);
+        if !in_quotes {
             return Ok((lines, true));
         }
         if lines >= MAX_RECORD_LINES {
@@ -115,13 +122,23 @@ fn read_record_into(
     }
 }
 
+/// Like [`read_record_into`], replacing `buf`.
+fn read_record(
+    reader: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    csv: Option<u8>,
+) -> std::io::Result<(u64, bool)> {
+    buf.clear();
+    read_record_into(reader, buf, csv)
+}
+
 /// Reads files one after another.
 pub(crate) struct FileLines {
     files: Vec<PathBuf>,
     next_file: usize,
     current: Option<(BufReader<File>, Arc<str>, u64)>,
     skip_header: bool,
-    quoted_newlines: bool,
+    csv: Option<u8>,
     buf: Vec<u8>,
 }
 
@@ -132,14 +149,14 @@ impl FileLines {
     }
 
     /// Expands `pattern` (a path, or a glob with `*`/`?` in its file name) into files.
-    pub(crate) fn open(pattern: &str, skip_header: bool, quoted_newlines: bool) -> Result<Self> {
+    pub(crate) fn open(pattern: &str, skip_header: bool, csv: Option<u8>) -> Result<Self> {
         let files = expand(pattern)?;
         Ok(Self {
             files,
             next_file: 0,
             current: None,
             skip_header,
-            quoted_newlines,
+            csv,
             buf: Vec::with_capacity(1024),
         })
     }
@@ -231,7 +248,8 @@ impl LineReader for FileLines {
                 let mut reader = BufReader::with_capacity(1 << 20, file);
                 let mut line_no = 0;
                 if self.skip_header {
-                    line_no += read_record(&mut reader, &mut self.buf, self.quoted_newlines)
+                    line_no += read_record(&mut reader, &mut self.buf, self.csv)
+                        .map(|(lines, _)| lines)
                         .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
                 }
                 self.current = Some((reader, origin, line_no));
@@ -248,9 +266,8 @@ impl LineReader for FileLines {
             while chunk.lines.len() < max_lines {
                 // Read the record straight into the chunk (no second copy).
                 let start = chunk.data.len();
-                let (consumed, balanced) =
-                    read_record_into(reader, &mut chunk.data, self.quoted_newlines)
-                        .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
+                let (consumed, balanced) = read_record_into(reader, &mut chunk.data, self.csv)
+                    .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
                 if consumed == 0 {
                     break;
                 }
@@ -281,7 +298,7 @@ impl LineReader for FileLines {
 
 /// Reads standard input on a background thread, so a batch can close on time while input is slow.
 pub(crate) struct StdinLines {
-    rx: Receiver<std::io::Result<Vec<u8>>>,
+    rx: Receiver<std::io::Result<(Vec<u8>, u64, bool)>>,
     line_no: u64,
     skip_header: bool,
     done: bool,
@@ -289,24 +306,24 @@ pub(crate) struct StdinLines {
 }
 
 impl StdinLines {
-    pub(crate) fn spawn(skip_header: bool, quoted_newlines: bool) -> Self {
-        Self::spawn_reader(Box::new(std::io::stdin()), skip_header, quoted_newlines)
+    pub(crate) fn spawn(skip_header: bool, csv: Option<u8>) -> Self {
+        Self::spawn_reader(Box::new(std::io::stdin()), skip_header, csv)
     }
 
     pub(crate) fn spawn_reader(
         input: Box<dyn Read + Send>,
         skip_header: bool,
-        quoted_newlines: bool,
+        csv: Option<u8>,
     ) -> Self {
         let (tx, rx) = sync_channel(4096);
         std::thread::spawn(move || {
             let mut reader = BufReader::new(input);
             let mut buf = Vec::new();
             loop {
-                match read_record(&mut reader, &mut buf, quoted_newlines) {
-                    Ok(0) => return,
-                    Ok(_) => {
-                        if tx.send(Ok(buf.clone())).is_err() {
+                match read_record(&mut reader, &mut buf, csv) {
+                    Ok((0, _)) => return,
+                    Ok((lines, complete)) => {
+                        if tx.send(Ok((buf.clone(), lines, complete))).is_err() {
                             return;
                         }
                     }
@@ -342,15 +359,19 @@ impl LineReader for StdinLines {
                 .rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(Ok(line)) => {
-                    self.line_no += 1;
+                Ok(Ok((line, lines, complete))) => {
+                    let first = self.line_no + 1;
+                    self.line_no += lines;
                     if self.skip_header {
                         self.skip_header = false;
                         continue;
                     }
                     let l = trim_line(&line);
                     if !is_blank(l) {
-                        chunk.push(l, self.line_no);
+                        if !complete {
+                            chunk.unterminated.push(chunk.lines.len());
+                        }
+                        chunk.push(l, first);
                     }
                 }
                 Ok(Err(e)) => return Err(Error::io("cannot read standard input", e)),
@@ -408,7 +429,7 @@ mod tests {
     #[test]
     fn stdin_batches_close_on_time_and_end() {
         let input = std::io::Cursor::new(b"a\n\nb\nc\n".to_vec());
-        let mut r = StdinLines::spawn_reader(Box::new(input), false, false);
+        let mut r = StdinLines::spawn_reader(Box::new(input), false, None);
         let mut lines = Vec::new();
         loop {
             match r
@@ -426,5 +447,18 @@ mod tests {
             lines,
             vec![(b"a".to_vec(), 1), (b"b".to_vec(), 3), (b"c".to_vec(), 4)]
         );
+    }
+}
+
+#[cfg(test)]
+mod quoting_tests {
+    use super::ends_in_quotes;
+
+    #[test]
+    fn quotes_open_only_at_field_start() {
+        assert!(!ends_in_quotes(b"1,5\" pipe,x\n", b',', false));
+        assert!(ends_in_quotes(b"1,\"open,x\n", b',', false));
+        assert!(!ends_in_quotes(b"1,\"a \"\"b\"\" c\",x\n", b',', false));
+        assert!(!ends_in_quotes(b"still open\",x\n", b',', true));
     }
 }

@@ -412,9 +412,10 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
     })
 }
 
-fn header_quotes(format: &weir_planner::Format) -> (bool, bool) {
+/// Whether to skip a header line, and the CSV delimiter (quoted fields may span lines).
+fn header_quotes(format: &weir_planner::Format) -> (bool, Option<u8>) {
     match format {
-        weir_planner::Format::Json => (false, false),
-        weir_planner::Format::Delimited { header, .. } => (*header, true),
+        weir_planner::Format::Json => (false, None),
+        weir_planner::Format::Delimited { header, delimiter } => (*header, Some(*delimiter)),
     }
 }
