@@ -122,3 +122,35 @@ fn struct_fields_array_index_and_string_event_time() {
         "the record whose time does not parse"
     );
 }
+
+#[test]
+fn insert_select_routes_rows_by_the_target_key() {
+    let mut s = Session::new(Config::default());
+    s.execute(
+        "CREATE STREAM a (id INT KEY, v INT) WITH (PARTITIONS=2);
+         CREATE STREAM src (id INT, v INT) WITH (PARTITIONS=2);
+         INSERT INTO a SELECT id, v FROM src;
+         INSERT INTO src VALUES (1, 10), (1, 11), (1, 12), (1, 13);",
+    )
+    .unwrap();
+    s.finish().unwrap();
+    let out = rows(&mut s, "SELECT id, COUNT(*) AS n FROM a GROUP BY id;");
+    assert_eq!(strings(&out, "N").last().map(String::as_str), Some("4"));
+    assert_eq!(strings(&out, "ID"), ["1"]);
+}
+
+#[test]
+fn rows_written_by_several_queries_keep_their_write_order() {
+    let path = temp_file("later.jsonl", b"{\"x\":200}\n{\"x\":201}\n{\"x\":202}\n");
+    let mut s = Session::new(Config::default());
+    s.execute(&format!(
+        "CREATE STREAM m (x INT);
+         INSERT INTO m VALUES (100), (101), (102);
+         CREATE STREAM f (x INT) WITH (PATH='{path}');
+         INSERT INTO m SELECT x FROM f;"
+    ))
+    .unwrap();
+    s.finish().unwrap();
+    let out = rows(&mut s, "SELECT x FROM m LIMIT 4;");
+    assert_eq!(strings(&out, "X"), ["100", "101", "102", "200"]);
+}

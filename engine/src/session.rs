@@ -437,14 +437,11 @@ impl Session {
                 self.check_no_cycle(&def.name, &plan)?;
                 let log = self.log_of(&def.name)?;
                 let id = format!("INSERTQUERY_{}", self.next_query);
-                self.start_persistent(
-                    &id,
-                    stmt,
-                    &def.name,
-                    plan,
-                    vec![Sink::Log(Arc::clone(&log))],
-                    vec![log],
-                )?;
+                let sink = Sink::KeyedLog {
+                    log: Arc::clone(&log),
+                    keys: def.key_columns.clone(),
+                };
+                self.start_persistent(&id, stmt, &def.name, plan, vec![sink], vec![log])?;
                 Ok(Outcome::Done(format!(
                     "Inserting into {}; query {id} is running",
                     def.name

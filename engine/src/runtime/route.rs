@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, UInt32Array};
-use arrow::compute::{concat_batches, sort_to_indices, take_record_batch};
+use arrow::compute::{concat_batches, take_record_batch};
 use arrow::record_batch::RecordBatch;
 use datafusion_physical_expr::PhysicalExpr;
 
@@ -109,8 +109,36 @@ pub(crate) fn merge_in_source_order(
     if offsets.null_count() > 0 || offsets.as_any().downcast_ref::<Int64Array>().is_none() {
         return Ok(vec![merged]);
     }
-    let order = sort_to_indices(offsets.as_ref(), None, None)?;
-    Ok(vec![take_record_batch(&merged, &order)?])
+    let Some(offsets) = offsets.as_any().downcast_ref::<Int64Array>() else {
+        return Ok(vec![merged]);
+    };
+    // Stable: rows with equal offsets (one input row in several hopping windows) keep their order.
+    let mut order: Vec<u32> = (0..merged.num_rows() as u32).collect();
+    order.sort_by_key(|&i| offsets.value(i as usize));
+    Ok(vec![take_record_batch(&merged, &UInt32Array::from(order))?])
+}
+
+/// Gives the rows of `batches` (already in source order) the offsets `first`, `first + 1`, ...
+/// in their `ROWOFFSET` column at `offset_column` — what a log does with rows it receives, so
+/// that offsets stay unique when several queries write one stream.
+pub(crate) fn restamp_offsets(
+    batches: Vec<RecordBatch>,
+    offset_column: usize,
+    first: i64,
+) -> Result<Vec<RecordBatch>> {
+    let mut next = first;
+    batches
+        .into_iter()
+        .map(|b| {
+            let n = b.num_rows() as i64;
+            let offsets: ArrayRef =
+                std::sync::Arc::new(Int64Array::from_iter_values(next..next + n));
+            next += n;
+            let mut columns = b.columns().to_vec();
+            columns[offset_column] = offsets;
+            Ok(RecordBatch::try_new(b.schema(), columns)?)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use arrow::array::AsArray;
 use arrow::record_batch::RecordBatch;
 use weir_planner::Format;
 
 use super::log::Log;
-use super::route::merge_in_source_order;
+use super::route::{merge_in_source_order, restamp_offsets, split_by_arrays, split_evenly};
 use super::Pipeline;
 use crate::error::{Error, Result};
 use crate::sources::Metrics;
@@ -91,6 +92,9 @@ pub(crate) enum Sink {
     },
     /// An in-memory stream, partition by partition.
     Log(Arc<Log>),
+    /// An in-memory stream written by `INSERT INTO`: rows are routed by the stream's own key
+    /// columns (`keys`), whatever the query's partitioning.
+    KeyedLog { log: Arc<Log>, keys: Vec<usize> },
     /// A file (visible columns only).
     File(FileSink),
 }
@@ -226,15 +230,46 @@ impl Run {
             return Ok(());
         }
         // People and files see rows in source order; logs keep their partitions.
-        let needs_order = self.sinks.iter().any(|s| !matches!(s, Sink::Log(_)));
-        let ordered = if needs_order {
-            in_source_order(output.clone())?
-        } else {
-            Vec::new()
-        };
+        let ordered = in_source_order(output.clone())?;
+        let offset_column = ordered
+            .first()
+            .and_then(|b| b.schema().index_of(ROWOFFSET).ok());
         for sink in &mut self.sinks {
             match sink {
-                Sink::Log(log) => log.append(output.clone())?,
+                Sink::Log(log) => {
+                    // A log numbers the rows it receives itself (several queries may write it),
+                    // in source order, so its readers still see source order.
+                    let parts = output.len();
+                    let restamped = match offset_column {
+                        Some(col) => {
+                            let total: usize =
+                                output.iter().flatten().map(RecordBatch::num_rows).sum();
+                            let first = log.reserve_offsets(total)?;
+                            restamp_partitioned(output.clone(), col, first)?
+                        }
+                        None => output.clone(),
+                    };
+                    debug_assert_eq!(restamped.len(), parts);
+                    log.append(restamped)?
+                }
+                Sink::KeyedLog { log, keys } => {
+                    let mut batches = ordered.clone();
+                    if let Some(col) = offset_column {
+                        let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                        batches = restamp_offsets(batches, col, log.reserve_offsets(total)?)?;
+                    }
+                    let mut parts = vec![Vec::new(); log.partitions()];
+                    for b in &batches {
+                        if keys.is_empty() {
+                            split_evenly(b, parts.len(), &mut parts);
+                        } else {
+                            let key_arrays: Vec<_> =
+                                keys.iter().map(|&k| Arc::clone(b.column(k))).collect();
+                            split_by_arrays(b, &key_arrays, parts.len(), &mut parts)?;
+                        }
+                    }
+                    log.append(parts)?
+                }
                 Sink::File(f) => f.write(&ordered)?,
                 Sink::Channel { tx, visible } => {
                     for batch in &ordered {
@@ -248,6 +283,53 @@ impl Run {
         }
         Ok(())
     }
+}
+
+/// Renumbers the rows of per-partition output in source order (by their current `ROWOFFSET`),
+/// starting at `first`, keeping each row in its partition.
+fn restamp_partitioned(
+    output: Vec<Vec<RecordBatch>>,
+    col: usize,
+    first: i64,
+) -> Result<Vec<Vec<RecordBatch>>> {
+    // Every row's current offset, with where it is.
+    let mut rows: Vec<(i64, usize, usize, usize)> = Vec::new();
+    for (p, list) in output.iter().enumerate() {
+        for (b, batch) in list.iter().enumerate() {
+            let offsets = batch
+                .column(col)
+                .as_primitive::<arrow::datatypes::Int64Type>();
+            rows.extend(
+                offsets
+                    .values()
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &o)| (o, p, b, r)),
+            );
+        }
+    }
+    rows.sort_by_key(|&(o, p, b, r)| (o, p, b, r));
+    let mut fresh: Vec<Vec<Vec<i64>>> = output
+        .iter()
+        .map(|l| l.iter().map(|b| vec![0; b.num_rows()]).collect())
+        .collect();
+    for (rank, &(_, p, b, r)) in rows.iter().enumerate() {
+        fresh[p][b][r] = first + rank as i64;
+    }
+    output
+        .into_iter()
+        .zip(fresh)
+        .map(|(list, offs)| {
+            list.into_iter()
+                .zip(offs)
+                .map(|(batch, o)| {
+                    let mut columns = batch.columns().to_vec();
+                    columns[col] = Arc::new(arrow::array::Int64Array::from(o));
+                    Ok(RecordBatch::try_new(batch.schema(), columns)?)
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// An epoch's output from all partitions, merged into source order (by `ROWOFFSET`).
