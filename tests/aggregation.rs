@@ -196,3 +196,25 @@ fn pushed_batches_take_event_time_from_the_timestamp_column() {
     // Windows close in end order; within a window, groups in the order of their last update.
     assert_eq!(got, ["2@0:1", "1@0:2", "1@10000:1"]);
 }
+
+#[test]
+fn lateness_does_not_depend_on_batch_size() {
+    for batch in [1, 2, 1000] {
+        let setup = "CREATE STREAM t (k INT KEY, v INT);
+                     INSERT INTO t (k, v, ROWTIME) VALUES (1, 1, 0), (1, 2, 36000000), (1, 3, 3600000);";
+        let mut s = session_with(
+            setup,
+            Config::builder().batch_max_rows(batch).build().unwrap(),
+        );
+        let mut q = s
+            .query("SELECT k, COUNT(*) AS n FROM t WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 0 SECONDS) GROUP BY k EMIT FINAL;")
+            .unwrap();
+        let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+        assert_eq!(
+            strings(&out, "WINDOWSTART"),
+            ["0", "36000000"],
+            "batch.max.rows={batch}"
+        );
+        assert_eq!(q.stats().late_records, 1, "batch.max.rows={batch}");
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use weir_parser::{Emit, Name, ShowKind, SourceKind, Statement, StatementKind, StreamQuery};
@@ -708,10 +708,18 @@ impl Session {
             .unwrap_or(0);
         // Event time: given explicitly, else the stream's TIMESTAMP column, else now.
         let rowtime = match (rowtime, &def.timestamp) {
-            (None, Some(ts)) if ts.format.is_none() => Some(arrow::compute::cast(
-                batch.column(ts.column),
-                &arrow::datatypes::DataType::Int64,
-            )?),
+            (None, Some(ts)) => {
+                let times =
+                    crate::sources::event_times(batch.column(ts.column), ts.format.as_deref())?;
+                if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
+                    return Err(Error::BadRecord {
+                        location: format!("row {} written to {}", row + 1, def.name),
+                        reason: "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT"
+                            .into(),
+                    });
+                }
+                Some(times)
+            }
             (r, _) => r,
         };
         let rowtime = match rowtime {
@@ -776,6 +784,15 @@ impl Session {
         })
     }
 
+    /// Under `errors.policy = 'dead-letter'` a query writes `DEAD_LETTERS` (registered as a
+    /// writer, so the stream does not end while the query can still add to it).
+    fn dead_letter_writer(&self) -> Vec<Arc<Log>> {
+        match (self.config.error_policy, self.logs.get(DEAD_LETTERS)) {
+            (crate::config::ErrorPolicy::DeadLetter, Some(log)) => vec![Arc::clone(log)],
+            _ => Vec::new(),
+        }
+    }
+
     /// Before a query reads streams written by persistent queries, let those queries (and
     /// theirs, upstream first) process everything available, so results never depend on timing.
     fn drain_upstream(&self, streams: &[String]) {
@@ -821,6 +838,10 @@ impl Session {
         let pipeline = self.open_pipeline(&plan, follow, &control)?;
         let (tx, rx) = sync_channel(16);
         let schema = plan.visible_schema();
+        let writes = self.dead_letter_writer();
+        for log in &writes {
+            log.add_writer();
+        }
         let run = Run {
             pipeline,
             sinks: vec![Sink::Channel {
@@ -831,7 +852,7 @@ impl Session {
             limit: plan.limit,
             batch_rows: self.config.batch_max_rows,
             batch_delay: self.config.batch_max_delay,
-            writes: Vec::new(),
+            writes,
         };
         let thread = std::thread::Builder::new()
             .name("weir-query".into())
@@ -860,6 +881,8 @@ impl Session {
         self.drain_upstream(&sources);
         let control = Arc::new(QueryControl::default());
         let pipeline = self.open_pipeline(&plan, true, &control)?;
+        let mut writes = writes;
+        writes.extend(self.dead_letter_writer());
         for log in &writes {
             log.add_writer();
         }

@@ -49,6 +49,9 @@ pub(crate) struct AggregateOperator {
     last_offset: Vec<i64>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     watermark: i64,
+    /// The largest event time this partition has seen ("stream time", as Kafka Streams keeps
+    /// it): a row is late when its window closed before the rows ahead of it.
+    stream_time: i64,
     metrics: Arc<Metrics>,
 }
 
@@ -84,6 +87,7 @@ impl AggregateOperator {
             last_offset: Vec::new(),
             accumulators,
             watermark: i64::MIN,
+            stream_time: i64::MIN,
             metrics,
         })
     }
@@ -159,19 +163,29 @@ impl AggregateOperator {
         )?))
     }
 
-    fn drop_late(&self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// Drops (and counts) rows whose window end + grace is at or before the stream time the
+    /// rows ahead of them reached — row by row, so the answer does not depend on batch size.
+    fn drop_late(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
         let (Some(end_col), Some(window)) = (self.spec.window_end_column, &self.spec.window) else {
             return Ok(batch);
         };
-        if self.watermark == i64::MIN {
-            return Ok(batch);
-        }
         let ends = batch.column(end_col).as_primitive::<Int64Type>();
-        let cutoff = self.watermark.saturating_sub(window.grace_ms);
+        let times = batch
+            .column(self.spec.rowtime_column)
+            .as_primitive::<Int64Type>();
+        let grace = window.grace_ms;
+        let mut time = self.stream_time.max(self.watermark);
         let keep: arrow::array::BooleanArray = ends
+            .values()
             .iter()
-            .map(|e| Some(e.is_some_and(|e| e > cutoff)))
+            .zip(times.values().iter())
+            .map(|(&end, &t)| {
+                let on_time = time == i64::MIN || end.saturating_add(grace) > time;
+                time = time.max(t);
+                Some(on_time)
+            })
             .collect();
+        self.stream_time = time;
         let dropped = keep.false_count();
         if dropped == 0 {
             return Ok(batch);

@@ -156,6 +156,28 @@ fn latest_per_key(batches: &[RecordBatch], keys: &[usize]) -> Result<Option<Reco
     )?))
 }
 
+/// Event times (ms) from a TIMESTAMP column: BIGINT or TIMESTAMP as they are, strings parsed
+/// with the `TIMESTAMP_FORMAT` pattern (NULL where a value does not match).
+pub(crate) fn event_times(column: &ArrayRef, format: Option<&str>) -> Result<ArrayRef> {
+    match format {
+        None => Ok(arrow::compute::cast(
+            column,
+            &arrow::datatypes::DataType::Int64,
+        )?),
+        Some(pattern) => {
+            let f = timefmt::TimestampFormat::new(pattern)?;
+            let strings = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
+            let strings = arrow::array::AsArray::as_string::<i32>(&strings);
+            Ok(Arc::new(
+                strings
+                    .iter()
+                    .map(|s| s.and_then(|s| f.parse_millis(s)))
+                    .collect::<arrow::array::Int64Array>(),
+            ))
+        }
+    }
+}
+
 /// Validates a `TIMESTAMP_FORMAT` pattern.
 pub(crate) fn check_timestamp_format(pattern: &str) -> Result<()> {
     timefmt::TimestampFormat::new(pattern).map(|_| ())
