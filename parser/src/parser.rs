@@ -917,6 +917,21 @@ fn rewrite_expr(expr: &mut Expr) {
 }
 
 fn rewrite_expr_node(expr: &mut Expr) {
+    // ksqlDB's COUNT_DISTINCT(x) and COLLECT_SET(x) are COUNT(DISTINCT x) and
+    // ARRAY_AGG(DISTINCT x).
+    if let Expr::Function(f) = expr {
+        let name = f.name.to_string().to_uppercase();
+        let renamed = match name.as_str() {
+            "COUNT_DISTINCT" => Some("COUNT"),
+            "COLLECT_SET" => Some("ARRAY_AGG"),
+            _ => None,
+        };
+        if let (Some(new), FunctionArguments::List(list)) = (renamed, &mut f.args) {
+            f.name = ObjectName::from(vec![Ident::new(new)]);
+            list.duplicate_treatment = Some(sqlparser::ast::DuplicateTreatment::Distinct);
+        }
+        return;
+    }
     if let Expr::BinaryOp {
         left,
         op: BinaryOperator::Arrow,
