@@ -218,3 +218,61 @@ fn lateness_does_not_depend_on_batch_size() {
         assert_eq!(q.stats().late_records, 1, "batch.max.rows={batch}");
     }
 }
+
+#[test]
+fn global_aggregates_and_null_group_keys() {
+    let setup = "CREATE STREAM e (k INT KEY, v STRING);
+                 INSERT INTO e VALUES (1, 'a'), (1, 'b'), (NULL, 'c'), (2, NULL);";
+    let mut s = session_with(setup, Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT COUNT(*) AS n, COUNT(v) AS c, COUNT_DISTINCT(v) AS d FROM e;",
+    );
+    assert_eq!(
+        (strings(&out, "N"), strings(&out, "C"), strings(&out, "D")),
+        (
+            vec!["4".to_string()],
+            vec!["3".to_string()],
+            vec!["3".to_string()]
+        )
+    );
+    // A NULL GROUP BY key belongs to no group (as in ksqlDB); the row is counted as bad.
+    let mut q = s
+        .query("SELECT k, COUNT(*) AS n FROM e GROUP BY k;")
+        .unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    let got: Vec<String> = strings(&out, "K")
+        .into_iter()
+        .zip(strings(&out, "N"))
+        .map(|(k, n)| format!("{k}:{n}"))
+        .collect();
+    assert_eq!(got, ["1:2", "2:1"]);
+    assert_eq!(q.stats().bad_records, 1);
+}
+
+#[test]
+fn window_limits_are_checked_when_planning() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let err = s
+        .execute("SELECT vendor_id, COUNT(*) FROM trips WINDOW HOPPING (SIZE 1000 DAYS, ADVANCE BY 1 MILLISECOND) GROUP BY vendor_id;")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("at most 10000 are allowed"),
+        "{err}"
+    );
+    let err = s
+        .execute("SELECT vendor_id, COUNT(*) FROM trips WINDOW TUMBLING (SIZE 1 HOUR, ADVANCE BY 30 MINUTES) GROUP BY vendor_id;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("ADVANCE BY is for HOPPING windows"),
+        "{err}"
+    );
+    // A window as large as time itself still closes at the end of the input.
+    let out = rows(
+        &mut s,
+        "SELECT vendor_id, COUNT(*) AS n FROM trips WINDOW TUMBLING (SIZE 9223372036854775807 MILLISECONDS)
+         WHERE vendor_id = 1 GROUP BY vendor_id EMIT FINAL;",
+    );
+    assert_eq!(strings(&out, "N"), ["3754"]);
+}

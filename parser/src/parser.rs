@@ -835,14 +835,27 @@ fn parse_window(tokens: &[TokenWithSpan]) -> Result<WindowSpec> {
         }
     }
     while !closed && !c.eat(&Token::RParen) {
+        let at = c.position();
+        let set = |slot: &mut Option<i64>, what: &str, value: i64| -> Result<()> {
+            if slot.replace(value).is_some() {
+                return Err(ParseError::new(format!("{what} is given twice"), at));
+            }
+            Ok(())
+        };
         if c.eat_word("SIZE") {
-            size = Some(parse_duration(&mut c)?);
+            set(&mut size, "SIZE", parse_duration(&mut c)?)?;
         } else if c.eat_words(&["ADVANCE", "BY"]) {
-            advance = Some(parse_duration(&mut c)?);
+            if kind_word != "HOPPING" {
+                return Err(ParseError::new(
+                    format!("ADVANCE BY is for HOPPING windows, not {kind_word}"),
+                    at,
+                ));
+            }
+            set(&mut advance, "ADVANCE BY", parse_duration(&mut c)?)?;
         } else if c.eat_words(&["GRACE", "PERIOD"]) {
-            grace = Some(parse_duration(&mut c)?);
+            set(&mut grace, "GRACE PERIOD", parse_duration(&mut c)?)?;
         } else if c.eat_word("RETENTION") {
-            retention = Some(parse_duration(&mut c)?);
+            set(&mut retention, "RETENTION", parse_duration(&mut c)?)?;
         } else {
             return Err(c.unexpected("SIZE, ADVANCE BY, GRACE PERIOD or RETENTION"));
         }

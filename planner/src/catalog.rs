@@ -217,6 +217,15 @@ impl StreamDef {
                     (ty, &format),
                     (DataType::Utf8, Some(_)) | (DataType::Int64 | DataType::Timestamp(_, _), None)
                 );
+                if !ok && format.is_some() {
+                    return Err(PlanError::invalid(
+                        format!(
+                            "TIMESTAMP_FORMAT applies to STRING columns; {name} is {}",
+                            crate::types::sql_type_name(ty)
+                        ),
+                        props.get("TIMESTAMP_FORMAT").and_then(|o| o.position),
+                    ));
+                }
                 if !ok {
                     return Err(PlanError::invalid(
                         format!(

@@ -10,7 +10,7 @@ use datafusion_expr::logical_plan::{
     Aggregate, FetchType, Join, JoinType, LogicalPlan, LogicalPlanBuilder, Projection, SkipType,
 };
 use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion_expr::Expr;
+use datafusion_expr::{Expr, ExprSchemable};
 use datafusion_optimizer::analyzer::Analyzer;
 use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion_physical_expr::expressions::Column as PhysicalColumn;
@@ -271,6 +271,15 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
             pos,
         ));
     }
+    if size_ms / advance_ms > 10_000 {
+        return Err(PlanError::invalid(
+            format!(
+                "a HOPPING window of SIZE {size_ms} ms advancing by {advance_ms} ms puts every record in {} windows; at most 10000 are allowed",
+                size_ms / advance_ms
+            ),
+            pos,
+        ));
+    }
     if advance_ms > size_ms {
         return Err(PlanError::invalid(
             format!(
@@ -492,7 +501,12 @@ impl<'a> Builder<'a> {
                     physical: Arc::clone(&schema),
                     visible: def.columns.fields().len(),
                 };
-                let Some(window) = self.window.clone() else {
+                // Tables (looked up by joins) have no windows: only streams are windowed.
+                let Some(window) = self
+                    .window
+                    .clone()
+                    .filter(|_| def.kind == SourceKind::Stream)
+                else {
                     return Ok(lowered);
                 };
                 let rowtime_column = schema
@@ -817,11 +831,11 @@ impl<'a> Builder<'a> {
                 return Err(PlanError::invalid(
                     format!(
                         "Invalid join order: table-stream joins are not supported; only stream-table joins. Got {} {kind} JOIN {}.",
-                        table_def.name, stream_def.name
+                        stream_def.name, table_def.name
                     ),
                     self.at,
                 )
-                .with_suggestion(Some(format!("write the stream first: {} JOIN {}", stream_def.name, table_def.name))));
+                .with_suggestion(Some(format!("write the stream first: {} JOIN {}", table_def.name, stream_def.name))));
             }
             (SourceKind::Stream, SourceKind::Stream) => {
                 return Err(PlanError::unsupported(
@@ -873,6 +887,21 @@ impl<'a> Builder<'a> {
             Expr::Cast(c) => (*c.expr).clone(),
             other => other.clone(),
         };
+        let left_type = left_expr
+            .get_type(&stream.logical)
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let integer = |t: &arrow::datatypes::DataType| t.is_integer();
+        if left_type != key_type && !(integer(&left_type) && integer(&key_type)) {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: types don't match. Got {left_expr}{{{}}} = {right_key}{{{}}}.",
+                    crate::types::sql_type_name(&left_type),
+                    crate::types::sql_type_name(&key_type)
+                ),
+                self.at,
+            )
+            .with_suggestion(Some("CAST one side to the other's type".into())));
+        }
         let stream_key = self.physical(
             &datafusion_expr::cast(left_expr.clone(), key_type.clone()),
             &stream.logical,

@@ -133,7 +133,7 @@ impl ContextProvider for Provider<'_> {
         match self.catalog.get(name.table()) {
             Some(def) => {
                 let mut schema = def.physical_schema();
-                if self.windowed {
+                if self.windowed && def.kind == weir_parser::SourceKind::Stream {
                     let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
                     fields.extend(crate::columns::window_fields());
                     schema = Arc::new(arrow::datatypes::Schema::new(fields));

@@ -129,7 +129,7 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>) -> anyhow::Result<Report> {
                 .and_then(Value::as_str)
                 .unwrap_or("?")
                 .to_string();
-            if filter.is_some_and(|f| !id.contains(f)) {
+            if filter.is_some_and(|f| !id.to_lowercase().contains(&f.to_lowercase())) {
                 continue;
             }
             let category = case

@@ -208,7 +208,36 @@ impl Operator for AggregateOperator {
             .iter()
             .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(rows)))
             .collect::<Result<Vec<ArrayRef>, _>>()?;
-        let encoded = self.converter.convert_columns(&keys)?;
+        // Rows whose GROUP BY key is NULL belong to no group (as in ksqlDB): skipped, counted.
+        let window_keys = usize::from(self.spec.window.is_some()) * 2;
+        let key_count = keys.len().saturating_sub(window_keys);
+        let null_key = keys[..key_count].iter().any(|k| k.null_count() > 0);
+        let (batch, keys) = if null_key {
+            let mut keep = arrow::array::BooleanBufferBuilder::new(rows);
+            for r in 0..rows {
+                keep.append(keys[..key_count].iter().all(|k| k.is_valid(r)));
+            }
+            let keep = arrow::array::BooleanArray::new(keep.finish(), None);
+            self.metrics.add_bad((rows - keep.true_count()) as u64);
+            let batch = filter_record_batch(&batch, &keep)?;
+            let keys = keys
+                .iter()
+                .map(|k| arrow::compute::filter(k.as_ref(), &keep))
+                .collect::<Result<Vec<_>, _>>()?;
+            (batch, keys)
+        } else {
+            (batch, keys)
+        };
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        // A global aggregate (no GROUP BY) has one group with an empty key.
+        let encoded = if keys.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(&keys)?)
+        };
         let ends = self
             .spec
             .window_end_column
@@ -223,13 +252,16 @@ impl Operator for AggregateOperator {
             .clone();
         let mut indices = Vec::with_capacity(rows);
         for row in 0..rows {
-            let key = encoded.row(row);
-            let id = match self.ids.get(key.as_ref()) {
+            let key: &[u8] = match &encoded {
+                Some(rows) => rows.row(row).data(),
+                None => &[],
+            };
+            let id = match self.ids.get(key) {
                 Some(&id) => id,
                 None => {
                     let id = self.keys.len();
-                    self.ids.insert(key.as_ref().to_vec(), id);
-                    self.keys.push(key.as_ref().to_vec());
+                    self.ids.insert(key.to_vec(), id);
+                    self.keys.push(key.to_vec());
                     self.window_ends.push(ends.as_ref().map(|e| e.value(row)));
                     self.last_time.push(i64::MIN);
                     self.last_offset.push(i64::MIN);
@@ -268,7 +300,10 @@ impl Operator for AggregateOperator {
             return Ok(());
         };
         let cutoff = watermark.saturating_sub(window.grace_ms);
-        let closes = |g: usize| self.window_ends[g].is_some_and(|end| end <= cutoff);
+        // The end of input (watermark at the end of time) closes every window.
+        let closes = |g: usize| {
+            self.window_ends[g].is_some_and(|end| watermark == i64::MAX || end <= cutoff)
+        };
         let mut closed: Vec<usize> = (0..self.groups()).filter(|&g| closes(g)).collect();
         if closed.is_empty() {
             return Ok(());

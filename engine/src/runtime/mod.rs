@@ -40,6 +40,8 @@ enum Stage {
         max_time: Vec<Option<i64>>,
         /// A bounded table a join looks up: read to its end before any other source.
         load_first: bool,
+        /// Whether its event times count for the watermark.
+        drives_time: bool,
     },
     /// Map or aggregate: one operator per partition.
     Ops { ops: Vec<Box<dyn Operator>> },
@@ -86,6 +88,8 @@ impl Pipeline {
                     max_time: vec![None; node.partitioning.partitions()],
                     load_first: matches!(source, weir_planner::SourceSpec::File { .. })
                         && feeds_join_table(plan, node.id),
+                    // A table that is looked up does not drive event time.
+                    drives_time: !feeds_join_table(plan, node.id),
                 },
                 Op::Map { steps } => {
                     let steps = Arc::new(steps.clone());
@@ -154,6 +158,7 @@ impl Pipeline {
                 done,
                 max_time,
                 load_first,
+                drives_time,
             } = stage
             else {
                 continue;
@@ -173,7 +178,9 @@ impl Pipeline {
                     ScanPoll::Data(batches) => {
                         idle = false;
                         all_done = false;
-                        track_event_time(&batches, max_time);
+                        if *drives_time {
+                            track_event_time(&batches, max_time);
+                        }
                         batches
                     }
                     ScanPoll::Pending => {

@@ -64,6 +64,9 @@ impl Metrics {
     pub(crate) fn add_out(&self, n: u64) {
         self.records_out.fetch_add(n, Ordering::Relaxed);
     }
+    pub(crate) fn add_bad(&self, n: u64) {
+        self.bad.fetch_add(n, Ordering::Relaxed);
+    }
     pub(crate) fn add_late(&self, n: u64) {
         self.late.fetch_add(n, Ordering::Relaxed);
     }
@@ -144,8 +147,10 @@ fn latest_per_key(batches: &[RecordBatch], keys: &[usize]) -> Result<Option<Reco
     )?;
     let rows = converter.convert_columns(&columns)?;
     let mut seen = std::collections::HashSet::new();
+    // A table has no row for a NULL key.
     let mut keep: Vec<u32> = (0..all.num_rows())
         .rev()
+        .filter(|&i| columns.iter().all(|c| c.is_valid(i)))
         .filter(|&i| seen.insert(rows.row(i).as_ref().to_vec()))
         .map(|i| i as u32)
         .collect();
@@ -202,6 +207,13 @@ pub(crate) enum Scan {
         key_columns: Vec<usize>,
         partitions: usize,
     },
+    /// A pull query over a table read from a file: the whole file, then the latest row per key.
+    Latest {
+        inner: Box<Scan>,
+        keys: Vec<usize>,
+        buffered: Vec<Vec<RecordBatch>>,
+        done: bool,
+    },
     /// An in-memory log, read partition by partition.
     Log {
         log: Arc<Log>,
@@ -243,13 +255,16 @@ impl Scan {
                     }
                     _ => None,
                 };
-                Ok(Self::lines(
-                    def,
-                    Box::new(reader),
-                    format.clone(),
-                    ctx,
-                    sample,
-                )?)
+                let scan = Self::lines(def, Box::new(reader), format.clone(), ctx, sample)?;
+                if def.kind == weir_parser::SourceKind::Table && !follow {
+                    return Ok(Scan::Latest {
+                        inner: Box::new(scan),
+                        keys: def.key_columns.clone(),
+                        buffered: vec![Vec::new(); def.partitions],
+                        done: false,
+                    });
+                }
+                Ok(scan)
             }
             SourceSpec::Stdin { format } => {
                 let (header, quoted) = header_quotes(format);
@@ -293,6 +308,33 @@ impl Scan {
     /// Reads up to `max_rows` records, waiting at most until `deadline` for the first.
     pub(crate) fn poll(&mut self, max_rows: usize, deadline: Instant) -> Result<ScanPoll> {
         match self {
+            Scan::Latest {
+                inner,
+                keys,
+                buffered,
+                done,
+            } => {
+                if *done {
+                    return Ok(ScanPoll::Finished);
+                }
+                loop {
+                    match inner.poll(max_rows, deadline)? {
+                        ScanPoll::Data(parts) => {
+                            for (p, batches) in parts.into_iter().enumerate() {
+                                buffered[p].extend(batches);
+                            }
+                        }
+                        ScanPoll::Pending => return Ok(ScanPoll::Pending),
+                        ScanPoll::Finished => break,
+                    }
+                }
+                *done = true;
+                let mut out = Vec::with_capacity(buffered.len());
+                for batches in buffered.drain(..) {
+                    out.push(latest_per_key(&batches, keys)?.into_iter().collect());
+                }
+                Ok(ScanPoll::Data(out))
+            }
             Scan::Lines {
                 reader,
                 decoder,
