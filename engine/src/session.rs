@@ -99,6 +99,7 @@ impl Session {
             sink: None,
             read_only: true,
             topic: None,
+            format: weir_planner::Format::Json,
         };
         session.logs.insert(
             def.name.clone(),
@@ -190,6 +191,10 @@ impl Session {
             schema: Arc::clone(&def.columns),
             key_columns: def.key_columns.clone(),
             topic: def.topic.clone().unwrap_or_else(|| def.name.clone()),
+            delimiter: match def.format {
+                weir_planner::Format::Delimited { delimiter, .. } => Some(delimiter),
+                weir_planner::Format::Json => None,
+            },
         })
     }
 
@@ -233,6 +238,68 @@ impl Session {
         let batch = decoder
             .flush()?
             .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))?;
+        let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
+        self.append_rows(&def, batch, rowtime)
+    }
+
+    /// Appends one record whose value is DELIMITED text (the value columns in order) and whose
+    /// key (a JSON scalar, or an object for several key columns) fills the key columns.
+    pub fn insert_delimited(
+        &mut self,
+        stream: &str,
+        key: Option<&str>,
+        value: &str,
+        rowtime: Option<i64>,
+    ) -> Result<()> {
+        let def = self
+            .catalog
+            .resolve(&Name {
+                value: normalize(stream),
+                position: None,
+            })?
+            .clone();
+        let delimiter = match def.format {
+            weir_planner::Format::Delimited { delimiter, .. } => delimiter,
+            weir_planner::Format::Json => b',',
+        };
+        let value_idx: Vec<usize> = (0..def.columns.fields().len())
+            .filter(|i| !def.key_columns.contains(i))
+            .collect();
+        let value_schema = Arc::new(def.columns.project(&value_idx)?);
+        let mut decoder = arrow::csv::ReaderBuilder::new(Arc::clone(&value_schema))
+            .with_delimiter(delimiter)
+            .with_header(false)
+            .with_null_regex(regex::Regex::new("^$").map_err(|e| Error::Internal(e.to_string()))?)
+            .build_decoder();
+        let line = format!("{value}\n");
+        decoder.decode(line.as_bytes())?;
+        let values = decoder
+            .flush()?
+            .ok_or_else(|| Error::sql(format!("'{value}' is not a DELIMITED record"), None))?;
+        let key_schema = Arc::new(def.columns.project(&def.key_columns)?);
+        let key_json = match (key, def.key_columns.as_slice()) {
+            (None, _) | (_, []) => "{}".to_string(),
+            (Some(k), [one]) => format!(
+                "{{{}: {k}}}",
+                serde_json::Value::from(def.columns.field(*one).name().as_str())
+            ),
+            (Some(k), _) => k.to_string(),
+        };
+        let mut kdec = arrow::json::ReaderBuilder::new(Arc::clone(&key_schema)).build_decoder()?;
+        kdec.decode(key_json.as_bytes())?;
+        let keys = kdec.flush()?.ok_or_else(|| {
+            Error::sql(format!("'{key_json}' is not a key of {}", def.name), None)
+        })?;
+        let mut columns = Vec::with_capacity(def.columns.fields().len());
+        for i in 0..def.columns.fields().len() {
+            columns.push(match def.key_columns.iter().position(|&k| k == i) {
+                Some(k) => Arc::clone(keys.column(k)),
+                None => {
+                    Arc::clone(values.column(value_idx.iter().position(|&v| v == i).unwrap_or(0)))
+                }
+            });
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&def.columns), columns)?;
         let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
         self.append_rows(&def, batch, rowtime)
     }
@@ -369,7 +436,14 @@ impl Session {
                         suggestion: None,
                     });
                 }
-                let def = derived_stream(&create.name, &plan, &create.with)?;
+                let mut def = derived_stream(&create.name, &plan, &create.with)?;
+                // Without VALUE_FORMAT the new stream keeps its (first) source's format.
+                if create.with.get("VALUE_FORMAT").is_none() && create.with.get("FORMAT").is_none()
+                {
+                    if let Some(source) = plan.sources().first().and_then(|s| self.catalog.get(s)) {
+                        def.format = source.format.clone();
+                    }
+                }
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
                     self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;
                 }
@@ -1119,6 +1193,8 @@ pub struct StreamInfo {
     pub key_columns: Vec<usize>,
     /// The Kafka topic it reads or writes (its name when no `KAFKA_TOPIC` was given).
     pub topic: String,
+    /// The field delimiter when its values are DELIMITED text (None for JSON).
+    pub delimiter: Option<u8>,
 }
 
 /// The result of one statement run by [`Session::execute`].

@@ -103,6 +103,8 @@ pub struct StreamDef {
     pub read_only: bool,
     /// The Kafka topic named by `KAFKA_TOPIC`, when given.
     pub topic: Option<String>,
+    /// How its records are encoded (`VALUE_FORMAT`), whatever holds them.
+    pub format: Format,
 }
 
 impl StreamDef {
@@ -188,6 +190,7 @@ impl StreamDef {
         let columns = Arc::new(Schema::new(fields));
         let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
         let format = props.format()?;
+        let format_of_values = format.clone();
         let source = match props.text("PATH") {
             Some("-") => SourceSpec::Stdin { format },
             Some(path) => SourceSpec::File {
@@ -249,6 +252,7 @@ impl StreamDef {
             sink: None,
             read_only: create.read_only,
             topic: props.text("KAFKA_TOPIC").map(str::to_string),
+            format: format_of_values,
         })
     }
 }

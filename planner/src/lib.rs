@@ -121,5 +121,6 @@ pub fn derived_stream(
         sink,
         read_only: false,
         topic: props.text("KAFKA_TOPIC").map(str::to_string),
+        format,
     })
 }
