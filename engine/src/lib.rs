@@ -54,5 +54,10 @@ pub use session::{ExecuteResult, Outcome, Session, StreamInfo, DEAD_LETTERS};
 pub use sources::{BadRecord, QueryStats};
 pub use weir_parser::Statement;
 
+/// Names of the scalar functions queries can call (for completion and `SHOW FUNCTIONS`).
+pub fn function_names() -> Vec<String> {
+    weir_planner::function_names()
+}
+
 /// The Arrow crate Weir's batches come from.
 pub use arrow;

@@ -1,6 +1,7 @@
 //! `weir`: run SQL scripts, one-off statements, or an interactive REPL.
 
 mod conformance;
+mod helper;
 mod interrupt;
 mod output;
 
@@ -9,7 +10,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use rustyline::error::ReadlineError;
-use rustyline::DefaultEditor;
 use weir::{Config, Outcome, Session};
 
 use output::{Format, Printer};
@@ -243,7 +243,20 @@ fn run_statement(
 fn repl(format: Format) -> anyhow::Result<bool> {
     let mut session = new_session();
     let mut printer = Printer::new(format);
-    let mut editor = DefaultEditor::new().context("cannot start the line editor")?;
+    let names = std::sync::Arc::new(std::sync::Mutex::new(helper::Names::default()));
+    let mut editor: rustyline::Editor<helper::WeirHelper, rustyline::history::DefaultHistory> =
+        rustyline::Editor::with_config(
+            rustyline::Config::builder()
+                .completion_type(rustyline::CompletionType::List)
+                .auto_add_history(false)
+                .build(),
+        )
+        .context("cannot start the line editor")?;
+    editor.set_helper(Some(helper::WeirHelper::new(
+        std::sync::Arc::clone(&names),
+        std::io::stdout().is_terminal(),
+    )));
+    refresh_names(&session, &names);
     let history =
         std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".weir_history"));
     if let Some(h) = &history {
@@ -281,6 +294,7 @@ fn repl(format: Format) -> anyhow::Result<bool> {
                     }
                     Err(e) => eprintln!("error: {}", e.render(&sql)),
                 }
+                refresh_names(&session, &names);
             }
             Err(ReadlineError::Interrupted) => buffer.clear(),
             Err(ReadlineError::Eof) => break,
@@ -291,6 +305,21 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         let _ = editor.save_history(h);
     }
     Ok(true)
+}
+
+/// Completion candidates: streams, their columns, and functions.
+fn refresh_names(session: &Session, names: &std::sync::Mutex<helper::Names>) {
+    let mut words: Vec<String> = Vec::new();
+    for stream in session.stream_names() {
+        if let Some(info) = session.stream_info(&stream) {
+            words.extend(info.schema.fields().iter().map(|f| f.name().clone()));
+        }
+        words.push(stream);
+    }
+    words.extend(weir::function_names().into_iter().map(|f| f.to_uppercase()));
+    if let Ok(mut n) = names.lock() {
+        n.words = words;
+    }
 }
 
 /// Whether the buffer ends with a `;` outside strings, quoted names and comments.

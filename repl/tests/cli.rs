@@ -1,0 +1,141 @@
+//! The `weir` binary as users drive it: exit codes, piped input, and the REPL in a real
+//! pseudo-terminal (through util-linux `script`): multi-line input, Tab completion, Ctrl-C
+//! cancelling a running push query while the REPL stays alive, Ctrl-D exiting.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WEIR: &str = env!("CARGO_BIN_EXE_weir");
+
+fn run(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(WEIR)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("weir ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn exit_codes_and_piped_scripts() {
+    let (code, out, _) = run(
+        &["--format", "csv"],
+        "CREATE STREAM s (a INT, b STRING);\nINSERT INTO s VALUES (1, 'x'), (2, 'y');\nSELECT b FROM s WHERE a > 1;\n",
+    );
+    assert_eq!(code, 0);
+    assert_eq!(out, "B\ny\n");
+    let (code, _, err) = run(&["-e", "SELECT * FROM nope;"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("stream 'NOPE' does not exist"), "{err}");
+    let (code, _, err) = run(&["--bogus"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("usage"), "{err}");
+    let (code, _, _) = run(&["run", "/nonexistent/script.sql"], "");
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn repl_in_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("util-linux `script` is not installed: the pseudo-terminal test is skipped");
+        return;
+    }
+    let home = std::env::temp_dir().join(format!("weir-repl-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).expect("home");
+    let mut child = Command::new("script")
+        .args(["-qfec", WEIR, "/dev/null"])
+        .env("HOME", &home)
+        .env("TERM", "xterm")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script starts");
+    let mut input = child.stdin.take().expect("stdin");
+    let mut type_in = |text: &str, pause_ms: u64| {
+        input.write_all(text.as_bytes()).expect("type");
+        input.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(pause_ms));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    type_in(
+        "CREATE STREAM readings (sensor INT, celsius DOUBLE);\r",
+        300,
+    );
+    type_in("INSERT INTO readings VALUES (1, 21.5), (2, 30.25);\r", 300);
+    // A multi-line statement, with the column name completed by Tab.
+    type_in("SELECT sensor, cels\t\r", 300);
+    type_in("FROM readings\r", 200);
+    type_in("WHERE celsius > 25;\r", 800);
+    // A push query on an in-memory stream runs until cancelled: Ctrl-C stops it, not the REPL.
+    type_in("SELECT sensor FROM readings EMIT CHANGES;\r", 1200);
+    type_in("\x03", 800);
+    type_in("SHOW STREAMS;\r", 600);
+    type_in("\x04", 300);
+    drop(input);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if child.try_wait().expect("wait").is_none() {
+        let _ = child.kill();
+        panic!("the REPL did not exit after Ctrl-D");
+    }
+    let out = child.wait_with_output().expect("output");
+    let text = strip_ansi(&String::from_utf8_lossy(&out.stdout)).replace('\r', "");
+    assert!(
+        text.contains("SELECT sensor, celsius"),
+        "Tab completed the column:\n{text}"
+    );
+    assert!(
+        text.contains("| 2      | 30.25   |"),
+        "the multi-line query ran:\n{text}"
+    );
+    assert!(
+        text.contains("query cancelled"),
+        "Ctrl-C cancelled the query:\n{text}"
+    );
+    assert!(
+        text.contains("| READINGS"),
+        "the REPL answered after Ctrl-C:\n{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+}
+
+/// The text without terminal escape sequences (colours, cursor moves).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for d in chars.by_ref() {
+                    if d.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
