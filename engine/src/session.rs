@@ -1225,20 +1225,15 @@ fn describe_fields(schema: &Schema) -> String {
 }
 
 fn describe_function(name: &Name) -> Result<String> {
-    let names = weir_planner::function_names();
-    let lower = name.value.to_lowercase();
-    if !names.contains(&lower) {
-        return Err(Error::Sql {
+    weir_planner::describe_function(&name.value).ok_or_else(|| {
+        let names = weir_planner::function_names();
+        Error::Sql {
             message: format!("unknown function {name}"),
             position: name.position,
-            suggestion: weir_parser::closest_match(&lower, &names)
+            suggestion: weir_parser::closest_match(&name.value.to_lowercase(), &names)
                 .map(|s| format!("did you mean {}?", s.to_uppercase())),
-        });
-    }
-    Ok(format!(
-        "{}: a scalar function (see SHOW FUNCTIONS)\n",
-        name.value
-    ))
+        }
+    })
 }
 
 /// Unquoted names are upper-cased, as in SQL text.

@@ -54,6 +54,50 @@ pub fn function_names() -> Vec<String> {
     provider::FunctionRegistry::get().scalar_names()
 }
 
+/// What `DESCRIBE FUNCTION name` prints: kind, description, syntax and arguments, from the
+/// function's own documentation; `None` for an unknown name.
+pub fn describe_function(name: &str) -> Option<String> {
+    use std::fmt::Write as _;
+    let registry = provider::FunctionRegistry::get();
+    let lower = name.to_lowercase();
+    let (kind, doc, canonical) = if let Some(f) = registry.scalars.get(&lower) {
+        ("scalar", f.documentation().cloned(), f.name().to_string())
+    } else if let Some(f) = registry.aggregates.get(&lower) {
+        (
+            "aggregate",
+            f.documentation().cloned(),
+            f.name().to_string(),
+        )
+    } else {
+        return None;
+    };
+    let mut out = format!(
+        "Name        : {}\nType        : {kind}\n",
+        name.to_uppercase()
+    );
+    if canonical.to_lowercase() != lower {
+        let _ = writeln!(out, "Same as     : {}", canonical.to_uppercase());
+    }
+    match doc {
+        Some(doc) => {
+            let _ = writeln!(out, "Description : {}", doc.description.trim());
+            let _ = writeln!(out, "Syntax      : {}", doc.syntax_example.trim());
+            for (arg, what) in doc.arguments.unwrap_or_default() {
+                let _ = writeln!(out, "  {arg}: {}", what.trim());
+            }
+            if let Some(example) = doc.sql_example {
+                let example: Vec<&str> = example
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("```"))
+                    .collect();
+                let _ = writeln!(out, "Example     :\n{}", example.join("\n").trim_end());
+            }
+        }
+        None => out.push_str("Description : (not documented)\n"),
+    }
+    Some(out)
+}
+
 /// Builds the definition of the stream a `CREATE STREAM ... AS SELECT` creates.
 pub fn derived_stream(
     name: &weir_parser::Name,

@@ -267,6 +267,7 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         env!("CARGO_PKG_VERSION")
     );
     let mut buffer = String::new();
+    let mut timing = false;
     loop {
         let prompt = if buffer.is_empty() {
             "weir> "
@@ -275,14 +276,34 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         };
         match editor.readline(prompt) {
             Ok(line) => {
+                if buffer.is_empty() {
+                    match meta_command(line.trim(), &mut printer, &mut timing) {
+                        Meta::Quit => break,
+                        Meta::Done => {
+                            let _ = editor.add_history_entry(line.trim());
+                            continue;
+                        }
+                        Meta::NotMeta => {}
+                    }
+                }
                 buffer.push_str(&line);
                 buffer.push('\n');
                 if !statement_complete(&buffer) {
                     continue;
                 }
-                let sql = std::mem::take(&mut buffer);
+                let mut sql = std::mem::take(&mut buffer);
                 interrupt::reset();
                 let _ = editor.add_history_entry(sql.trim());
+                let started = std::time::Instant::now();
+                if let Some(path) = run_script_path(&sql) {
+                    match std::fs::read_to_string(&path) {
+                        Ok(text) => sql = text,
+                        Err(e) => {
+                            eprintln!("error: cannot read script '{path}': {e}");
+                            continue;
+                        }
+                    }
+                }
                 match session.parse(&sql) {
                     Ok(stmts) => {
                         for stmt in &stmts {
@@ -293,6 +314,9 @@ fn repl(format: Format) -> anyhow::Result<bool> {
                         }
                     }
                     Err(e) => eprintln!("error: {}", e.render(&sql)),
+                }
+                if timing {
+                    eprintln!("Time: {:.3} s", started.elapsed().as_secs_f64());
                 }
                 refresh_names(&session, &names);
             }
@@ -305,6 +329,62 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         let _ = editor.save_history(h);
     }
     Ok(true)
+}
+
+const HELP: &str = "\
+Statements end with ';' and may span lines. Tab completes keywords, streams, columns, functions.
+  CREATE STREAM s (col TYPE [KEY], ...) WITH (PATH='file', VALUE_FORMAT='JSON'|'DELIMITED', ...);
+  CREATE TABLE t (col TYPE PRIMARY KEY, ...) WITH (...);
+  CREATE STREAM|TABLE x [WITH (...)] AS SELECT ...;      persistent query
+  SELECT ... FROM s [JOIN t ON ...] [WINDOW ...] [WHERE ...] [GROUP BY ...] [PARTITION BY ...]
+         [EMIT CHANGES|FINAL] [LIMIT n];                 Ctrl-C cancels it
+  INSERT INTO s [(cols)] VALUES (...);   INSERT INTO s SELECT ...;
+  SHOW STREAMS|TABLES|QUERIES|PROPERTIES|FUNCTIONS;   DESCRIBE [EXTENDED] s;   DESCRIBE FUNCTION f;
+  EXPLAIN <query>;   SET 'prop'='value';   UNSET 'prop';   TERMINATE <query id>|ALL;   DROP STREAM s;
+  RUN SCRIPT 'file.sql';
+Meta commands (no ';'):  \\format table|json|csv   \\timing   help   \\q (or Ctrl-D)";
+
+enum Meta {
+    Quit,
+    Done,
+    NotMeta,
+}
+
+/// REPL commands that are not SQL.
+fn meta_command(line: &str, printer: &mut Printer, timing: &mut bool) -> Meta {
+    let lower = line.trim_end_matches(';').trim().to_lowercase();
+    let mut words = lower.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("help" | "\\h" | "\\?"), None) => println!("{HELP}"),
+        (Some("\\q" | "quit" | "exit"), None) => return Meta::Quit,
+        (Some("\\timing"), None) => {
+            *timing = !*timing;
+            println!("Timing is {}.", if *timing { "on" } else { "off" });
+        }
+        (Some("\\format"), Some(f)) => match Format::parse(f) {
+            Some(format) => {
+                printer.set_format(format);
+                println!("Output format is {f}.");
+            }
+            None => eprintln!("error: unknown format '{f}': use table, json or csv"),
+        },
+        (Some(w), _) if w.starts_with('\\') => eprintln!("error: unknown command {w} (try help)"),
+        _ => return Meta::NotMeta,
+    }
+    Meta::Done
+}
+
+/// `RUN SCRIPT 'path';` names a file of statements to run.
+fn run_script_path(sql: &str) -> Option<String> {
+    let t = sql.trim().trim_end_matches(';').trim();
+    let upper = t.to_uppercase();
+    let rest = upper.strip_prefix("RUN SCRIPT")?;
+    let offset = t.len() - rest.len();
+    let quoted = t[offset..].trim();
+    quoted
+        .strip_prefix('\'')
+        .and_then(|q| q.strip_suffix('\''))
+        .map(str::to_string)
 }
 
 /// Completion candidates: streams, their columns, and functions.

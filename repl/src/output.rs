@@ -45,6 +45,11 @@ impl Printer {
         }
     }
 
+    /// Switches the output format (the REPL's `\\format`).
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
+    }
+
     /// Confirmations: stdout for people, stderr when stdout carries data.
     pub fn info(&self, msg: &str) {
         match self.format {
