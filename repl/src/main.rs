@@ -283,7 +283,7 @@ fn repl(format: Format) -> anyhow::Result<bool> {
                             let _ = editor.add_history_entry(line.trim());
                             continue;
                         }
-                        Meta::NotMeta => {}
+                        Meta::Sql => {}
                     }
                 }
                 buffer.push_str(&line);
@@ -347,7 +347,7 @@ Meta commands (no ';'):  \\format table|json|csv   \\timing   help   \\q (or Ctr
 enum Meta {
     Quit,
     Done,
-    NotMeta,
+    Sql,
 }
 
 /// REPL commands that are not SQL.
@@ -369,7 +369,7 @@ fn meta_command(line: &str, printer: &mut Printer, timing: &mut bool) -> Meta {
             None => eprintln!("error: unknown format '{f}': use table, json or csv"),
         },
         (Some(w), _) if w.starts_with('\\') => eprintln!("error: unknown command {w} (try help)"),
-        _ => return Meta::NotMeta,
+        _ => return Meta::Sql,
     }
     Meta::Done
 }
