@@ -31,6 +31,16 @@ impl CancelHandle {
     pub fn cancel(&self) {
         self.0.cancel();
     }
+
+    /// The query's record counts and watermark so far (e.g. for a progress line).
+    pub fn stats(&self) -> QueryStats {
+        self.0.metrics.snapshot()
+    }
+
+    /// Whether the query has ended.
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
 }
 
 impl Query {

@@ -216,6 +216,12 @@ fn run_statement(
         Outcome::Query(mut query) => {
             // Ctrl-C cancels the running query (the REPL stays; a script stops after it).
             let _watch = interrupt::watch(query.cancel_handle());
+            let status = std::io::stderr().is_terminal().then(|| {
+                output::status_line(
+                    query.cancel_handle(),
+                    std::sync::Arc::clone(&printer.status_shown),
+                )
+            });
             let schema = query.schema();
             printer.start(&schema);
             let mut result = Ok(());
@@ -228,6 +234,7 @@ fn run_statement(
                     }
                 }
             }
+            drop(status);
             let stats = query.stats();
             printer.finish(stats);
             if interrupt::was_interrupted() {

@@ -31,6 +31,8 @@ impl Format {
 const MAX_WIDTH: usize = 32;
 
 pub struct Printer {
+    /// Set while a status line is on the terminal (cleared before rows are printed).
+    pub status_shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
     format: Format,
     widths: Vec<usize>,
     csv_header_written: bool,
@@ -39,6 +41,7 @@ pub struct Printer {
 impl Printer {
     pub fn new(format: Format) -> Self {
         Self {
+            status_shown: Default::default(),
             format,
             widths: Vec::new(),
             csv_header_written: false,
@@ -93,6 +96,7 @@ impl Printer {
     }
 
     pub fn rows(&mut self, batch: &RecordBatch) -> weir::Result<()> {
+        clear_status(&self.status_shown);
         let options = FormatOptions::default().with_null("null");
         // People read window bounds as UTC timestamps (JSON and CSV keep epoch milliseconds).
         let shown: Vec<weir::arrow::array::ArrayRef> = batch
@@ -171,6 +175,7 @@ impl Printer {
     }
 
     pub fn finish(&mut self, stats: QueryStats) {
+        clear_status(&self.status_shown);
         if self.format == Format::Table {
             if self.csv_header_written {
                 self.rule();
@@ -204,5 +209,71 @@ fn cell(text: &str, width: usize) -> String {
         format!("{kept}…")
     } else {
         format!("{text}{}", " ".repeat(width - len))
+    }
+}
+
+fn clear_status(shown: &std::sync::atomic::AtomicBool) {
+    if shown.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        eprint!("\r\x1b[K");
+    }
+}
+
+/// While a query runs on a terminal and no rows arrive, a status line on stderr says what it
+/// has done and why nothing shows: rows so far, records read, the watermark, waiting for input.
+pub fn status_line(
+    query: weir::CancelHandle,
+    shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> StatusGuard {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let stop = std::sync::Arc::clone(&done);
+    let thread = std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let mut last_out = 0;
+        let mut quiet_since = std::time::Instant::now();
+        while !stop.load(Ordering::SeqCst) && !query.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let stats = query.stats();
+            if stats.records_out != last_out {
+                last_out = stats.records_out;
+                quiet_since = std::time::Instant::now();
+                continue;
+            }
+            if quiet_since.elapsed() < std::time::Duration::from_secs(1)
+                || stop.load(Ordering::SeqCst)
+            {
+                continue;
+            }
+            let rate = stats.records_in as f64 / started.elapsed().as_secs_f64().max(0.001);
+            let watermark = stats
+                .watermark
+                .and_then(weir::arrow::temporal_conversions::timestamp_ms_to_datetime)
+                .map(|t| format!(" · watermark {t}Z"))
+                .unwrap_or_default();
+            eprint!(
+                "\r\x1b[K… {} rows · {} read ({rate:.0}/s){watermark} · waiting for input (Ctrl-C stops)",
+                stats.records_out, stats.records_in
+            );
+            shown.store(true, Ordering::SeqCst);
+        }
+    });
+    StatusGuard {
+        done,
+        thread: Some(thread),
+    }
+}
+
+/// Stops the status line when dropped.
+pub struct StatusGuard {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StatusGuard {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

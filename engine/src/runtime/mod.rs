@@ -64,6 +64,7 @@ pub(crate) struct Epoch {
 
 /// A running instance of a dataflow plan.
 pub(crate) struct Pipeline {
+    metrics: Arc<Metrics>,
     stages: Vec<Stage>,
     inputs: Vec<Vec<usize>>,
     threads: usize,
@@ -127,6 +128,7 @@ impl Pipeline {
             inputs.push(node.inputs.clone());
         }
         Ok(Self {
+            metrics: Arc::clone(metrics),
             stages,
             inputs,
             threads: threads.max(1),
@@ -268,6 +270,7 @@ impl Pipeline {
             return None;
         }
         self.watermark = next;
+        self.metrics.set_watermark(next);
         Some(next)
     }
 }

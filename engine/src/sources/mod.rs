@@ -49,12 +49,26 @@ impl BadRecord {
 pub type BadRecordHook = Arc<dyn Fn(&BadRecord) + Send + Sync>;
 
 /// Counters of a running query, shared with its handle.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Metrics {
     records_in: AtomicU64,
     records_out: AtomicU64,
     bad: AtomicU64,
     late: AtomicU64,
+    /// The query's watermark (i64::MIN until event time is known).
+    watermark: std::sync::atomic::AtomicI64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            bad: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            watermark: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 impl Metrics {
@@ -63,6 +77,9 @@ impl Metrics {
     }
     pub(crate) fn add_out(&self, n: u64) {
         self.records_out.fetch_add(n, Ordering::Relaxed);
+    }
+    pub(crate) fn set_watermark(&self, watermark: i64) {
+        self.watermark.store(watermark, Ordering::Relaxed);
     }
     pub(crate) fn add_bad(&self, n: u64) {
         self.bad.fetch_add(n, Ordering::Relaxed);
@@ -76,6 +93,10 @@ impl Metrics {
             records_out: self.records_out.load(Ordering::Relaxed),
             bad_records: self.bad.load(Ordering::Relaxed),
             late_records: self.late.load(Ordering::Relaxed),
+            watermark: match self.watermark.load(Ordering::Relaxed) {
+                0 | i64::MIN | i64::MAX => None,
+                w => Some(w),
+            },
         }
     }
 }
@@ -91,6 +112,8 @@ pub struct QueryStats {
     pub bad_records: u64,
     /// Records that arrived after their window closed (window end + grace), and were dropped.
     pub late_records: u64,
+    /// The query's watermark (ms since the epoch), once event time has been seen.
+    pub watermark: Option<i64>,
 }
 
 /// What a source needs to report and route bad records.
