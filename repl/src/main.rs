@@ -18,13 +18,14 @@ const USAGE: &str = "\
 usage:
   weir run <script.sql> [--format table|json|csv]   run a script's statements in order
   weir -e \"<SQL>\" [--format table|json|csv]         run statements given on the command line
-  weir test <file-or-dir>... [--filter TEXT]        run pipeline test cases (ksqlDB test format)
+  weir test <file-or-dir>... [--filter TEXT] [--batch-rows N]
+                                                    run pipeline tests (ksqlDB format or .sql)
   weir [--format ...]                               open the interactive REPL
                                                     (SQL piped on stdin is run as a script)
 exit codes: 0 ok, 1 query error, 2 usage error";
 
 enum Mode {
-    Test(Vec<String>, Option<String>),
+    Test(Vec<String>, Option<String>, usize),
     Script(String),
     Inline(String),
     Repl,
@@ -47,11 +48,20 @@ fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
             "test" if mode.is_none() => {
                 let mut files = Vec::new();
                 let mut filter = None;
+                let mut batch_rows = 1;
                 i += 1;
                 while i < args.len() {
                     match args[i].as_str() {
                         "--filter" => {
                             filter = Some(args.get(i + 1).ok_or("--filter needs text")?.clone());
+                            i += 2;
+                        }
+                        "--batch-rows" => {
+                            batch_rows = args
+                                .get(i + 1)
+                                .and_then(|n| n.parse().ok())
+                                .filter(|&n: &usize| n > 0)
+                                .ok_or("--batch-rows needs a positive number")?;
                             i += 2;
                         }
                         "-h" | "--help" => return Err(String::new()),
@@ -64,7 +74,7 @@ fn parse_args(args: &[String]) -> Result<(Mode, Format), String> {
                 if files.is_empty() {
                     return Err("`weir test` needs test files or folders".into());
                 }
-                mode = Some(Mode::Test(files, filter));
+                mode = Some(Mode::Test(files, filter, batch_rows));
             }
             "-e" | "--execute" if mode.is_none() => {
                 let sql = args.get(i + 1).ok_or("-e needs SQL text")?;
@@ -113,10 +123,10 @@ fn real_main() -> ExitCode {
         }
     };
     let result = match mode {
-        Mode::Test(files, filter) => {
+        Mode::Test(files, filter, batch_rows) => {
             let paths: Vec<std::path::PathBuf> =
                 files.iter().map(std::path::PathBuf::from).collect();
-            return match conformance::run(&paths, filter.as_deref()) {
+            return match conformance::run(&paths, filter.as_deref(), batch_rows) {
                 Ok(report) => {
                     report.print(true, true);
                     if report.failed() == 0 {
