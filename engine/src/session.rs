@@ -154,14 +154,7 @@ impl Session {
     /// Appends record batches to an in-memory stream (declared without `PATH`). The batches
     /// must have the stream's declared columns; `ROWTIME` is set to now.
     pub fn push(&mut self, stream: &str, batch: RecordBatch) -> Result<()> {
-        let name = normalize(stream);
-        let def = self
-            .catalog
-            .resolve(&Name {
-                value: name,
-                position: None,
-            })?
-            .clone();
+        let def = self.stream_def(stream)?;
         if batch.schema().fields().len() != def.columns.fields().len()
             || batch
                 .schema()
@@ -180,6 +173,17 @@ impl Session {
         }
         let batch = RecordBatch::try_new(Arc::clone(&def.columns), batch.columns().to_vec())?;
         self.append_rows(&def, batch, None)
+    }
+
+    /// The definition of the stream an embedding program names (unquoted names upper-cased).
+    fn stream_def(&self, stream: &str) -> Result<StreamDef> {
+        Ok(self
+            .catalog
+            .resolve(&Name {
+                value: normalize(stream),
+                position: None,
+            })?
+            .clone())
     }
 
     /// What the catalog knows about a stream or table.
@@ -206,13 +210,7 @@ impl Session {
     /// Appends one record, given as a JSON object, to an in-memory stream. Fields match
     /// columns case-insensitively; missing fields are NULL. `rowtime` (ms) defaults to now.
     pub fn insert_json(&mut self, stream: &str, json: &str, rowtime: Option<i64>) -> Result<()> {
-        let def = self
-            .catalog
-            .resolve(&Name {
-                value: normalize(stream),
-                position: None,
-            })?
-            .clone();
+        let def = self.stream_def(stream)?;
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::sql(format!("invalid JSON record: {e}"), None))?;
         let serde_json::Value::Object(fields) = value else {
@@ -251,13 +249,7 @@ impl Session {
         value: &str,
         rowtime: Option<i64>,
     ) -> Result<()> {
-        let def = self
-            .catalog
-            .resolve(&Name {
-                value: normalize(stream),
-                position: None,
-            })?
-            .clone();
+        let def = self.stream_def(stream)?;
         let delimiter = match def.format {
             weir_planner::Format::Delimited { delimiter, .. } => delimiter,
             weir_planner::Format::Json => b',',
