@@ -274,8 +274,7 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         std::io::stdout().is_terminal(),
     )));
     refresh_names(&session, &names);
-    let history =
-        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".weir_history"));
+    let history = history_path();
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
@@ -402,6 +401,19 @@ fn run_script_path(sql: &str) -> Option<String> {
         .strip_prefix('\'')
         .and_then(|q| q.strip_suffix('\''))
         .map(str::to_string)
+}
+
+/// The history file in the user's state directory (`$XDG_STATE_HOME/weir/history`, by default
+/// `~/.local/state/weir/history`).
+fn history_path() -> Option<std::path::PathBuf> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/state"))
+        })?;
+    let dir = state.join("weir");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("history"))
 }
 
 /// Completion candidates: streams, their columns, and functions.
