@@ -20,6 +20,7 @@ pub struct Query {
     pub(crate) control: Arc<QueryControl>,
     pub(crate) schema: SchemaRef,
     pub(crate) thread: Option<JoinHandle<()>>,
+    pub(crate) changelog_keys: Option<Vec<usize>>,
 }
 
 /// Cancels a query from another thread (e.g. a Ctrl-C handler).
@@ -47,6 +48,12 @@ impl Query {
     /// Schema of the result batches.
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// For a query whose output is a changelog (it aggregates, or reads a table): the key
+    /// columns of its rows — a later row with the same key updates the earlier one.
+    pub fn changelog_keys(&self) -> Option<&[usize]> {
+        self.changelog_keys.as_deref()
     }
 
     /// Record counts so far.

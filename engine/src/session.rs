@@ -307,6 +307,21 @@ impl Session {
         Ok(())
     }
 
+    /// Whether a statement is a push query (`SELECT ... EMIT CHANGES|FINAL`), which follows
+    /// its input until the input ends.
+    pub fn is_push_query(stmt: &Statement) -> bool {
+        matches!(&stmt.kind, StatementKind::Query(q) if q.emit.is_some())
+    }
+
+    /// Declares that no more records will be inserted from outside the running queries: every
+    /// in-memory stream ends once its writing queries end, so push queries over them finish. A
+    /// script runner calls this before a push query (nothing after it can insert earlier).
+    pub fn end_external_input(&mut self) {
+        for log in self.logs.values() {
+            log.seal();
+        }
+    }
+
     /// Ends the session's input: seals every in-memory stream (nothing more will be inserted),
     /// waits until every persistent query has read all of its input, and stops them. Scripts
     /// call this at their end so derived streams and file sinks are complete.
@@ -925,11 +940,29 @@ impl Session {
             .stack_size(QUERY_STACK)
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
+        let changelog_keys = plan.changelog.then(|| {
+            let visible = plan.visible_schema();
+            let mut keys: Vec<usize> = match &plan.output().partitioning {
+                weir_planner::Partitioning::Hash { keys, .. } => keys
+                    .iter()
+                    .filter_map(|k| visible.index_of(k).ok())
+                    .collect(),
+                weir_planner::Partitioning::Unkeyed { .. } => Vec::new(),
+            };
+            for bound in [
+                weir_planner::columns::WINDOWSTART,
+                weir_planner::columns::WINDOWEND,
+            ] {
+                keys.extend(visible.index_of(bound).ok());
+            }
+            keys
+        });
         Ok(Query {
             rx: Some(rx),
             control,
             schema,
             thread: Some(thread),
+            changelog_keys,
         })
     }
 

@@ -198,6 +198,10 @@ fn run_script(sql: &str, format: Format) -> anyhow::Result<bool> {
         }
     };
     for stmt in &statements {
+        // In a script nothing can insert while a push query runs: it ends with its input.
+        if Session::is_push_query(stmt) {
+            session.end_external_input();
+        }
         if let Err(e) = run_statement(&mut session, stmt, &mut printer) {
             eprintln!("error: {}", e.render(sql));
             return Ok(false);
@@ -222,7 +226,10 @@ fn run_statement(
     match session.execute_statement(stmt)? {
         Outcome::Done(msg) => printer.info(&msg),
         Outcome::Text(text) => printer.text(&text),
-        Outcome::Table(batch) => printer.table(&batch)?,
+        Outcome::Table(batch) => {
+            printer.set_changelog(None);
+            printer.table(&batch)?
+        }
         Outcome::Query(mut query) => {
             // Ctrl-C cancels the running query (the REPL stays; a script stops after it).
             let _watch = interrupt::watch(query.cancel_handle());
@@ -233,6 +240,7 @@ fn run_statement(
                 )
             });
             let schema = query.schema();
+            printer.set_changelog(query.changelog_keys());
             printer.start(&schema);
             let mut result = Ok(());
             for batch in query.by_ref() {

@@ -35,6 +35,9 @@ pub struct Printer {
     pub status_shown: std::sync::Arc<std::sync::atomic::AtomicBool>,
     format: Format,
     widths: Vec<usize>,
+    /// For changelog results (table mode): key columns, and the keys shown so far — rows get
+    /// an `OP` column saying whether they insert a key or update it.
+    changelog: Option<(Vec<usize>, std::collections::HashSet<String>)>,
     csv_header_written: bool,
 }
 
@@ -44,8 +47,14 @@ impl Printer {
             status_shown: Default::default(),
             format,
             widths: Vec::new(),
+            changelog: None,
             csv_header_written: false,
         }
+    }
+
+    /// Marks the next result as a changelog keyed by `keys` (None for an append-only result).
+    pub fn set_changelog(&mut self, keys: Option<&[usize]>) {
+        self.changelog = keys.map(|k| (k.to_vec(), Default::default()));
     }
 
     /// Switches the output format (the REPL's `\\format`).
@@ -146,26 +155,50 @@ impl Printer {
                             self.widths[i] = self.widths[i].max(len.min(MAX_WIDTH));
                         }
                     }
+                    if self.changelog.is_some() {
+                        self.widths.insert(0, 6);
+                    }
                     drop(out);
                     self.rule();
-                    let names: Vec<String> = batch
-                        .schema()
-                        .fields()
-                        .iter()
-                        .zip(&self.widths)
-                        .map(|(f, w)| cell(f.name(), *w))
-                        .collect();
+                    let mut names: Vec<String> = Vec::new();
+                    if self.changelog.is_some() {
+                        names.push(cell("OP", 6));
+                    }
+                    let data_widths = &self.widths[usize::from(self.changelog.is_some())..];
+                    names.extend(
+                        batch
+                            .schema()
+                            .fields()
+                            .iter()
+                            .zip(data_widths)
+                            .map(|(f, w)| cell(f.name(), *w)),
+                    );
                     println!("| {} |", names.join(" | "));
                     self.rule();
                     self.csv_header_written = true;
                     out = stdout.lock();
                 }
+                let offset = usize::from(self.changelog.is_some());
                 for row in 0..batch.num_rows() {
-                    let cells: Vec<String> = formatters
-                        .iter()
-                        .zip(&self.widths)
-                        .map(|(f, w)| cell(&f.value(row).to_string(), *w))
-                        .collect();
+                    let mut cells: Vec<String> = Vec::new();
+                    if let Some((keys, seen)) = &mut self.changelog {
+                        let key: Vec<String> = keys
+                            .iter()
+                            .map(|&k| formatters[k].value(row).to_string())
+                            .collect();
+                        let op = if seen.insert(key.join("\u{1f}")) {
+                            "insert"
+                        } else {
+                            "update"
+                        };
+                        cells.push(cell(op, 6));
+                    }
+                    cells.extend(
+                        formatters
+                            .iter()
+                            .zip(&self.widths[offset..])
+                            .map(|(f, w)| cell(&f.value(row).to_string(), *w)),
+                    );
                     let _ = writeln!(out, "| {} |", cells.join(" | "));
                 }
             }

@@ -139,3 +139,48 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn interrupting_a_script_exits_130() {
+    let mut child = Command::new(WEIR)
+        .args([
+            "-e",
+            "CREATE STREAM s (a INT) WITH (PATH='-'); SELECT a FROM s EMIT CHANGES;",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("weir starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"{\"a\": 1}\n").expect("write");
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("weir ends");
+    drop(stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("| 1 "));
+}
+
+#[test]
+fn a_script_push_query_ends_with_its_input() {
+    let (code, out, _) = run(
+        &["-e", "SET 'batch.max.rows'='1'; CREATE STREAM e (k INT KEY, v INT); INSERT INTO e VALUES (1, 1), (2, 2), (1, 3); SELECT k, SUM(v) AS s FROM e GROUP BY k EMIT CHANGES;"],
+        "",
+    );
+    assert_eq!(code, 0);
+    // Changelog rows say whether they insert or update a key.
+    assert!(
+        out.contains("| OP ") && out.contains("| update | 1"),
+        "{out}"
+    );
+}
