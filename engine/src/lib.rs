@@ -49,7 +49,7 @@ mod sources;
 
 pub use config::{Config, ConfigBuilder, ErrorPolicy};
 pub use error::{Error, Position, Result};
-pub use query::{CancelHandle, Query};
+pub use query::{CancelHandle, Query, QueryStream};
 pub use session::{ExecuteResult, Outcome, Session, StreamInfo, DEAD_LETTERS};
 pub use sources::{BadRecord, QueryStats};
 pub use weir_parser::Statement;

@@ -77,6 +77,63 @@ impl Query {
     }
 }
 
+impl Query {
+    /// The query as an async `Stream` of batches, for async callers (no runtime is required:
+    /// a plain thread forwards the batches; dropping the stream cancels the query).
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// let mut session = weir::Session::new(weir::Config::default());
+    /// session.execute("CREATE STREAM s (v INT); INSERT INTO s VALUES (1), (2);")?;
+    /// let stream = session.query("SELECT v FROM s;")?.into_stream();
+    /// let rows: usize = futures::executor::block_on(stream.map(|b| b.map(|b| b.num_rows()).unwrap_or(0)).collect::<Vec<_>>())
+    ///     .into_iter()
+    ///     .sum();
+    /// assert_eq!(rows, 2);
+    /// # Ok::<(), weir::Error>(())
+    /// ```
+    pub fn into_stream(self) -> QueryStream {
+        let cancel = self.cancel_handle();
+        let (tx, rx) = futures_channel::mpsc::unbounded();
+        let forward = std::thread::spawn(move || {
+            for batch in self {
+                if tx.unbounded_send(batch).is_err() {
+                    break;
+                }
+            }
+        });
+        QueryStream {
+            rx,
+            cancel,
+            _forward: forward,
+        }
+    }
+}
+
+/// A running query as an async stream of record batches (see [`Query::into_stream`]).
+pub struct QueryStream {
+    rx: futures_channel::mpsc::UnboundedReceiver<Result<RecordBatch>>,
+    cancel: CancelHandle,
+    _forward: JoinHandle<()>,
+}
+
+impl futures_core::Stream for QueryStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::pin::Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
+
+impl Drop for QueryStream {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
 impl Iterator for Query {
     type Item = Result<RecordBatch>;
 
