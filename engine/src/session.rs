@@ -940,7 +940,8 @@ impl Session {
             .stack_size(QUERY_STACK)
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
-        let changelog_keys = plan.changelog.then(|| {
+        // Only a push query shows changes; a pull query shows state, EMIT FINAL final rows.
+        let changelog_keys = (plan.changelog && query.emit == Some(Emit::Changes)).then(|| {
             let visible = plan.visible_schema();
             let mut keys: Vec<usize> = match &plan.output().partitioning {
                 weir_planner::Partitioning::Hash { keys, .. } => keys
