@@ -184,3 +184,27 @@ fn a_script_push_query_ends_with_its_input() {
         "{out}"
     );
 }
+
+/// The README's tour runs as written (from the repository root, as the README says).
+#[test]
+fn readme_tour_runs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let start = readme.find("## A 5-minute tour").expect("tour section");
+    let block = &readme[start..];
+    let sql_start = block.find("```sql\n").expect("sql block") + "```sql\n".len();
+    let sql = &block[sql_start..sql_start + block[sql_start..].find("```").expect("block end")];
+    let script = std::env::temp_dir().join(format!("weir-tour-{}.sql", std::process::id()));
+    std::fs::write(&script, sql).expect("write");
+    let out = Command::new(WEIR)
+        .arg("run")
+        .arg(&script)
+        .current_dir(&root)
+        .output()
+        .expect("weir runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("error"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("| Queens"), "the join ran:\n{text}");
+}
