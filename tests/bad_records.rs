@@ -174,3 +174,21 @@ fn deeply_nested_json_is_a_bad_record_not_a_crash() {
     assert_eq!(strings(&out, "A"), ["ok"]);
     assert_eq!(q.stats().bad_records, 1);
 }
+
+#[test]
+fn bytes_are_base64_in_json_and_bad_base64_is_a_bad_record() {
+    let path = temp_file(
+        "bytes.jsonl",
+        b"{\"id\":1,\"b\":\"aGVsbG8=\"}\n{\"id\":2,\"b\":\"!!not base64\"}\n{\"id\":3,\"b\":null}\n",
+    );
+    let mut s = session_with(
+        &format!("CREATE STREAM x (id INT, b BYTES) WITH (PATH='{path}');"),
+        Config::default(),
+    );
+    let mut q = s.query("SELECT id, b FROM x;").unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<Vec<_>>>().unwrap();
+    assert_eq!(strings(&out, "ID"), ["1", "3"]);
+    // The bytes of "hello" (shown as text by the test helper).
+    assert_eq!(strings(&out, "B"), ["hello", "null"]);
+    assert_eq!(q.stats().bad_records, 1);
+}

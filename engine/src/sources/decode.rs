@@ -85,7 +85,37 @@ impl RecordDecoder {
             Some(batch) if batch.num_rows() == n => (batch, None),
             _ => self.decode_each(chunk)?,
         };
-        let batch = self.to_declared(&batch)?;
+        let (batch, good) = match self.to_declared(&batch) {
+            Ok(b) => (b, good),
+            // A value that decodes but does not convert (bad base64 in a BYTES column): find
+            // the rows, one at a time, and route them as bad records.
+            Err(_) => {
+                let lines: Vec<usize> = good.clone().unwrap_or_else(|| (0..n).collect());
+                let mut kept = Vec::new();
+                let mut kept_lines = Vec::new();
+                for (r, &line) in lines.iter().enumerate() {
+                    match self.to_declared(&batch.slice(r, 1)) {
+                        Ok(b) => {
+                            kept.push(b);
+                            kept_lines.push(line);
+                        }
+                        Err(e) => {
+                            let reason = e
+                                .to_string()
+                                .trim_start_matches("query failed: ")
+                                .to_string();
+                            self.ctx.bad(BadRecord::new(
+                                chunk,
+                                line,
+                                base_offset + line as i64,
+                                &reason,
+                            ))?;
+                        }
+                    }
+                }
+                (concat_batches(&self.columns, &kept)?, Some(kept_lines))
+            }
+        };
         let offsets: Int64Array = match &good {
             None => (0..n as i64).map(|i| base_offset + i).collect(),
             Some(rows) => rows.iter().map(|&i| base_offset + i as i64).collect(),
@@ -346,6 +376,8 @@ impl RecordDecoder {
 /// (matched case-insensitively), so the JSON decoder finds them.
 fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
     match declared {
+        // JSON carries BYTES as base64 text (as ksqlDB writes them); decoded after reading.
+        DataType::Binary => DataType::Utf8,
         DataType::Struct(fields) => {
             let keys: Vec<&String> = samples
                 .iter()
@@ -396,6 +428,28 @@ fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> {
         return Ok(array);
     }
     match (declared, array.data_type()) {
+        (DataType::Binary, DataType::Utf8) => {
+            use base64::Engine as _;
+            let strings = array.as_string::<i32>();
+            let mut out = arrow::array::BinaryBuilder::with_capacity(
+                strings.len(),
+                strings.value_data().len(),
+            );
+            for v in strings.iter() {
+                match v {
+                    None => out.append_null(),
+                    Some(text) => match base64::engine::general_purpose::STANDARD.decode(text) {
+                        Ok(bytes) => out.append_value(bytes),
+                        Err(e) => {
+                            return Err(crate::error::Error::Execution(format!(
+                                "BYTES value is not base64: {e}"
+                            )))
+                        }
+                    },
+                }
+            }
+            Ok(Arc::new(out.finish()))
+        }
         (DataType::Struct(fields), DataType::Struct(_)) => {
             let s = array.as_struct();
             let children = s
