@@ -229,17 +229,23 @@ impl Run {
         if output.iter().all(Vec::is_empty) {
             return Ok(());
         }
-        // People and files see rows in source order; logs keep their partitions.
-        let ordered = in_source_order(output.clone())?;
-        let offset_column = ordered
-            .first()
+        // People and files see rows in source order; logs keep their partitions. The merge
+        // (a concat and a sort) is only paid when a sink needs it.
+        let offset_column = output
+            .iter()
+            .flatten()
+            .next()
             .and_then(|b| b.schema().index_of(ROWOFFSET).ok());
+        let ordered = if self.sinks.iter().any(|s| !matches!(s, Sink::Log(_))) {
+            in_source_order(output.clone())?
+        } else {
+            Vec::new()
+        };
         for sink in &mut self.sinks {
             match sink {
                 Sink::Log(log) => {
                     // A log numbers the rows it receives itself (several queries may write it),
                     // in source order, so its readers still see source order.
-                    let parts = output.len();
                     let restamped = match offset_column {
                         Some(col) => {
                             let total: usize =
@@ -249,7 +255,6 @@ impl Run {
                         }
                         None => output.clone(),
                     };
-                    debug_assert_eq!(restamped.len(), parts);
                     log.append(restamped)?
                 }
                 Sink::KeyedLog { log, keys } => {
@@ -292,6 +297,19 @@ fn restamp_partitioned(
     col: usize,
     first: i64,
 ) -> Result<Vec<Vec<RecordBatch>>> {
+    // One partition with data: its rows are already in source order — number them as they are.
+    if output.iter().filter(|l| !l.is_empty()).count() <= 1 {
+        let mut next = first;
+        return output
+            .into_iter()
+            .map(|list| {
+                let n: usize = list.iter().map(RecordBatch::num_rows).sum();
+                let restamped = restamp_offsets(list, col, next)?;
+                next += n as i64;
+                Ok(restamped)
+            })
+            .collect();
+    }
     // Every row's current offset, with where it is.
     let mut rows: Vec<(i64, usize, usize, usize)> = Vec::new();
     for (p, list) in output.iter().enumerate() {
