@@ -153,7 +153,15 @@ fn real_main() -> ExitCode {
         Mode::Inline(sql) => run_script(&sql, format),
         Mode::Repl => {
             if std::io::stdin().is_terminal() {
-                repl(format)
+                // Ctrl-C in the REPL cancels a query, never the session: leaving it with
+                // Ctrl-D or \\q is a normal exit.
+                return match repl(format) {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {e:#}");
+                        ExitCode::from(1)
+                    }
+                };
             } else {
                 let mut sql = String::new();
                 if let Err(e) = std::io::stdin().read_to_string(&mut sql) {

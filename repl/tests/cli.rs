@@ -2,8 +2,9 @@
 //! pseudo-terminal (through util-linux `script`): multi-line input, Tab completion, Ctrl-C
 //! cancelling a running push query while the REPL stays alive, Ctrl-D exiting.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WEIR: &str = env!("CARGO_BIN_EXE_weir");
@@ -65,28 +66,86 @@ fn repl_in_a_terminal() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("script starts");
+    // The screen so far, read on a thread so the test can wait for what the REPL shows instead
+    // of guessing how long each step takes on a loaded machine.
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = {
+        let screen = Arc::clone(&screen);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                screen.lock().expect("screen").push_str(&text);
+            }
+        })
+    };
+    let seen = |needle: &str| {
+        strip_ansi(&screen.lock().expect("screen"))
+            .replace('\r', "")
+            .matches(needle)
+            .count()
+    };
+    let wait_for = |needle: &str, times: usize| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while seen(needle) < times {
+            assert!(
+                Instant::now() < deadline,
+                "the REPL never showed {needle:?}:\n{}",
+                strip_ansi(&screen.lock().expect("screen"))
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // The REPL waits at an empty prompt.
+    let idle = || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = strip_ansi(&screen.lock().expect("screen")).replace('\r', "");
+            if text.ends_with("weir> ") {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the REPL never came back:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
     let mut input = child.stdin.take().expect("stdin");
-    let mut type_in = |text: &str, pause_ms: u64| {
+    let mut type_in = |text: &str| {
         input.write_all(text.as_bytes()).expect("type");
         input.flush().expect("flush");
-        std::thread::sleep(Duration::from_millis(pause_ms));
     };
-    std::thread::sleep(Duration::from_millis(500));
-    type_in(
-        "CREATE STREAM readings (sensor INT, celsius DOUBLE);\r",
-        300,
-    );
-    type_in("INSERT INTO readings VALUES (1, 21.5), (2, 30.25);\r", 300);
+    wait_for("Ctrl-D exits", 1);
+    type_in("CREATE STREAM readings (sensor INT, celsius DOUBLE);\r");
+    wait_for("Created stream READINGS", 1);
+    type_in("INSERT INTO readings VALUES (1, 21.5), (2, 30.25);\r");
+    wait_for("Inserted 2 rows", 1);
     // A multi-line statement, with the column name completed by Tab.
-    type_in("SELECT sensor, cels\t\r", 300);
-    type_in("FROM readings\r", 200);
-    type_in("WHERE celsius > 25;\r", 800);
+    type_in("SELECT sensor, cels\t");
+    wait_for("SELECT sensor, celsius", 1);
+    type_in("\r");
+    wait_for("-> ", 1);
+    type_in("FROM readings\r");
+    wait_for("-> FROM readings", 1);
+    type_in("WHERE celsius > 25;\r");
+    wait_for("| 2      | 30.25   |", 1);
+    idle();
     // A push query on an in-memory stream runs until cancelled: Ctrl-C stops it, not the REPL.
-    type_in("SELECT sensor FROM readings EMIT CHANGES;\r", 1200);
-    type_in("\x03", 800);
-    type_in("SHOW STREAMS;\r", 600);
-    type_in("\x04", 300);
-    drop(input);
+    type_in("SELECT sensor FROM readings EMIT CHANGES;\r");
+    // (the earlier result also showed a row for sensor 2)
+    wait_for("| 2      |", 2);
+    type_in("\x03");
+    wait_for("query cancelled", 1);
+    idle();
+    type_in("SHOW STREAMS;\r");
+    wait_for("| READINGS", 1);
+    idle();
+    type_in("\x04");
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if child.try_wait().expect("wait").is_some() {
@@ -98,25 +157,11 @@ fn repl_in_a_terminal() {
         let _ = child.kill();
         panic!("the REPL did not exit after Ctrl-D");
     }
-    let out = child.wait_with_output().expect("output");
-    let text = strip_ansi(&String::from_utf8_lossy(&out.stdout)).replace('\r', "");
-    assert!(
-        text.contains("SELECT sensor, celsius"),
-        "Tab completed the column:\n{text}"
-    );
-    assert!(
-        text.contains("| 2      | 30.25   |"),
-        "the multi-line query ran:\n{text}"
-    );
-    assert!(
-        text.contains("query cancelled"),
-        "Ctrl-C cancelled the query:\n{text}"
-    );
-    assert!(
-        text.contains("| READINGS"),
-        "the REPL answered after Ctrl-C:\n{text}"
-    );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    drop(input);
+    let status = child.wait().expect("status");
+    reader.join().expect("reader");
+    let text = strip_ansi(&screen.lock().expect("screen")).replace('\r', "");
+    assert_eq!(status.code(), Some(0), "{text}");
 }
 
 /// The text without terminal escape sequences (colours, cursor moves).
