@@ -199,7 +199,20 @@ fn interrupting_a_script_exits_130() {
         .expect("weir starts");
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(b"{\"a\": 1}\n").expect("write");
-    std::thread::sleep(Duration::from_millis(1500));
+    stdin.flush().expect("flush");
+    // Wait until the row is on screen, then interrupt.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("| 1 ") {
+        let n = stdout.read(&mut buf).expect("read");
+        assert!(
+            n > 0,
+            "weir ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -213,7 +226,6 @@ fn interrupting_a_script_exits_130() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("| 1 "));
 }
 
 #[test]
