@@ -46,6 +46,7 @@ mod query;
 mod runtime;
 mod session;
 mod sources;
+mod wire;
 
 pub use config::{Config, ConfigBuilder, ErrorPolicy};
 pub use error::{Error, Position, Result};
@@ -53,6 +54,7 @@ pub use query::{CancelHandle, Query, QueryStream};
 pub use session::{ExecuteResult, Outcome, Session, StreamInfo, DEAD_LETTERS};
 pub use sources::{BadRecord, QueryStats};
 pub use weir_parser::Statement;
+pub use wire::to_wire_format;
 
 /// Names of the scalar functions queries can call (for completion and `SHOW FUNCTIONS`).
 pub fn function_names() -> Vec<String> {

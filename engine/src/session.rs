@@ -257,7 +257,8 @@ impl Session {
         let value_idx: Vec<usize> = (0..def.columns.fields().len())
             .filter(|i| !def.key_columns.contains(i))
             .collect();
-        let value_schema = Arc::new(def.columns.project(&value_idx)?);
+        let declared_values = Arc::new(def.columns.project(&value_idx)?);
+        let value_schema = crate::sources::delimited_schema(&declared_values);
         let mut decoder = arrow::csv::ReaderBuilder::new(Arc::clone(&value_schema))
             .with_delimiter(delimiter)
             .with_header(false)
@@ -265,9 +266,18 @@ impl Session {
             .build_decoder();
         let line = format!("{value}\n");
         decoder.decode(line.as_bytes())?;
-        let values = decoder
+        let decoded = decoder
             .flush()?
             .ok_or_else(|| Error::sql(format!("'{value}' is not a DELIMITED record"), None))?;
+        let values = RecordBatch::try_new(
+            Arc::clone(&declared_values),
+            decoded
+                .columns()
+                .iter()
+                .zip(declared_values.fields())
+                .map(|(c, f)| crate::sources::conform(Arc::clone(c), f.data_type()))
+                .collect::<Result<Vec<_>>>()?,
+        )?;
         let key_schema = Arc::new(def.columns.project(&def.key_columns)?);
         let key_json = match (key, def.key_columns.as_slice()) {
             (None, _) | (_, []) => "{}".to_string(),

@@ -33,10 +33,10 @@ mod catalog;
 pub mod columns;
 mod dataflow;
 mod error;
+mod functions;
 mod plan;
 mod provider;
 mod types;
-mod udfs;
 mod values;
 
 pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};
@@ -45,6 +45,7 @@ pub use dataflow::{
     WindowDef, HASH_VERSION,
 };
 pub use error::{PlanError, Result};
+pub use functions::timefmt;
 pub use plan::{plan_query, PlanOptions, DEFAULT_GRACE_MS};
 pub use types::{arrow_type, sql_type_name};
 pub use values::{values_batch, ValuesRows};

@@ -21,6 +21,8 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("ifnull", "coalesce"),
     ("instr", "strpos"),
     ("split", "string_to_array"),
+    // ksqlDB's ARRAY_REMOVE removes every occurrence.
+    ("array_remove", "array_remove_all"),
 ];
 
 /// ksqlDB aggregate names that are DataFusion aggregates under another name. Accumulators see
@@ -51,7 +53,7 @@ impl FunctionRegistry {
         for f in datafusion_functions::all_default_functions()
             .into_iter()
             .chain(datafusion_functions_nested::all_default_nested_functions())
-            .chain(crate::udfs::all())
+            .chain(crate::functions::all())
         {
             for alias in f.aliases() {
                 scalars.insert(alias.to_lowercase(), Arc::clone(&f));

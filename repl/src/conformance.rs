@@ -485,7 +485,7 @@ fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Resul
             let mut w = weir::arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
                 .build::<_, weir::arrow::json::writer::LineDelimited>(&mut buf);
-            w.write(&batch)?;
+            w.write(&weir::to_wire_format(&batch)?)?;
             w.finish()?;
         }
         for line in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

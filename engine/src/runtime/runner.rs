@@ -122,7 +122,7 @@ impl FileSink {
     fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
         let visible: Vec<RecordBatch> = batches
             .iter()
-            .map(|b| project_visible(b, self.visible))
+            .map(|b| crate::wire::to_wire_format(&project_visible(b, self.visible)?))
             .collect::<Result<_>>()?;
         match &self.format {
             Format::Json => {

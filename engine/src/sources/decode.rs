@@ -15,9 +15,9 @@ use arrow::record_batch::RecordBatch;
 use weir_planner::{Format, StreamDef};
 
 use super::lines::Chunk;
-use super::timefmt::TimestampFormat;
 use super::{BadRecord, SourceContext};
 use crate::error::Result;
+use weir_planner::timefmt::TimestampFormat;
 
 /// Turns chunks of lines into batches of a stream's physical schema.
 pub(crate) struct RecordDecoder {
@@ -48,7 +48,11 @@ impl RecordDecoder {
             None => None,
             Some(t) => Some((
                 t.column,
-                t.format.as_deref().map(TimestampFormat::new).transpose()?,
+                t.format
+                    .as_deref()
+                    .map(TimestampFormat::new)
+                    .transpose()
+                    .map_err(crate::error::Error::Config)?,
             )),
         };
         let mut decoder = Self {
@@ -178,7 +182,7 @@ impl RecordDecoder {
     ) -> (SchemaRef, Vec<Vec<usize>>) {
         let identity = || (0..self.columns.fields().len()).map(|i| vec![i]).collect();
         if self.format != Format::Json {
-            return (Arc::clone(&self.columns), identity());
+            return (delimited_schema(&self.columns), identity());
         }
         let mut seen: Vec<String> = Vec::new();
         let mut samples: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
@@ -422,12 +426,70 @@ fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
     }
 }
 
+/// The schema a DELIMITED record is decoded with: temporal and BYTES columns are read as
+/// text and converted by [`conform`] (ksqlDB writes TIMESTAMP, DATE and TIME as numbers,
+/// BYTES as base64).
+pub(crate) fn delimited_schema(declared: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = declared
+        .fields()
+        .iter()
+        .map(|f| {
+            let t = match f.data_type() {
+                DataType::Timestamp(..)
+                | DataType::Date32
+                | DataType::Time32(_)
+                | DataType::Binary => DataType::Utf8,
+                other => other.clone(),
+            };
+            Field::new(f.name(), t, true)
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// A temporal column from text: integers are the ksqlDB wire form (epoch milliseconds, days
+/// since the epoch, milliseconds since midnight); other text is read as ISO 8601.
+fn temporal_from_text(array: &ArrayRef, declared: &DataType) -> Result<ArrayRef> {
+    let safe = arrow::compute::CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let numbers = arrow::compute::cast_with_options(array, &DataType::Int64, &safe)?;
+    let via = match declared {
+        DataType::Timestamp(..) => DataType::Int64,
+        _ => DataType::Int32,
+    };
+    let from_numbers = arrow::compute::cast_with_options(
+        &arrow::compute::cast_with_options(&numbers, &via, &safe)?,
+        declared,
+        &safe,
+    )?;
+    let from_text = arrow::compute::cast_with_options(array, declared, &safe)?;
+    let is_number = arrow::compute::is_not_null(&numbers)?;
+    let out = arrow::compute::kernels::zip::zip(&is_number, &from_numbers, &from_text)?;
+    if out.null_count() != array.null_count() {
+        let strings = array.as_string::<i32>();
+        let bad = (0..out.len())
+            .find(|&i| out.is_null(i) && !array.is_null(i))
+            .map(|i| strings.value(i))
+            .unwrap_or_default();
+        return Err(crate::error::Error::Execution(format!(
+            "'{bad}' is not a {}",
+            weir_planner::sql_type_name(declared)
+        )));
+    }
+    Ok(out)
+}
+
 /// Gives a decoded array the declared type's field names (the inverse of [`respell`]).
-fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> {
+pub(crate) fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> {
     if array.data_type() == declared {
         return Ok(array);
     }
     match (declared, array.data_type()) {
+        (DataType::Timestamp(..) | DataType::Date32 | DataType::Time32(_), DataType::Utf8) => {
+            temporal_from_text(&array, declared)
+        }
         (DataType::Binary, DataType::Utf8) => {
             use base64::Engine as _;
             let strings = array.as_string::<i32>();

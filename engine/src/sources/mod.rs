@@ -3,7 +3,7 @@
 
 mod decode;
 pub(crate) mod lines;
-mod timefmt;
+use weir_planner::timefmt;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,9 @@ use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use weir_planner::{SourceSpec, StreamDef};
 
-pub(crate) use decode::{dead_letter_batch, dead_letter_columns, RecordDecoder};
+pub(crate) use decode::{
+    conform, dead_letter_batch, dead_letter_columns, delimited_schema, RecordDecoder,
+};
 pub(crate) use lines::{FileLines, LineReader, LinesPoll, StdinLines};
 
 use crate::config::ErrorPolicy;
@@ -193,7 +195,7 @@ pub(crate) fn event_times(column: &ArrayRef, format: Option<&str>) -> Result<Arr
             &arrow::datatypes::DataType::Int64,
         )?),
         Some(pattern) => {
-            let f = timefmt::TimestampFormat::new(pattern)?;
+            let f = timefmt::TimestampFormat::new(pattern).map_err(Error::Config)?;
             let strings = arrow::compute::cast(column, &arrow::datatypes::DataType::Utf8)?;
             let strings = arrow::array::AsArray::as_string::<i32>(&strings);
             Ok(Arc::new(
@@ -208,7 +210,9 @@ pub(crate) fn event_times(column: &ArrayRef, format: Option<&str>) -> Result<Arr
 
 /// Validates a `TIMESTAMP_FORMAT` pattern.
 pub(crate) fn check_timestamp_format(pattern: &str) -> Result<()> {
-    timefmt::TimestampFormat::new(pattern).map(|_| ())
+    timefmt::TimestampFormat::new(pattern)
+        .map(|_| ())
+        .map_err(Error::Config)
 }
 
 /// What one poll of a scan produced.

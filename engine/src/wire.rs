@@ -1,0 +1,140 @@
+//! How Weir writes values to files (and, for Kafka, topics): ksqlDB's serialisation, so
+//! consumers of a ksqlDB topic read Weir's output unchanged.
+//!
+//! | SQL type  | JSON / DELIMITED value              |
+//! |-----------|-------------------------------------|
+//! | TIMESTAMP | epoch milliseconds (number)         |
+//! | DATE      | days since 1970-01-01 (number)      |
+//! | TIME      | milliseconds since midnight (number)|
+//! | BYTES     | base64 text                         |
+//! | DOUBLE    | shortest text that reads back exactly |
+//!
+//! Readers accept the same forms (and ISO 8601 text for the temporal types). To write a
+//! human-readable time, format it in the query: `FORMAT_TIMESTAMP(ts, 'yyyy-MM-dd HH:mm:ss')`.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::error::Result;
+
+/// The type a column is written as.
+fn wire_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(..) | DataType::Date64 => DataType::Int64,
+        DataType::Date32 | DataType::Time32(_) => DataType::Int32,
+        DataType::Time64(_) => DataType::Int64,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => DataType::Utf8,
+        DataType::List(f) => DataType::List(Arc::new(wire_field(f))),
+        DataType::LargeList(f) => DataType::LargeList(Arc::new(wire_field(f))),
+        DataType::Struct(fields) => {
+            DataType::Struct(fields.iter().map(|f| wire_field(f)).collect())
+        }
+        DataType::Map(entries, sorted) => DataType::Map(Arc::new(wire_field(entries)), *sorted),
+        other => other.clone(),
+    }
+}
+
+fn wire_field(f: &Field) -> Field {
+    Field::new(f.name(), wire_type(f.data_type()), f.is_nullable())
+}
+
+fn has_binary(t: &DataType) -> bool {
+    match t {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::Map(f, _) => {
+            has_binary(f.data_type())
+        }
+        DataType::Struct(fields) => fields.iter().any(|f| has_binary(f.data_type())),
+        _ => false,
+    }
+}
+
+/// One column in its written form.
+fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
+    let target = wire_type(column.data_type());
+    if &target == column.data_type() {
+        return Ok(Arc::clone(column));
+    }
+    if let DataType::Binary = column.data_type() {
+        use base64::Engine as _;
+        let bytes = column.as_binary::<i32>();
+        let out: StringArray = bytes
+            .iter()
+            .map(|b| b.map(|b| base64::engine::general_purpose::STANDARD.encode(b)))
+            .collect();
+        return Ok(Arc::new(out));
+    }
+    if has_binary(column.data_type()) {
+        // BYTES nested in a struct or list: base64 would need a per-child rewrite; write the
+        // bytes as arrow-json does (hex) rather than fail.
+        return Ok(Arc::clone(column));
+    }
+    Ok(arrow::compute::cast(column, &target)?)
+}
+
+/// `batch` with every column converted to the form Weir writes it in (see the module docs):
+/// temporal values become numbers and BYTES base64 text, as ksqlDB serialises them.
+pub fn to_wire_format(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| &wire_type(f.data_type()) != f.data_type())
+    {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(to_wire_column)
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{BinaryArray, Date32Array, TimestampMillisecondArray};
+
+    #[test]
+    fn temporal_values_are_written_as_numbers() {
+        let batch = RecordBatch::try_from_iter([
+            (
+                "ts",
+                Arc::new(TimestampMillisecondArray::from(vec![Some(10), None])) as ArrayRef,
+            ),
+            (
+                "d",
+                Arc::new(Date32Array::from(vec![Some(-10), Some(3)])) as ArrayRef,
+            ),
+            (
+                "b",
+                Arc::new(BinaryArray::from_opt_vec(vec![Some(b"yes"), None])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let wire = to_wire_format(&batch).unwrap();
+        let mut out = Vec::new();
+        {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            w.write(&wire).unwrap();
+            w.finish().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"ts\":10,\"d\":-10,\"b\":\"eWVz\"}\n{\"d\":3}\n"
+        );
+    }
+}

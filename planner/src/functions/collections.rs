@@ -1,0 +1,199 @@
+//! Values as a whole: `AS_VALUE`, `TO_JSON_STRING`, and ksqlDB's array functions whose
+//! DataFusion namesakes differ (`ARRAY_JOIN` renders NULL elements as `null`).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion_common::{exec_err, Result};
+use datafusion_expr::ScalarUDF;
+
+use super::{function, Args, Ret, P};
+
+/// The type a value is written as in JSON: temporal types as numbers (ksqlDB's form).
+fn json_type(t: &DataType) -> DataType {
+    match t {
+        DataType::Timestamp(..) | DataType::Date64 | DataType::Time64(_) => DataType::Int64,
+        DataType::Date32 | DataType::Time32(_) => DataType::Int32,
+        DataType::List(f) => DataType::List(Arc::new(Field::new(
+            f.name(),
+            json_type(f.data_type()),
+            true,
+        ))),
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| Field::new(f.name(), json_type(f.data_type()), true))
+                .collect(),
+        ),
+        DataType::Map(entries, sorted) => DataType::Map(
+            Arc::new(Field::new(
+                entries.name(),
+                json_type(entries.data_type()),
+                false,
+            )),
+            *sorted,
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Each value of `array` as JSON text (`null` for NULL).
+pub(crate) fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
+    let target = json_type(array.data_type());
+    let array = if &target == array.data_type() {
+        Arc::clone(array)
+    } else {
+        arrow::compute::cast(array, &target)?
+    };
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "v",
+        array.data_type().clone(),
+        true,
+    )]));
+    let batch = RecordBatch::try_new(schema, vec![array])?;
+    let mut buf = Vec::new();
+    {
+        let mut w = arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
+        w.write(&batch)?;
+        w.finish()?;
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut out = Vec::with_capacity(batch.num_rows());
+    for line in text.lines() {
+        // Each line is {"v":<value>}.
+        match line
+            .strip_prefix("{\"v\":")
+            .and_then(|l| l.strip_suffix('}'))
+        {
+            Some(v) => out.push(v.to_string()),
+            None => return exec_err!("unexpected JSON writer output: {line}"),
+        }
+    }
+    if out.len() != batch.num_rows() {
+        return exec_err!(
+            "JSON writer gave {} lines for {} rows",
+            out.len(),
+            batch.num_rows()
+        );
+    }
+    Ok(out)
+}
+
+fn as_value(args: &Args) -> Result<ArrayRef> {
+    let (array, scalar) = args.raw(0)?;
+    if scalar {
+        return Ok(arrow::compute::take(
+            array,
+            &arrow::array::UInt32Array::from(vec![0u32; args.rows]),
+            None,
+        )?);
+    }
+    Ok(Arc::clone(array))
+}
+
+fn to_json_string(args: &Args) -> Result<ArrayRef> {
+    let (array, scalar) = args.raw(0)?;
+    let texts = json_texts(array)?;
+    let out: StringArray = (0..args.rows)
+        .map(|r| texts.get(if scalar { 0 } else { r }).cloned())
+        .collect();
+    Ok(Arc::new(out))
+}
+
+fn array_join(args: &Args) -> Result<ArrayRef> {
+    let (array, scalar) = args.raw(0)?;
+    let delimiter = if args.len() > 1 {
+        Some(args.str(1)?)
+    } else {
+        None
+    };
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return exec_err!("ARRAY_JOIN needs an ARRAY, not {}", array.data_type());
+    };
+    // Elements as text: strings as they are, everything else as its JSON form.
+    let values = list.values();
+    let texts = json_texts(values)?;
+    let strings = values.as_string_opt::<i32>();
+    let mut out = StringBuilder::new();
+    for r in 0..args.rows {
+        let i = if scalar { 0 } else { r };
+        if list.is_null(i) {
+            out.append_null();
+            continue;
+        }
+        let sep = match &delimiter {
+            None => ",",
+            Some(d) => d.get(r).unwrap_or(""),
+        };
+        let (start, end) = (
+            list.value_offsets()[i] as usize,
+            list.value_offsets()[i + 1] as usize,
+        );
+        let mut joined = String::new();
+        for e in start..end {
+            if e > start {
+                joined.push_str(sep);
+            }
+            match strings {
+                Some(s) if !s.is_null(e) => joined.push_str(s.value(e)),
+                _ => joined.push_str(&texts[e]),
+            }
+        }
+        out.append_value(joined);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// The functions defined here.
+pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
+    use P::*;
+    vec![
+        function(
+            "as_value",
+            "The value unchanged. ksqlDB uses it to copy a key column into the value; Weir \
+             keeps keys as ordinary columns.",
+            Ret::Arg(0),
+            as_value,
+        )
+        .overload(&[Any])
+        .build(),
+        function(
+            "to_json_string",
+            "Any value as JSON text (TIMESTAMP, DATE and TIME as numbers, as ksqlDB writes them).",
+            Ret::Fixed(DataType::Utf8),
+            to_json_string,
+        )
+        .overload(&[Any])
+        .build(),
+        function(
+            "array_join",
+            "Joins an array's elements into one string (default delimiter ','; NULL elements \
+             as 'null').",
+            Ret::Fixed(DataType::Utf8),
+            array_join,
+        )
+        .overload(&[List])
+        .overload(&[List, Str])
+        .syntax("ARRAY_JOIN(array [, delimiter])")
+        .build(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, TimestampMillisecondArray};
+
+    #[test]
+    fn json_texts_write_ksqldb_forms() {
+        let doubles: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.5), None, Some(0.0)]));
+        assert_eq!(json_texts(&doubles).unwrap(), vec!["1.5", "null", "0.0"]);
+        let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![10]));
+        assert_eq!(json_texts(&ts).unwrap(), vec!["10"]);
+        let s: ArrayRef = Arc::new(StringArray::from(vec!["a\"b"]));
+        assert_eq!(json_texts(&s).unwrap(), vec!["\"a\\\"b\""]);
+    }
+}

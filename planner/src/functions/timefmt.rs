@@ -1,0 +1,338 @@
+//! Java `DateTimeFormatter` patterns (as ksqlDB's `TIMESTAMP_FORMAT` and its date/time
+//! functions use them) translated to chrono, for parsing and formatting in UTC or any IANA
+//! time zone.
+//!
+//! Local times that do not exist (the hour skipped when clocks go forward) resolve as Java's
+//! `ZonedDateTime` does: shifted later by the length of the gap. Local times that occur twice
+//! (the hour repeated when clocks go back) resolve to the earlier instant.
+
+use chrono::format::{Item, StrftimeItems};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
+};
+use chrono_tz::Tz;
+
+/// A compiled Java date/time pattern.
+#[derive(Debug, Clone)]
+pub struct TimestampFormat {
+    java: String,
+    parse: String,
+    format: String,
+    has_zone: bool,
+    has_time: bool,
+    has_date: bool,
+    zone_name: bool,
+}
+
+impl TimestampFormat {
+    /// Translates a Java pattern such as `yyyy-MM-dd HH:mm:ss.SSS` or
+    /// `yyyy-MM-dd'T'HH:mm:ssXXX`. Unsupported pattern letters are an error naming the letter.
+    pub fn new(java: &str) -> Result<Self, String> {
+        let mut parse = String::new();
+        let mut format = String::new();
+        let chars: Vec<char> = java.chars().collect();
+        let mut i = 0;
+        let (mut has_zone, mut has_time, mut has_date, mut zone_name) =
+            (false, false, false, false);
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\'' {
+                // Quoted literal; '' is a single quote.
+                i += 1;
+                if chars.get(i) == Some(&'\'') {
+                    parse.push('\'');
+                    format.push('\'');
+                    i += 1;
+                    continue;
+                }
+                while i < chars.len() && chars[i] != '\'' {
+                    push_literal(&mut parse, chars[i]);
+                    push_literal(&mut format, chars[i]);
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            let mut n = 1;
+            while i + n < chars.len() && chars[i + n] == c {
+                n += 1;
+            }
+            let (p, f) = match (c, n) {
+                ('y', 2) | ('u', 2) => ("%y", "%y"),
+                ('y', _) | ('u', _) => ("%Y", "%Y"),
+                ('M', 1) | ('L', 1) => ("%m", "%-m"),
+                ('M', 2) | ('L', 2) => ("%m", "%m"),
+                ('M', 3) | ('L', 3) => ("%b", "%b"),
+                ('M', _) | ('L', _) => ("%B", "%B"),
+                ('d', 1) => ("%d", "%-d"),
+                ('d', _) => ("%d", "%d"),
+                ('D', _) => ("%j", "%j"),
+                ('E', 1..=3) => ("%a", "%a"),
+                ('E', _) => ("%A", "%A"),
+                ('H', 1) => ("%H", "%-H"),
+                ('H', _) => ("%H", "%H"),
+                ('h', 1) => ("%I", "%-I"),
+                ('h', _) => ("%I", "%I"),
+                ('a', _) => ("%p", "%p"),
+                ('m', 1) => ("%M", "%-M"),
+                ('m', _) => ("%M", "%M"),
+                ('s', 1) => ("%S", "%-S"),
+                ('s', _) => ("%S", "%S"),
+                ('S', 1..=3) => ("%3f", "%3f"),
+                ('S', 4..=6) => ("%6f", "%6f"),
+                ('S', _) => ("%9f", "%9f"),
+                ('X', 1) | ('x', 1) | ('x', 2) | ('X', 2) | ('Z', 1..=3) => ("%#z", "%z"),
+                ('X', _) | ('x', _) | ('Z', _) => ("%#z", "%:z"),
+                ('z', _) => ("%Z", "%Z"),
+                (ch, _) if ch.is_ascii_alphabetic() => {
+                    return Err(format!(
+                        "date/time pattern '{java}': pattern letter '{ch}' is not supported"
+                    ))
+                }
+                (ch, _) => {
+                    for _ in 0..n {
+                        push_literal(&mut parse, ch);
+                        push_literal(&mut format, ch);
+                    }
+                    i += n;
+                    continue;
+                }
+            };
+            has_zone |= matches!(c, 'X' | 'x' | 'Z');
+            zone_name |= c == 'z';
+            has_time |= matches!(c, 'H' | 'h' | 'm' | 's' | 'S');
+            has_date |= matches!(c, 'y' | 'u' | 'M' | 'L' | 'd' | 'D');
+            if c == 'S' && parse.ends_with('.') {
+                // chrono's fraction specifier consumes the dot Java writes explicitly.
+                parse.pop();
+                format.pop();
+                // Parsing accepts any number of fraction digits, as Java's lenient `S` does.
+                parse.push_str("%.f");
+                format.push_str(&f.replace('%', "%."));
+            } else {
+                parse.push_str(p);
+                format.push_str(f);
+            }
+            i += n;
+        }
+        for spec in [&parse, &format] {
+            if StrftimeItems::new(spec).any(|item| matches!(item, Item::Error)) {
+                return Err(format!("date/time pattern '{java}' is not valid"));
+            }
+        }
+        Ok(Self {
+            java: java.to_string(),
+            parse,
+            format,
+            has_zone,
+            has_time,
+            has_date,
+            zone_name,
+        })
+    }
+
+    /// The Java pattern this was compiled from.
+    pub fn pattern(&self) -> &str {
+        &self.java
+    }
+
+    /// Epoch milliseconds of `text` read as UTC (unless the pattern carries an offset), or
+    /// `None` when it does not match the pattern.
+    pub fn parse_millis(&self, text: &str) -> Option<i64> {
+        self.parse_millis_in(text, &Tz::UTC)
+    }
+
+    /// Epoch milliseconds of `text`, a local time in `zone` unless the pattern carries an
+    /// offset; `None` when it does not match the pattern.
+    pub fn parse_millis_in(&self, text: &str, zone: &Tz) -> Option<i64> {
+        if self.has_zone {
+            return DateTime::parse_from_str(text, &self.parse)
+                .ok()
+                .map(|d| d.timestamp_millis());
+        }
+        if self.zone_name {
+            return None;
+        }
+        let local = if self.has_time {
+            NaiveDateTime::parse_from_str(text, &self.parse).ok()?
+        } else {
+            NaiveDate::parse_from_str(text, &self.parse)
+                .ok()?
+                .and_hms_opt(0, 0, 0)?
+        };
+        Some(local_to_utc(local, zone).and_utc().timestamp_millis())
+    }
+
+    /// `millis` (epoch milliseconds) written in `zone`; `None` when out of range.
+    pub fn format_millis(&self, millis: i64, zone: &Tz) -> Option<String> {
+        let utc = DateTime::from_timestamp_millis(millis)?;
+        let local = utc.with_timezone(zone);
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        write!(out, "{}", local.format(&self.format)).ok()?;
+        Some(out)
+    }
+
+    /// Days since the epoch of a date in `text`; `None` when it does not match.
+    pub fn parse_days(&self, text: &str) -> Option<i32> {
+        let date = if self.has_time {
+            NaiveDateTime::parse_from_str(text, &self.parse)
+                .ok()?
+                .date()
+        } else {
+            NaiveDate::parse_from_str(text, &self.parse).ok()?
+        };
+        i32::try_from(date.signed_duration_since(epoch()).num_days()).ok()
+    }
+
+    /// A date (days since the epoch) written with this pattern; `None` when the pattern asks
+    /// for a time of day or a zone, which a date does not have.
+    pub fn format_days(&self, days: i32) -> Option<String> {
+        if self.has_time || self.has_zone || self.zone_name {
+            return None;
+        }
+        let date = epoch().checked_add_signed(Duration::days(i64::from(days)))?;
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        write!(out, "{}", date.format(&self.format)).ok()?;
+        Some(out)
+    }
+
+    /// Milliseconds since midnight of a time of day in `text`; `None` when it does not match.
+    pub fn parse_time_millis(&self, text: &str) -> Option<i32> {
+        let time = NaiveTime::parse_from_str(text, &self.parse).ok()?;
+        i32::try_from(
+            time.signed_duration_since(NaiveTime::MIN)
+                .num_milliseconds(),
+        )
+        .ok()
+    }
+
+    /// A time of day (milliseconds since midnight) written with this pattern; `None` when the
+    /// pattern asks for a date or a zone.
+    pub fn format_time_millis(&self, millis: i32) -> Option<String> {
+        if self.has_date || self.has_zone || self.zone_name {
+            return None;
+        }
+        let time = NaiveTime::MIN.overflowing_add_signed(Duration::milliseconds(i64::from(millis)));
+        let mut out = String::new();
+        use std::fmt::Write as _;
+        write!(out, "{}", time.0.format(&self.format)).ok()?;
+        Some(out)
+    }
+}
+
+/// 1970-01-01.
+fn epoch() -> NaiveDate {
+    NaiveDate::default()
+}
+
+/// The UTC instant of a local time in `zone`, resolving DST gaps and overlaps as Java does.
+pub fn local_to_utc(local: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
+    match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => t.naive_utc(),
+        LocalResult::Ambiguous(earlier, _) => earlier.naive_utc(),
+        LocalResult::None => {
+            // In a gap: use the offset in force just before it (the local time moves later by
+            // the length of the gap).
+            let before = local - Duration::hours(6);
+            let offset = zone
+                .offset_from_local_datetime(&before)
+                .earliest()
+                .map(|o| o.fix().local_minus_utc())
+                .unwrap_or(0);
+            local - Duration::seconds(i64::from(offset))
+        }
+    }
+}
+
+/// An IANA zone by name (`America/New_York`, `UTC`, `Etc/GMT+5`), or an error naming it.
+pub fn zone(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| {
+        format!("unknown time zone '{name}': use an IANA name such as 'Europe/London'")
+    })
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_patterns() {
+        let f = TimestampFormat::new("yyyy-MM-dd HH:mm:ss").unwrap();
+        assert_eq!(
+            f.parse_millis("2019-01-01 00:00:50"),
+            Some(1_546_300_850_000)
+        );
+        let f = TimestampFormat::new("yyyy-MM-dd'T'HH:mm:ss.SSSXXX").unwrap();
+        assert_eq!(
+            f.parse_millis("2019-01-01T05:00:50.250+05:00"),
+            Some(1_546_300_850_250)
+        );
+        let f = TimestampFormat::new("yyyy-MM-dd'T'HH:mm:ssX").unwrap();
+        assert_eq!(
+            f.parse_millis("2018-05-11T21:58:33Z"),
+            Some(1_526_075_913_000)
+        );
+        let f = TimestampFormat::new("yyyy-MM-dd'T'HH:mm:ss.SX").unwrap();
+        assert_eq!(
+            f.parse_millis("2019-08-27T13:31:09.2+0000"),
+            Some(1_566_912_669_200)
+        );
+        let f = TimestampFormat::new("dd/MM/yyyy").unwrap();
+        assert_eq!(f.parse_millis("02/01/1970"), Some(86_400_000));
+        assert_eq!(f.parse_millis("not a date"), None);
+        assert!(TimestampFormat::new("yyyy-QQ").is_err());
+    }
+
+    #[test]
+    fn formats_in_a_zone() {
+        let f = TimestampFormat::new("yyyy-MM-dd HH:mm:ss zzz").unwrap();
+        let la = zone("America/Los_Angeles").unwrap();
+        assert_eq!(
+            f.format_millis(1_526_075_913_000, &la).as_deref(),
+            Some("2018-05-11 14:58:33 PDT")
+        );
+        let london = zone("Europe/London").unwrap();
+        assert_eq!(
+            f.format_millis(1_526_075_913_000, &london).as_deref(),
+            Some("2018-05-11 22:58:33 BST")
+        );
+        assert!(zone("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn local_times_around_dst_resolve_like_java() {
+        let f = TimestampFormat::new("yyyy-MM-dd HH:mm").unwrap();
+        let ny = zone("America/New_York").unwrap();
+        // 2019-03-10 02:30 does not exist in New York: it is read as 03:30 EDT (07:30 UTC).
+        let gap = f.parse_millis_in("2019-03-10 02:30", &ny).unwrap();
+        assert_eq!(gap, f.parse_millis("2019-03-10 07:30").unwrap());
+        // 2019-11-03 01:30 happens twice: the earlier one (EDT, 05:30 UTC) wins.
+        let overlap = f.parse_millis_in("2019-11-03 01:30", &ny).unwrap();
+        assert_eq!(overlap, f.parse_millis("2019-11-03 05:30").unwrap());
+        // A normal winter time is UTC-5.
+        let winter = f.parse_millis_in("2019-01-15 08:00", &ny).unwrap();
+        assert_eq!(winter, f.parse_millis("2019-01-15 13:00").unwrap());
+    }
+
+    #[test]
+    fn dates_and_times_of_day() {
+        let f = TimestampFormat::new("yyyy-MM-dd'Lit'").unwrap();
+        assert_eq!(f.parse_days("2018-05-11Lit"), Some(17662));
+        let f = TimestampFormat::new("dd/MM/yyyy").unwrap();
+        assert_eq!(f.format_days(18027).as_deref(), Some("11/05/2019"));
+        let f = TimestampFormat::new("HH:mm:ss.SSS").unwrap();
+        assert_eq!(f.parse_time_millis("00:00:01.500"), Some(1500));
+        assert_eq!(f.format_time_millis(1500).as_deref(), Some("00:00:01.500"));
+        assert_eq!(f.format_days(1), None);
+    }
+}
