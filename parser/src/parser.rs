@@ -943,6 +943,21 @@ fn rewrite_expr_node(expr: &mut Expr) {
             f.name = ObjectName::from(vec![Ident::new(new)]);
             list.duplicate_treatment = Some(sqlparser::ast::DuplicateTreatment::Distinct);
         }
+        // DATEADD(DAYS, 3, d) and friends name their unit as a bare word: pass it as text.
+        let takes_unit = matches!(
+            name.as_str(),
+            "DATEADD" | "DATESUB" | "TIMEADD" | "TIMESUB" | "TIMESTAMPADD" | "TIMESTAMPSUB"
+        );
+        if let (true, FunctionArguments::List(list)) = (takes_unit, &mut f.args) {
+            if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(first))) = list.args.first_mut()
+            {
+                if let Expr::Identifier(ident) = first {
+                    if ident.quote_style.is_none() && is_time_unit(&ident.value) {
+                        *first = Expr::value(Value::SingleQuotedString(ident.value.clone()));
+                    }
+                }
+            }
+        }
         return;
     }
     if let Expr::BinaryOp {
@@ -967,6 +982,14 @@ fn rewrite_expr_node(expr: &mut Expr) {
             );
         }
     }
+}
+
+/// Whether `word` names a time unit as ksqlDB's date arithmetic functions spell them.
+fn is_time_unit(word: &str) -> bool {
+    matches!(
+        word.to_ascii_uppercase().trim_end_matches('S'),
+        "NANOSECOND" | "MICROSECOND" | "MILLISECOND" | "SECOND" | "MINUTE" | "HOUR" | "DAY"
+    )
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {
