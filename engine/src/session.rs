@@ -791,28 +791,43 @@ impl Session {
         rowtime: Option<ArrayRef>,
     ) -> Result<()> {
         let log = self.log_of(&def.name)?;
-        let n = batch.num_rows();
-        let first = log.reserve_offsets(n)?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
-        // Event time: given explicitly, else the stream's TIMESTAMP column, else now.
-        let rowtime = match (rowtime, &def.timestamp) {
-            (None, Some(ts)) => {
+        // Event time: the stream's TIMESTAMP column (as ksqlDB's timestamp extractor), else
+        // the time given with the record, else now. A row whose TIMESTAMP column is null or
+        // does not parse is reported as a bad record and skipped.
+        let (batch, rowtime) = match &def.timestamp {
+            Some(ts) => {
                 let times =
                     crate::sources::event_times(batch.column(ts.column), ts.format.as_deref())?;
-                if let Some(row) = (0..times.len()).find(|&i| times.is_null(i)) {
-                    return Err(Error::BadRecord {
-                        location: format!("row {} written to {}", row + 1, def.name),
-                        reason: "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT"
-                            .into(),
-                    });
+                if times.null_count() > 0 {
+                    for row in (0..times.len()).filter(|&i| times.is_null(i)) {
+                        if let Some(hook) = &self.hook {
+                            hook(&crate::BadRecord {
+                                stream: def.name.clone(),
+                                location: format!("row {} written to {}", row + 1, def.name),
+                                reason: "the TIMESTAMP column is null or does not match \
+                                         TIMESTAMP_FORMAT"
+                                    .into(),
+                                record: String::new(),
+                            });
+                        }
+                    }
+                    let keep = arrow::compute::is_not_null(&times)?;
+                    (
+                        arrow::compute::filter_record_batch(&batch, &keep)?,
+                        Some(arrow::compute::filter(&times, &keep)?),
+                    )
+                } else {
+                    (batch, Some(times))
                 }
-                Some(times)
             }
-            (r, _) => r,
+            None => (batch, rowtime),
         };
+        let n = batch.num_rows();
+        let first = log.reserve_offsets(n)?;
         let rowtime = match rowtime {
             Some(r) => arrow::compute::kernels::zip::zip(
                 &arrow::compute::is_not_null(&r)?,
@@ -944,6 +959,7 @@ impl Session {
             batch_rows: self.config.batch_max_rows,
             batch_delay: self.config.batch_max_delay,
             writes,
+            stamp: None,
         };
         let thread = std::thread::Builder::new()
             .name("weir-query".into())
@@ -1004,6 +1020,7 @@ impl Session {
             batch_rows: self.config.batch_max_rows,
             batch_delay: self.config.batch_max_delay,
             writes,
+            stamp: self.catalog.get(sink).and_then(|d| d.timestamp.clone()),
         };
         let thread = std::thread::Builder::new()
             .name(format!("weir-{id}"))

@@ -200,47 +200,7 @@ impl StreamDef {
             None => SourceSpec::Memory,
         };
         let partitions = props.partitions()?.unwrap_or(1);
-        let timestamp = match props.get("TIMESTAMP") {
-            None => None,
-            Some(opt) => {
-                let name = opt.value.as_text().to_uppercase();
-                let column = columns.index_of(&name).map_err(|_| {
-                    PlanError::invalid(
-                        format!("TIMESTAMP column '{name}' is not a column of the stream"),
-                        opt.position,
-                    )
-                    .with_suggestion(
-                        closest_match(&name, columns.fields().iter().map(|f| f.name()))
-                            .map(|s| format!("did you mean {s}?")),
-                    )
-                })?;
-                let format = props.text("TIMESTAMP_FORMAT").map(str::to_string);
-                let ty = columns.field(column).data_type();
-                let ok = matches!(
-                    (ty, &format),
-                    (DataType::Utf8, Some(_)) | (DataType::Int64 | DataType::Timestamp(_, _), None)
-                );
-                if !ok && format.is_some() {
-                    return Err(PlanError::invalid(
-                        format!(
-                            "TIMESTAMP_FORMAT applies to STRING columns; {name} is {}",
-                            crate::types::sql_type_name(ty)
-                        ),
-                        props.get("TIMESTAMP_FORMAT").and_then(|o| o.position),
-                    ));
-                }
-                if !ok {
-                    return Err(PlanError::invalid(
-                        format!(
-                            "TIMESTAMP column {name} has type {}; it must be BIGINT or TIMESTAMP, or STRING with TIMESTAMP_FORMAT",
-                            crate::types::sql_type_name(ty)
-                        ),
-                        opt.position,
-                    ));
-                }
-                Some(TimestampSpec { column, format })
-            }
-        };
+        let timestamp = timestamp_spec(&props, &columns)?;
         Ok(StreamDef {
             name: create.name.value.clone(),
             kind: create.kind,
@@ -255,6 +215,55 @@ impl StreamDef {
             format: format_of_values,
         })
     }
+}
+
+/// The `TIMESTAMP` (and `TIMESTAMP_FORMAT`) property: which column holds event time.
+pub(crate) fn timestamp_spec(
+    props: &Properties<'_>,
+    columns: &Schema,
+) -> Result<Option<TimestampSpec>> {
+    Ok(match props.get("TIMESTAMP") {
+        None => None,
+        Some(opt) => {
+            let name = opt.value.as_text().to_uppercase();
+            let column = columns.index_of(&name).map_err(|_| {
+                PlanError::invalid(
+                    format!("TIMESTAMP column '{name}' is not a column of the stream"),
+                    opt.position,
+                )
+                .with_suggestion(
+                    closest_match(&name, columns.fields().iter().map(|f| f.name()))
+                        .map(|s| format!("did you mean {s}?")),
+                )
+            })?;
+            let format = props.text("TIMESTAMP_FORMAT").map(str::to_string);
+            let ty = columns.field(column).data_type();
+            let ok = matches!(
+                (ty, &format),
+                (DataType::Utf8, Some(_)) | (DataType::Int64 | DataType::Timestamp(_, _), None)
+            );
+            if !ok && format.is_some() {
+                return Err(PlanError::invalid(
+                    format!(
+                        "TIMESTAMP_FORMAT applies to STRING columns; {name} is {}",
+                        crate::types::sql_type_name(ty)
+                    ),
+                    props.get("TIMESTAMP_FORMAT").and_then(|o| o.position),
+                ));
+            }
+            if !ok {
+                return Err(PlanError::invalid(
+                    format!(
+                        "Timestamp column, `{name}`, should be LONG(INT64), TIMESTAMP, or a \
+                         String with a timestamp_format specified (it is {})",
+                        crate::types::sql_type_name(ty)
+                    ),
+                    opt.position,
+                ));
+            }
+            Some(TimestampSpec { column, format })
+        }
+    })
 }
 
 /// Properties accepted on `CREATE STREAM ... WITH (...)`.
@@ -286,6 +295,7 @@ pub(crate) const SINK_PROPERTIES: &[&str] = &[
     "REPLICAS",
     "WRAP_SINGLE_VALUE",
     "TIMESTAMP",
+    "TIMESTAMP_FORMAT",
 ];
 
 /// Validated access to `WITH` properties.

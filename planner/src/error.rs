@@ -147,8 +147,18 @@ impl PlanError {
 }
 
 fn tidy(message: &str) -> String {
+    // A function's own argument check is the message; DataFusion's wrapping is noise.
+    let message = match message.split_once("coercion failed with: ") {
+        Some((_, inner)) => inner,
+        None => message,
+    };
+    let message = match message.split_once(" No function matches the given name") {
+        Some((head, _)) if head.starts_with("Function '") || head.contains("Function '") => head,
+        _ => message,
+    };
     message
         .trim()
+        .trim_start_matches("Execution error: ")
         .trim_start_matches("Error during planning: ")
         .to_string()
 }

@@ -151,6 +151,7 @@ pub fn derived_stream(
             }
         }
     }
+    let timestamp = catalog::timestamp_spec(&props, &columns)?;
     Ok(StreamDef {
         name: name.value.clone(),
         kind: if plan.changelog {
@@ -162,7 +163,7 @@ pub fn derived_stream(
         key_columns,
         partitions: partitioning.partitions(),
         source: SourceSpec::Memory,
-        timestamp: None,
+        timestamp,
         sink,
         read_only: false,
         topic: props.text("KAFKA_TOPIC").map(str::to_string),

@@ -473,6 +473,24 @@ fn compare_outputs(session: &mut Session, case: &Value) -> Verdict {
     Verdict::Pass
 }
 
+/// One DELIMITED field as ksqlDB's writer (Apache Commons CSV, minimal quoting) writes it:
+/// quoted when it holds the delimiter, a quote or a line break, when a record's first field
+/// starts with anything but a letter or digit, when any field starts with a character up to
+/// `#`, or when it ends in whitespace.
+fn csv_field(text: &str, first: bool, delimiter: char) -> String {
+    let starts = text.chars().next();
+    let quote = text.contains(delimiter)
+        || text.contains(['"', '\n', '\r'])
+        || (first && starts.is_some_and(|c| !c.is_ascii_alphanumeric()))
+        || starts.is_some_and(|c| c <= '#')
+        || text.ends_with(|c: char| c <= ' ');
+    if quote {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 /// A sink's records as `{key, value, timestamp, window}` objects, in order.
 fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Result<Vec<Value>> {
     let sql = format!("SELECT *, ROWTIME FROM `{}` EMIT CHANGES;", info.name);
@@ -524,13 +542,11 @@ fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Resul
                         .fields()
                         .iter()
                         .filter_map(|f| row.get(f.name()))
-                        .map(|v| match v {
+                        .enumerate()
+                        .map(|(i, v)| match v {
                             Value::Null => String::new(),
-                            Value::String(s) if s.contains(d as char) || s.contains('"') => {
-                                format!("\"{}\"", s.replace('"', "\"\""))
-                            }
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
+                            Value::String(s) => csv_field(s, i == 0, d as char),
+                            other => csv_field(&other.to_string(), i == 0, d as char),
                         })
                         .collect();
                     Value::String(fields.join(&(d as char).to_string()))

@@ -170,6 +170,9 @@ pub(crate) struct Run {
     pub(crate) batch_delay: Duration,
     /// Logs written by this query: released (and sealed if no other writer) when it ends.
     pub(crate) writes: Vec<Arc<Log>>,
+    /// The output's `TIMESTAMP` column (`CREATE STREAM ... WITH (TIMESTAMP='c') AS SELECT`):
+    /// output rows take their `ROWTIME` from it.
+    pub(crate) stamp: Option<weir_planner::TimestampSpec>,
 }
 
 impl Run {
@@ -225,10 +228,53 @@ impl Run {
         }
     }
 
+    /// `batch` with `ROWTIME` taken from the output's TIMESTAMP column; rows whose time is
+    /// null, unparsable or negative are dropped and counted as bad (as ksqlDB drops them).
+    fn stamp_rowtime(
+        &self,
+        batch: &RecordBatch,
+        spec: &weir_planner::TimestampSpec,
+    ) -> Result<RecordBatch> {
+        let Ok(rowtime) = batch.schema().index_of(weir_planner::columns::ROWTIME) else {
+            return Ok(batch.clone());
+        };
+        let times = crate::sources::event_times(batch.column(spec.column), spec.format.as_deref())?;
+        let valid =
+            arrow::compute::kernels::cmp::gt_eq(&times, &arrow::array::Int64Array::new_scalar(0))?;
+        let valid = match arrow::array::Array::nulls(&valid) {
+            Some(_) => arrow::compute::prep_null_mask_filter(&valid),
+            None => valid,
+        };
+        let dropped = valid.false_count();
+        let (batch, times) = if dropped == 0 {
+            (batch.clone(), times)
+        } else {
+            self.control.metrics.add_bad(dropped as u64);
+            (
+                arrow::compute::filter_record_batch(batch, &valid)?,
+                arrow::compute::filter(&times, &valid)?,
+            )
+        };
+        let mut columns = batch.columns().to_vec();
+        columns[rowtime] = arrow::compute::cast(&times, columns[rowtime].data_type())?;
+        Ok(RecordBatch::try_new(batch.schema(), columns)?)
+    }
+
     fn deliver(&mut self, output: Vec<Vec<RecordBatch>>) -> Result<()> {
         if output.iter().all(Vec::is_empty) {
             return Ok(());
         }
+        let output = match &self.stamp {
+            Some(spec) => output
+                .into_iter()
+                .map(|part| {
+                    part.iter()
+                        .map(|b| self.stamp_rowtime(b, spec))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .collect::<Result<Vec<_>>>()?,
+            None => output,
+        };
         // People and files see rows in source order; logs keep their partitions. The merge
         // (a concat and a sort) is only paid when a sink needs it.
         let offset_column = output
