@@ -582,6 +582,29 @@ impl Session {
                 self.logs.remove(&def.name);
                 Ok(Outcome::Done(format!("Dropped stream {}", def.name)))
             }
+            StatementKind::Alter { name, columns, .. } => {
+                let def = self.catalog.resolve(name)?.clone();
+                let derived =
+                    def.sink.is_some() || self.queries.values().any(|q| q.sink == def.name);
+                if derived || def.name == DEAD_LETTERS {
+                    return Err(Error::sql(
+                        "ALTER command is not supported for CREATE ... AS statements (or \
+                         built-in streams): change the query that writes it instead",
+                        name.position,
+                    ));
+                }
+                let altered = def.with_added_columns(columns)?;
+                if let Some(log) = self.logs.get(&def.name) {
+                    log.set_schema(altered.physical_schema());
+                }
+                let added: Vec<String> = columns.iter().map(|c| c.name.value.clone()).collect();
+                self.catalog.insert(altered);
+                Ok(Outcome::Done(format!(
+                    "Altered {}: added {}",
+                    def.name,
+                    added.join(", ")
+                )))
+            }
             StatementKind::Show(kind) => self.show(*kind),
             StatementKind::Describe { name, extended } => {
                 let def = self.catalog.resolve(name)?;

@@ -53,6 +53,16 @@ pub enum StatementKind {
         /// No error when it does not exist.
         if_exists: bool,
     },
+    /// `ALTER STREAM|TABLE name ADD [COLUMN] c TYPE, ...`: new value columns (schema
+    /// evolution; records without them read as NULL).
+    Alter {
+        /// Stream or table.
+        kind: SourceKind,
+        /// What to alter.
+        name: Name,
+        /// The added columns, in order.
+        columns: Vec<ColumnDef>,
+    },
     /// `SHOW|LIST ...`.
     Show(ShowKind),
     /// `DESCRIBE [EXTENDED] name`.

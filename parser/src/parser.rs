@@ -266,6 +266,8 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
         StatementKind::Query(parse_stream_query(c.rest())?)
     } else if c.eat_word("DROP") {
         parse_drop(&mut c)?
+    } else if c.eat_word("ALTER") {
+        parse_alter(&mut c)?
     } else if c.eat_word("SHOW") || c.eat_word("LIST") {
         parse_show(&mut c)?
     } else if c.eat_word("DESCRIBE") || c.eat_word("DESC") {
@@ -314,6 +316,7 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
             "SELECT",
             "INSERT",
             "DROP",
+            "ALTER",
             "SHOW",
             "LIST",
             "DESCRIBE",
@@ -638,6 +641,41 @@ fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
         kind,
         name,
         if_exists,
+    })
+}
+
+/// `ALTER STREAM|TABLE name ADD [COLUMN] c TYPE [, ADD [COLUMN] c TYPE ...]`.
+fn parse_alter(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    let kind = if c.eat_word("STREAM") {
+        SourceKind::Stream
+    } else if c.eat_word("TABLE") {
+        SourceKind::Table
+    } else {
+        return Err(c.unexpected("STREAM or TABLE"));
+    };
+    let name = c.name()?;
+    let mut columns = Vec::new();
+    loop {
+        if !c.eat_word("ADD") {
+            return Err(c.unexpected("ADD [COLUMN] name TYPE"));
+        }
+        c.eat_word("COLUMN");
+        let column = c.name()?;
+        let data_type = parse_type(c)?;
+        columns.push(ColumnDef {
+            name: column,
+            data_type,
+            key: KeyKind::None,
+        });
+        if !c.eat(&Token::Comma) {
+            break;
+        }
+    }
+    c.expect_end()?;
+    Ok(StatementKind::Alter {
+        kind,
+        name,
+        columns,
     })
 }
 

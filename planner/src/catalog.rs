@@ -108,6 +108,38 @@ pub struct StreamDef {
 }
 
 impl StreamDef {
+    /// This stream with value columns added at the end (`ALTER STREAM ... ADD COLUMN`).
+    /// Rows written before read the new columns as NULL.
+    pub fn with_added_columns(&self, added: &[weir_parser::ColumnDef]) -> Result<StreamDef> {
+        let mut fields: Vec<Field> = self
+            .columns
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        for c in added {
+            if RESERVED.contains(&c.name.value.as_str()) {
+                return Err(PlanError::invalid(
+                    format!("'{}' is a reserved column name", c.name),
+                    c.name.position,
+                ));
+            }
+            if fields.iter().any(|f| f.name() == &c.name.value) {
+                return Err(PlanError::invalid(
+                    format!(
+                        "Cannot add column `{}` to schema. A column with the same name already exists.",
+                        c.name.value
+                    ),
+                    c.name.position,
+                ));
+            }
+            fields.push(Field::new(&c.name.value, arrow_type(&c.data_type), true));
+        }
+        let mut def = self.clone();
+        def.columns = Arc::new(Schema::new(fields));
+        Ok(def)
+    }
+
     /// Columns as records carry them: the declared columns, then `ROWTIME` and `ROWOFFSET`.
     pub fn physical_schema(&self) -> SchemaRef {
         let mut fields: Vec<Arc<Field>> = self.columns.fields().iter().cloned().collect();

@@ -1,9 +1,10 @@
 //! In-memory partitioned logs: the "topics" behind streams that are not files. Persistent
 //! queries append to them, `INSERT` writes to them, and readers follow them by position.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
+use arrow::array::new_null_array;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
@@ -21,6 +22,22 @@ struct LogState {
     rows: usize,
 }
 
+/// `batch` with exactly the columns of `want`, matched by name; missing ones are NULL.
+fn conform_to(batch: &RecordBatch, want: &SchemaRef) -> Result<RecordBatch> {
+    if Arc::ptr_eq(batch.schema_ref(), want) || batch.schema_ref().fields() == want.fields() {
+        return Ok(batch.clone());
+    }
+    let columns = want
+        .fields()
+        .iter()
+        .map(|f| match batch.schema_ref().index_of(f.name()) {
+            Ok(i) => Arc::clone(batch.column(i)),
+            Err(_) => new_null_array(f.data_type(), batch.num_rows()),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(Arc::clone(want), columns)?)
+}
+
 /// An append-only log of record batches per partition.
 ///
 /// Locking is per appended *batch* (never per record). A log is *sealed* when no more
@@ -28,7 +45,9 @@ struct LogState {
 /// sealed log end when they have read it all.
 #[derive(Debug)]
 pub(crate) struct Log {
-    schema: SchemaRef,
+    /// The schema rows are appended with now (`ALTER STREAM ... ADD COLUMN` extends it;
+    /// rows appended earlier keep theirs and are widened as they are read).
+    schema: RwLock<SchemaRef>,
     state: Mutex<LogState>,
     changed: Condvar,
 }
@@ -36,7 +55,7 @@ pub(crate) struct Log {
 impl Log {
     pub(crate) fn new(schema: SchemaRef, partitions: usize) -> Self {
         Self {
-            schema,
+            schema: RwLock::new(schema),
             state: Mutex::new(LogState {
                 partitions: vec![Vec::new(); partitions.max(1)],
                 ..LogState::default()
@@ -51,8 +70,19 @@ impl Log {
             .map_err(|_| Error::Internal("a query panicked while writing a stream".into()))
     }
 
-    pub(crate) fn schema(&self) -> &SchemaRef {
-        &self.schema
+    pub(crate) fn schema(&self) -> SchemaRef {
+        match self.schema.read() {
+            Ok(s) => Arc::clone(&s),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Rows appended from now on have `schema` (a superset of the old one).
+    pub(crate) fn set_schema(&self, schema: SchemaRef) {
+        match self.schema.write() {
+            Ok(mut s) => *s = schema,
+            Err(poisoned) => *poisoned.into_inner() = schema,
+        }
     }
 
     pub(crate) fn partitions(&self) -> usize {
@@ -121,13 +151,15 @@ impl Log {
         self.changed.notify_all();
     }
 
-    /// Batches of `partition` from position `from` on (about `max_rows` rows), and whether the
+    /// Batches of `partition` from position `from` on (about `max_rows` rows), with the
+    /// columns of `want` (by name: a column the batch lacks reads as NULL), and whether the
     /// log is sealed.
     pub(crate) fn read(
         &self,
         partition: usize,
         from: usize,
         max_rows: usize,
+        want: &SchemaRef,
     ) -> Result<(Vec<RecordBatch>, bool)> {
         let s = self.lock()?;
         let list = &s.partitions[partition];
@@ -138,7 +170,7 @@ impl Log {
                 break;
             }
             rows += b.num_rows();
-            out.push(b.clone());
+            out.push(conform_to(b, want)?);
         }
         Ok((out, s.sealed))
     }

@@ -145,7 +145,7 @@ impl SourceContext {
             ErrorPolicy::DeadLetter => {
                 if let Some(log) = &self.dead_letters {
                     let offset = log.reserve_offsets(1)?;
-                    let batch = dead_letter_batch(log.schema(), &record, offset)?;
+                    let batch = dead_letter_batch(&log.schema(), &record, offset)?;
                     log.append(vec![vec![batch]])?;
                 }
                 Ok(())
@@ -252,6 +252,8 @@ pub(crate) enum Scan {
         latest_by: Option<Vec<usize>>,
         /// Rows of the batch at each cursor already read.
         skip: Vec<usize>,
+        /// The stream's schema when the reader opened (older rows are widened to it).
+        schema: arrow::datatypes::SchemaRef,
     },
 }
 
@@ -312,6 +314,7 @@ impl Scan {
                     metrics: ctx.metrics,
                     latest_by,
                     skip: vec![0; parts],
+                    schema: def.physical_schema(),
                 })
             }
         }
@@ -391,6 +394,7 @@ impl Scan {
                 stop_at,
                 metrics,
                 latest_by: Some(keys),
+                schema,
                 ..
             } => {
                 let ends = stop_at.clone().unwrap_or(log.ends()?);
@@ -400,7 +404,7 @@ impl Scan {
                     if *cursor >= ends[p] {
                         continue;
                     }
-                    let (batches, _) = log.read(p, *cursor, usize::MAX)?;
+                    let (batches, _) = log.read(p, *cursor, usize::MAX, schema)?;
                     let batches: Vec<RecordBatch> =
                         batches.into_iter().take(ends[p] - *cursor).collect();
                     *cursor = ends[p];
@@ -423,6 +427,7 @@ impl Scan {
                 metrics,
                 latest_by: None,
                 skip,
+                schema,
             } => {
                 if stop_at.is_none() {
                     log.wait(cursors, deadline)?;
@@ -435,7 +440,7 @@ impl Scan {
                         continue;
                     }
                     // At most `max_rows` rows: a batch may be read in several pieces.
-                    let (batches, _) = log.read(p, *cursor, max_rows + skip[p])?;
+                    let (batches, _) = log.read(p, *cursor, max_rows + skip[p], schema)?;
                     let mut budget = max_rows;
                     for b in batches.into_iter().take(end - *cursor) {
                         if budget == 0 {
