@@ -464,9 +464,19 @@ impl Session {
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
                     self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;
                 }
-                let log = Arc::new(Log::new(def.physical_schema(), def.partitions));
-                log.seal_when_unwritten();
-                self.logs.insert(def.name.clone(), Arc::clone(&log));
+                let replacing = self.replace_writer(&def, &plan, create)?;
+                let log = match (&replacing, self.logs.get(&def.name)) {
+                    (Some(_), Some(log)) => {
+                        log.set_schema(def.physical_schema());
+                        Arc::clone(log)
+                    }
+                    _ => {
+                        let log = Arc::new(Log::new(def.physical_schema(), def.partitions));
+                        log.seal_when_unwritten();
+                        self.logs.insert(def.name.clone(), Arc::clone(&log));
+                        log
+                    }
+                };
                 let mut sinks = vec![Sink::Log(Arc::clone(&log))];
                 if let Some(SourceSpec::File { path, format }) = &def.sink {
                     sinks.push(Sink::File(FileSink::create(
@@ -480,18 +490,38 @@ impl Session {
                 } else {
                     "CSAS"
                 };
-                let id = format!("{prefix}_{}_{}", def.name, self.next_query);
+                let id = replacing
+                    .clone()
+                    .unwrap_or_else(|| format!("{prefix}_{}_{}", def.name, self.next_query));
                 self.catalog.insert(def);
-                self.start_persistent(&id, stmt, &create.name.value, plan, sinks, vec![log])?;
+                let resume = replacing.is_some();
+                let started = self.start_persistent(
+                    &id,
+                    stmt,
+                    &create.name.value,
+                    plan,
+                    sinks,
+                    vec![Arc::clone(&log)],
+                    resume,
+                );
+                if resume {
+                    // Release the hold `replace_writer` took.
+                    log.remove_writer();
+                }
+                started?;
                 let kind = if create.kind == SourceKind::Table {
                     "table"
                 } else {
                     "stream"
                 };
-                Ok(Outcome::Done(format!(
-                    "Created {kind} {}; query {id} is running",
-                    create.name
-                )))
+                Ok(Outcome::Done(if resume {
+                    format!(
+                        "Replaced the query writing {kind} {}; query {id} continues where it stopped",
+                        create.name
+                    )
+                } else {
+                    format!("Created {kind} {}; query {id} is running", create.name)
+                }))
             }
             StatementKind::InsertSelect { target, query } => {
                 let def = self.writable(target)?;
@@ -532,7 +562,7 @@ impl Session {
                     log: Arc::clone(&log),
                     keys: def.key_columns.clone(),
                 };
-                self.start_persistent(&id, stmt, &def.name, plan, vec![sink], vec![log])?;
+                self.start_persistent(&id, stmt, &def.name, plan, vec![sink], vec![log], false)?;
                 Ok(Outcome::Done(format!(
                     "Inserting into {}; query {id} is running",
                     def.name
@@ -679,6 +709,104 @@ impl Session {
         }
     }
 
+    /// `CREATE OR REPLACE ... AS SELECT` over a stream a running query writes: checks the
+    /// new schema can replace the old one (ksqlDB's upgrade rules: the old columns keep their
+    /// names, types and order, new ones come after; same key and partitions), waits until the
+    /// old query has processed everything its sources hold, and stops it. Returns its id; the
+    /// new query then starts at the sources' current end, so no record is processed twice or
+    /// skipped, and queries reading the stream keep running.
+    fn replace_writer(
+        &mut self,
+        def: &StreamDef,
+        plan: &DataflowPlan,
+        create: &weir_parser::CreateAs,
+    ) -> Result<Option<String>> {
+        if !create.or_replace {
+            return Ok(None);
+        }
+        let Some(id) = self
+            .queries
+            .iter()
+            .find(|(_, q)| q.sink == def.name)
+            .map(|(id, _)| id.clone())
+        else {
+            return Ok(None);
+        };
+        let Some(old) = self.catalog.get(&def.name) else {
+            return Ok(None);
+        };
+        let incompatible = |why: String| Error::Sql {
+            message: format!(
+                "Cannot upgrade data source {}: the new schema is not upgrade compatible: {why}",
+                def.name
+            ),
+            position: create.name.position,
+            suggestion: Some(
+                "keep the existing columns (same names, types and order) and add new ones at the end"
+                    .into(),
+            ),
+        };
+        let (old_cols, new_cols) = (old.columns.fields(), def.columns.fields());
+        for (i, f) in old_cols.iter().enumerate() {
+            match new_cols.get(i) {
+                None => return Err(incompatible(format!("column {} is missing", f.name()))),
+                Some(n) if n.name() != f.name() => {
+                    return Err(incompatible(format!(
+                        "column {} became {}",
+                        f.name(),
+                        n.name()
+                    )))
+                }
+                Some(n) if n.data_type() != f.data_type() => {
+                    return Err(incompatible(format!(
+                        "column {} changed type from {} to {}",
+                        f.name(),
+                        weir_planner::sql_type_name(f.data_type()),
+                        weir_planner::sql_type_name(n.data_type())
+                    )))
+                }
+                _ => {}
+            }
+        }
+        if old.key_columns != def.key_columns || old.partitions != def.partitions {
+            return Err(incompatible("the key or partition count changed".into()));
+        }
+        if old.kind != def.kind {
+            return Err(incompatible("a stream cannot become a table or back".into()));
+        }
+        for source in plan.sources() {
+            let memory = self
+                .catalog
+                .get(source)
+                .is_some_and(|d| matches!(d.source, SourceSpec::Memory));
+            if !memory {
+                return Err(Error::Sql {
+                    message: format!(
+                        "the query writing {} reads {source}, a file or stdin: a replacement \
+                         could not continue where it stopped",
+                        def.name
+                    ),
+                    position: create.name.position,
+                    suggestion: Some(format!("TERMINATE {id}, then create the stream anew")),
+                });
+            }
+        }
+        self.drain_upstream(std::slice::from_ref(&def.name));
+        // Hold the stream open while no query writes it, so its readers do not see it end.
+        if let Some(log) = self.logs.get(&def.name) {
+            log.add_writer();
+        }
+        if let Some(error) = self.stop_query(&id) {
+            if let Some(log) = self.logs.get(&def.name) {
+                log.remove_writer();
+            }
+            return Err(Error::Execution(format!(
+                "query {id} had failed before it could be replaced: {error}"
+            )));
+        }
+        Ok(Some(id))
+    }
+
     fn check_new_name(
         &mut self,
         name: &Name,
@@ -692,10 +820,16 @@ impl Session {
             return Ok(Some(Outcome::Done(format!("Stream {name} already exists"))));
         }
         if or_replace {
+            // The query writing it may be replaced (see `replace_writer`); other queries
+            // reading it keep running.
+            let writer = self.queries.iter().find(|(_, q)| q.sink == name.value);
+            if writer.is_some() {
+                return Ok(None);
+            }
             if let Some((id, _)) = self
                 .queries
                 .iter()
-                .find(|(_, q)| q.sink == name.value || q.sources.contains(&name.value))
+                .find(|(_, q)| q.sources.contains(&name.value))
             {
                 return Err(Error::Sql {
                     message: format!("stream {name} is used by query {id}"),
@@ -896,6 +1030,17 @@ impl Session {
         follow: bool,
         control: &Arc<QueryControl>,
     ) -> Result<Pipeline> {
+        self.open_pipeline_at(plan, follow, false, control)
+    }
+
+    /// Opens a query's sources (at their current end when `from_end`) and operators.
+    fn open_pipeline_at(
+        &self,
+        plan: &DataflowPlan,
+        follow: bool,
+        from_end: bool,
+        control: &Arc<QueryControl>,
+    ) -> Result<Pipeline> {
         let dead_letters = self.logs.get(DEAD_LETTERS).cloned();
         Pipeline::new(plan, self.config.threads, &control.metrics, |stream| {
             let def = self
@@ -909,7 +1054,7 @@ impl Session {
                 metrics: Arc::clone(&control.metrics),
                 hook: self.hook.clone(),
             };
-            Scan::open(def, self.logs.get(stream).cloned(), follow, ctx)
+            Scan::open(def, self.logs.get(stream).cloned(), follow, from_end, ctx)
         })
     }
 
@@ -1017,6 +1162,9 @@ impl Session {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Starts a persistent query; `resume` starts its in-memory sources at their current end
+    /// (a replaced query continues where its predecessor stopped).
+    #[allow(clippy::too_many_arguments)]
     fn start_persistent(
         &mut self,
         id: &str,
@@ -1025,11 +1173,12 @@ impl Session {
         plan: DataflowPlan,
         sinks: Vec<Sink>,
         writes: Vec<Arc<Log>>,
+        resume: bool,
     ) -> Result<()> {
         let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
         self.drain_upstream(&sources);
         let control = Arc::new(QueryControl::default());
-        let pipeline = self.open_pipeline(&plan, true, &control)?;
+        let pipeline = self.open_pipeline_at(&plan, true, resume, &control)?;
         let mut writes = writes;
         writes.extend(self.dead_letter_writer());
         for log in &writes {

@@ -263,6 +263,7 @@ impl Scan {
         def: &StreamDef,
         log: Option<Arc<Log>>,
         follow: bool,
+        from_end: bool,
         ctx: SourceContext,
     ) -> Result<Self> {
         match &def.source {
@@ -307,9 +308,14 @@ impl Scan {
                 let stop_at = if follow { None } else { Some(log.ends()?) };
                 let latest_by = (!follow && def.kind == weir_parser::SourceKind::Table)
                     .then(|| def.key_columns.clone());
+                let cursors = if from_end {
+                    log.ends()?
+                } else {
+                    vec![0; parts]
+                };
                 Ok(Scan::Log {
                     log,
-                    cursors: vec![0; parts],
+                    cursors,
                     stop_at,
                     metrics: ctx.metrics,
                     latest_by,
