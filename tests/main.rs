@@ -8,3 +8,4 @@ mod invariance;
 mod joins;
 mod sql_errors;
 mod taxi;
+mod transform;

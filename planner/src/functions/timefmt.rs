@@ -18,6 +18,8 @@ pub struct TimestampFormat {
     java: String,
     parse: String,
     format: String,
+    /// `format` for a zero offset: Java writes `X` patterns as `Z` then.
+    format_zero: String,
     has_zone: bool,
     has_time: bool,
     has_date: bool,
@@ -30,6 +32,7 @@ impl TimestampFormat {
     pub fn new(java: &str) -> Result<Self, String> {
         let mut parse = String::new();
         let mut format = String::new();
+        let mut format_zero = String::new();
         let chars: Vec<char> = java.chars().collect();
         let mut i = 0;
         let (mut has_zone, mut has_time, mut has_date, mut zone_name) =
@@ -42,12 +45,14 @@ impl TimestampFormat {
                 if chars.get(i) == Some(&'\'') {
                     parse.push('\'');
                     format.push('\'');
+                    format_zero.push('\'');
                     i += 1;
                     continue;
                 }
                 while i < chars.len() && chars[i] != '\'' {
                     push_literal(&mut parse, chars[i]);
                     push_literal(&mut format, chars[i]);
+                    push_literal(&mut format_zero, chars[i]);
                     i += 1;
                 }
                 i += 1;
@@ -93,6 +98,7 @@ impl TimestampFormat {
                     for _ in 0..n {
                         push_literal(&mut parse, ch);
                         push_literal(&mut format, ch);
+                        push_literal(&mut format_zero, ch);
                     }
                     i += n;
                     continue;
@@ -106,16 +112,19 @@ impl TimestampFormat {
                 // chrono's fraction specifier consumes the dot Java writes explicitly.
                 parse.pop();
                 format.pop();
+                format_zero.pop();
                 // Parsing accepts any number of fraction digits, as Java's lenient `S` does.
                 parse.push_str("%.f");
                 format.push_str(&f.replace('%', "%."));
+                format_zero.push_str(&f.replace('%', "%."));
             } else {
                 parse.push_str(p);
                 format.push_str(f);
+                format_zero.push_str(if c == 'X' { "Z" } else { f });
             }
             i += n;
         }
-        for spec in [&parse, &format] {
+        for spec in [&parse, &format, &format_zero] {
             if StrftimeItems::new(spec).any(|item| matches!(item, Item::Error)) {
                 return Err(format!("date/time pattern '{java}' is not valid"));
             }
@@ -124,6 +133,7 @@ impl TimestampFormat {
             java: java.to_string(),
             parse,
             format,
+            format_zero,
             has_zone,
             has_time,
             has_date,
@@ -167,9 +177,14 @@ impl TimestampFormat {
     pub fn format_millis(&self, millis: i64, zone: &Tz) -> Option<String> {
         let utc = DateTime::from_timestamp_millis(millis)?;
         let local = utc.with_timezone(zone);
+        let spec = if local.offset().fix().local_minus_utc() == 0 {
+            &self.format_zero
+        } else {
+            &self.format
+        };
         let mut out = String::new();
         use std::fmt::Write as _;
-        write!(out, "{}", local.format(&self.format)).ok()?;
+        write!(out, "{}", local.format(spec)).ok()?;
         Some(out)
     }
 
@@ -307,6 +322,17 @@ mod tests {
             Some("2018-05-11 22:58:33 BST")
         );
         assert!(zone("Mars/Olympus").is_err());
+        // Java writes a zero offset as Z for X patterns.
+        let f = TimestampFormat::new("yyyy-MM-dd'T'HH:mm:ssXXX").unwrap();
+        assert_eq!(
+            f.format_millis(0, &Tz::UTC).as_deref(),
+            Some("1970-01-01T00:00:00Z")
+        );
+        let ny = zone("America/New_York").unwrap();
+        assert_eq!(
+            f.format_millis(0, &ny).as_deref(),
+            Some("1969-12-31T19:00:00-05:00")
+        );
     }
 
     #[test]

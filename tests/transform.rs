@@ -1,0 +1,295 @@
+//! Transformations users reach for: local time to UTC across DST changes (checked against the
+//! UTC instants the data sets carry), format conversion to CSV, schema evolution, replacing a
+//! running query, and the errors bad function calls give.
+
+use std::path::PathBuf;
+
+use weir::Config;
+
+use crate::common::*;
+
+fn data(file: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file)
+        .display()
+        .to_string()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("weir-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Trips of 2019-03-09..11 (the DST start is 2019-03-10 02:00 in New York), as CSV.
+fn dst_trips_ddl() -> String {
+    format!(
+        "CREATE STREAM trips (
+           trip_id STRING, vendor_id INT KEY, pickup_datetime STRING, dropoff_datetime STRING,
+           pickup_ts BIGINT, dropoff_ts BIGINT, passenger_count INT, trip_distance DOUBLE,
+           rate_code_id INT, store_and_fwd_flag STRING, pickup_location_id INT, dropoff_location_id INT,
+           payment_type INT, fare_amount DOUBLE, extra DOUBLE, mta_tax DOUBLE, tip_amount DOUBLE,
+           tolls_amount DOUBLE, improvement_surcharge DOUBLE, total_amount DOUBLE, congestion_surcharge DOUBLE
+         ) WITH (PATH='{}', VALUE_FORMAT='DELIMITED', HEADER=true, PARTITIONS=2);",
+        data("trips_2019-03-09_to_11.csv")
+    )
+}
+
+#[test]
+fn local_pickup_times_convert_to_utc_across_the_dst_start() {
+    let mut s = session_with(&dst_trips_ddl(), Config::default());
+    // The data set's pickup_ts was computed independently from the same local times: every
+    // one of the 923 trips must agree, before, on and after the DST change.
+    let all = rows(
+        &mut s,
+        "SELECT trip_id,
+                UNIX_TIMESTAMP(PARSE_TIMESTAMP(pickup_datetime, 'yyyy-MM-dd HH:mm:ss',
+                                               'America/New_York')) - pickup_ts AS diff
+         FROM trips;",
+    );
+    assert_eq!(count(&all), 923);
+    assert!(strings(&all, "DIFF").iter().all(|d| d == "0"));
+    // Around the gap: 01:55 is still EST (UTC-5), 03:08 already EDT (UTC-4).
+    let around = rows(
+        &mut s,
+        "SELECT trip_id,
+                FORMAT_TIMESTAMP(PARSE_TIMESTAMP(pickup_datetime, 'yyyy-MM-dd HH:mm:ss',
+                                                 'America/New_York'),
+                                 'yyyy-MM-dd''T''HH:mm:ssXXX') AS utc,
+                FORMAT_TIMESTAMP(FROM_UNIXTIME(pickup_ts), 'HH:mm zzz', 'America/New_York') AS local
+         FROM trips
+         WHERE pickup_datetime BETWEEN '2019-03-10 01:50:00' AND '2019-03-10 03:10:00';",
+    );
+    assert_eq!(strings(&around, "TRIP_ID"), ["T2019-23024", "T2019-23025"]);
+    assert_eq!(
+        strings(&around, "UTC"),
+        ["2019-03-10T06:55:45Z", "2019-03-10T07:08:41Z"]
+    );
+    assert_eq!(strings(&around, "LOCAL"), ["01:55 EST", "03:08 EDT"]);
+}
+
+#[test]
+fn flight_departures_convert_to_utc_across_the_dst_end() {
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM flights (flight_id STRING, sched_dep_local STRING,
+                                    sched_dep_utc STRING, sched_dep_ts BIGINT)
+             WITH (PATH='{}');",
+            data("flights_2013-11-03_dst_end.jsonl")
+        ),
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT flight_id,
+                FORMAT_TIMESTAMP(PARSE_TIMESTAMP(sched_dep_local, 'yyyy-MM-dd''T''HH:mm:ss',
+                                                 'America/New_York'),
+                                 'yyyy-MM-dd''T''HH:mm:ssX') AS utc,
+                sched_dep_utc,
+                UNIX_TIMESTAMP(PARSE_TIMESTAMP(sched_dep_local, 'yyyy-MM-dd''T''HH:mm:ss',
+                                               'America/New_York')) - sched_dep_ts AS diff
+         FROM flights;",
+    );
+    assert_eq!(count(&out), 214);
+    assert_eq!(strings(&out, "UTC"), strings(&out, "SCHED_DEP_UTC"));
+    assert!(strings(&out, "DIFF").iter().all(|d| d == "0"));
+    // 20:00 on the 2nd is EDT (UTC-4); 08:59 on the 3rd is EST (UTC-5).
+    let utc = strings(&out, "UTC");
+    assert_eq!(
+        utc.first().map(String::as_str),
+        Some("2013-11-03T00:00:00Z")
+    );
+    assert_eq!(utc.last().map(String::as_str), Some("2013-11-03T13:59:00Z"));
+}
+
+#[test]
+fn json_trips_reduced_and_written_as_csv() {
+    let dir = temp_dir("csv");
+    let out = dir.join("fares.csv");
+    let mut s = session_with(&taxi_ddl(2), Config::default());
+    s.execute(&format!(
+        "CREATE STREAM fares WITH (PATH='{}', VALUE_FORMAT='DELIMITED', HEADER=true) AS
+           SELECT vendor_id, trip_id,
+                  FORMAT_TIMESTAMP(FROM_UNIXTIME(pickup_ts), 'EEE, d MMM yyyy HH:mm',
+                                   'America/New_York') AS pickup,
+                  total_amount
+           FROM trips WHERE total_amount < 0;",
+        out.display()
+    ))
+    .unwrap();
+    s.finish().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // The header once, then the 7 refunds of January in source order; the comma inside the
+    // formatted time is quoted (RFC 4180).
+    assert_eq!(lines[0], "VENDOR_ID,TRIP_ID,PICKUP,TOTAL_AMOUNT");
+    assert_eq!(lines.len(), 1 + 7);
+    assert_eq!(lines[1], "2,T2019-02095,\"Tue, 8 Jan 2019 14:06\",-52.8");
+    assert_eq!(lines[2], "2,T2019-02325,\"Wed, 9 Jan 2019 10:04\",-52.8");
+}
+
+#[test]
+fn quotes_and_delimiters_survive_json_to_csv_and_back() {
+    let dir = temp_dir("roundtrip");
+    let input = dir.join("notes.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":1,\"note\":\"plain\"}\n{\"id\":2,\"note\":\"a, b\"}\n{\"id\":3,\"note\":\"say \\\"hi\\\"\"}\n{\"id\":4,\"note\":null}\n",
+    )
+    .unwrap();
+    let csv = dir.join("notes.csv");
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM notes (id INT, note STRING) WITH (PATH='{}');
+             CREATE STREAM notes_csv WITH (PATH='{}', VALUE_FORMAT='DELIMITED') AS
+               SELECT id, note FROM notes;",
+            input.display(),
+            csv.display()
+        ),
+        Config::default(),
+    );
+    s.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        "1,plain\n2,\"a, b\"\n3,\"say \"\"hi\"\"\"\n4,\n"
+    );
+    s.execute(&format!(
+        "CREATE STREAM back (id INT, note STRING) WITH (PATH='{}', VALUE_FORMAT='DELIMITED');",
+        csv.display()
+    ))
+    .unwrap();
+    let out = rows(&mut s, "SELECT id, note FROM back;");
+    assert_eq!(
+        strings(&out, "NOTE"),
+        ["plain", "a, b", "say \"hi\"", "null"]
+    );
+}
+
+#[test]
+fn later_records_that_gained_a_field() {
+    let dir = temp_dir("evolve");
+    let input = dir.join("readings.jsonl");
+    // The producer added `unit` half-way, and sends a field nobody declared.
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"sensor\":\"a\",\"value\":1.5}\n",
+            "{\"sensor\":\"b\",\"value\":2.5}\n",
+            "{\"sensor\":\"a\",\"value\":3.5,\"unit\":\"C\",\"firmware\":\"2.1\"}\n",
+        ),
+    )
+    .unwrap();
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM readings (sensor STRING, value DOUBLE, unit STRING)
+             WITH (PATH='{}');",
+            input.display()
+        ),
+        Config::default(),
+    );
+    let out = rows(&mut s, "SELECT sensor, unit FROM readings;");
+    assert_eq!(strings(&out, "UNIT"), ["null", "null", "C"]);
+}
+
+#[test]
+fn alter_stream_adds_columns_older_rows_read_as_null() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, a STRING);
+         INSERT INTO s VALUES (1, 'x');
+         CREATE STREAM upper_s AS SELECT id, UCASE(a) AS up FROM s;",
+        Config::default(),
+    );
+    s.execute("ALTER STREAM s ADD COLUMN b DOUBLE, ADD COLUMN c STRING;")
+        .unwrap();
+    s.execute("INSERT INTO s VALUES (2, 'y', 2.5, 'z');")
+        .unwrap();
+    let out = rows(&mut s, "SELECT id, a, b, c FROM s;");
+    assert_eq!(strings(&out, "B"), ["null", "2.5"]);
+    assert_eq!(strings(&out, "C"), ["null", "z"]);
+    // The query started before the change keeps running on its columns.
+    let up = rows(&mut s, "SELECT up FROM upper_s;");
+    assert_eq!(strings(&up, "UP"), ["X", "Y"]);
+    let err = s
+        .execute("ALTER STREAM s ADD COLUMN a INT;")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("A column with the same name already exists"),
+        "{err}"
+    );
+    let err = s
+        .execute("ALTER STREAM upper_s ADD COLUMN z INT;")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not supported for CREATE ... AS"), "{err}");
+}
+
+#[test]
+fn create_or_replace_continues_where_the_old_query_stopped() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, a STRING, n INT);
+         CREATE STREAM t AS SELECT id, a FROM s;
+         CREATE STREAM u AS SELECT id, UCASE(a) AS up FROM t;
+         INSERT INTO s VALUES (1, 'x', 10);",
+        Config::default(),
+    );
+    let done = s
+        .execute("CREATE OR REPLACE STREAM t AS SELECT id, a, n * 2 AS n2 FROM s;")
+        .unwrap();
+    assert!(format!("{done:?}").contains("continues where it stopped"));
+    s.execute("INSERT INTO s VALUES (2, 'y', 20);").unwrap();
+    // Each input row was processed once: by the old query before, by the new one after.
+    let t = rows(&mut s, "SELECT id, a, n2 FROM t;");
+    assert_eq!(strings(&t, "ID"), ["1", "2"]);
+    assert_eq!(strings(&t, "N2"), ["null", "40"]);
+    // The downstream query kept running across the replacement.
+    let u = rows(&mut s, "SELECT up FROM u;");
+    assert_eq!(strings(&u, "UP"), ["X", "Y"]);
+    let err = s
+        .execute("CREATE OR REPLACE STREAM t AS SELECT id, n FROM s;")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not upgrade compatible"), "{err}");
+}
+
+#[test]
+fn bad_function_calls_are_plan_errors() {
+    let mut s = session_with(
+        "CREATE STREAM t (id INT, ts TIMESTAMP, d DATE, s STRING);",
+        Config::default(),
+    );
+    for (sql, expected) in [
+        (
+            "SELECT FORMAT_DATE(d, 'yyyy-QQ') FROM t;",
+            "pattern letter 'Q' is not supported",
+        ),
+        (
+            "SELECT FORMAT_TIMESTAMP(ts, 'yyyy', 'Mars/Olympus') FROM t;",
+            "unknown time zone 'Mars/Olympus'",
+        ),
+        (
+            "SELECT DATEADD(d, 5, d) FROM t;",
+            "Function 'dateadd' does not accept parameters (DATE, BIGINT, DATE)",
+        ),
+        (
+            "SELECT REGEXP_EXTRACT('(', s) FROM t;",
+            "invalid regular expression '('",
+        ),
+    ] {
+        let err = s
+            .query(sql)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+    // Per-row text that does not parse is NULL, as in ksqlDB.
+    s.execute("INSERT INTO t (id, s) VALUES (1, 'not a time'), (2, '2019-01-01 00:00:00');")
+        .unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT PARSE_TIMESTAMP(s, 'yyyy-MM-dd HH:mm:ss') AS p FROM t;",
+    );
+    assert_eq!(strings(&out, "P"), ["null", "2019-01-01T00:00:00"]);
+}
