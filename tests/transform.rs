@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use weir::Config;
+use weir::{Config, Session};
 
 use crate::common::*;
 
@@ -292,4 +292,41 @@ fn bad_function_calls_are_plan_errors() {
         "SELECT PARSE_TIMESTAMP(s, 'yyyy-MM-dd HH:mm:ss') AS p FROM t;",
     );
     assert_eq!(strings(&out, "P"), ["null", "2019-01-01T00:00:00"]);
+}
+
+#[test]
+fn unwrapped_single_values_read_and_write() {
+    let dir = temp_dir("unwrapped");
+    let input = dir.join("amounts.jsonl");
+    std::fs::write(&input, "10\n20\n\"x\"\nnull\n30\n").unwrap();
+    let output = dir.join("doubled.jsonl");
+    let mut s = Session::new(Config::default());
+    let bad = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&bad);
+    s.on_bad_record(move |b| seen.lock().unwrap().push(b.location.clone()));
+    s.execute(&format!(
+        "CREATE STREAM amounts (amount INT) WITH (PATH='{}', WRAP_SINGLE_VALUE=false);
+         CREATE STREAM doubled WITH (PATH='{}', WRAP_SINGLE_VALUE=false) AS
+           SELECT amount * 2 AS doubled FROM amounts;",
+        input.display(),
+        output.display()
+    ))
+    .unwrap();
+    s.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&output).unwrap(),
+        "20\n40\nnull\n60\n"
+    );
+    assert_eq!(*bad.lock().unwrap(), [format!("{}:3", input.display())]);
+    let err = s
+        .execute(&format!(
+            "CREATE STREAM two (a INT, b INT) WITH (PATH='{}', WRAP_SINGLE_VALUE=false);",
+            input.display()
+        ))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("only valid for single-field value schemas"),
+        "{err}"
+    );
 }

@@ -197,7 +197,7 @@ impl Session {
             topic: def.topic.clone().unwrap_or_else(|| def.name.clone()),
             delimiter: match def.format {
                 weir_planner::Format::Delimited { delimiter, .. } => Some(delimiter),
-                weir_planner::Format::Json => None,
+                weir_planner::Format::Json | weir_planner::Format::JsonValue => None,
             },
         })
     }
@@ -252,7 +252,7 @@ impl Session {
         let def = self.stream_def(stream)?;
         let delimiter = match def.format {
             weir_planner::Format::Delimited { delimiter, .. } => delimiter,
-            weir_planner::Format::Json => b',',
+            weir_planner::Format::Json | weir_planner::Format::JsonValue => b',',
         };
         let value_idx: Vec<usize> = (0..def.columns.fields().len())
             .filter(|i| !def.key_columns.contains(i))
@@ -479,11 +479,13 @@ impl Session {
                 };
                 let mut sinks = vec![Sink::Log(Arc::clone(&log))];
                 if let Some(SourceSpec::File { path, format }) = &def.sink {
-                    sinks.push(Sink::File(FileSink::create(
-                        path,
-                        format.clone(),
-                        plan.visible_columns,
-                    )?));
+                    let value_column = (0..def.columns.fields().len())
+                        .find(|i| !def.key_columns.contains(i))
+                        .unwrap_or(0);
+                    sinks.push(Sink::File(
+                        FileSink::create(path, format.clone(), plan.visible_columns)?
+                            .with_value_column(value_column),
+                    ));
                 }
                 let prefix = if create.kind == SourceKind::Table {
                     "CTAS"
@@ -735,7 +737,8 @@ impl Session {
         let Some(old) = self.catalog.get(&def.name) else {
             return Ok(None);
         };
-        let incompatible = |why: String| Error::Sql {
+        let incompatible = |why: String| {
+            Error::Sql {
             message: format!(
                 "Cannot upgrade data source {}: the new schema is not upgrade compatible: {why}",
                 def.name
@@ -745,6 +748,7 @@ impl Session {
                 "keep the existing columns (same names, types and order) and add new ones at the end"
                     .into(),
             ),
+        }
         };
         let (old_cols, new_cols) = (old.columns.fields(), def.columns.fields());
         for (i, f) in old_cols.iter().enumerate() {
@@ -772,7 +776,9 @@ impl Session {
             return Err(incompatible("the key or partition count changed".into()));
         }
         if old.kind != def.kind {
-            return Err(incompatible("a stream cannot become a table or back".into()));
+            return Err(incompatible(
+                "a stream cannot become a table or back".into(),
+            ));
         }
         for source in plan.sources() {
             let memory = self

@@ -18,6 +18,9 @@ use crate::types::arrow_type;
 pub enum Format {
     /// One JSON object per line; fields match columns case-insensitively.
     Json,
+    /// One bare JSON value per line: the stream's single value column
+    /// (`WRAP_SINGLE_VALUE=false`).
+    JsonValue,
     /// Delimited text (CSV), columns by position.
     Delimited {
         /// The field separator.
@@ -31,6 +34,7 @@ impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Format::Json => f.write_str("JSON"),
+            Format::JsonValue => f.write_str("JSON (unwrapped single value)"),
             Format::Delimited { delimiter, header } => {
                 write!(f, "DELIMITED (delimiter {:?}", *delimiter as char)?;
                 if *header {
@@ -222,6 +226,7 @@ impl StreamDef {
         let columns = Arc::new(Schema::new(fields));
         let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
         let format = props.format()?;
+        check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
         let format_of_values = format.clone();
         let source = match props.text("PATH") {
             Some("-") => SourceSpec::Stdin { format },
@@ -296,6 +301,21 @@ pub(crate) fn timestamp_spec(
             Some(TimestampSpec { column, format })
         }
     })
+}
+
+/// `WRAP_SINGLE_VALUE=false` needs exactly one value column.
+pub(crate) fn check_unwrapped(
+    format: &Format,
+    props: &Properties<'_>,
+    values: usize,
+) -> Result<()> {
+    if *format == Format::JsonValue && values != 1 {
+        return Err(PlanError::invalid(
+            "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas",
+            props.get("WRAP_SINGLE_VALUE").and_then(|o| o.position),
+        ));
+    }
+    Ok(())
 }
 
 /// Properties accepted on `CREATE STREAM ... WITH (...)`.
@@ -380,12 +400,34 @@ impl<'a> Properties<'a> {
     }
 
     pub(crate) fn format(&self) -> Result<Format> {
+        // Keys of file records are fields of the record itself; KEY_FORMAT names how a Kafka
+        // key is serialised and is checked, not used.
+        if let Some(k) = self.get("KEY_FORMAT") {
+            let name = k.value.as_text().to_uppercase();
+            if !matches!(name.as_str(), "KAFKA" | "JSON" | "DELIMITED" | "NONE") {
+                return Err(PlanError::invalid(
+                    format!("unsupported key format '{name}'"),
+                    k.position,
+                )
+                .with_suggestion(Some("KEY_FORMAT is KAFKA, JSON, DELIMITED or NONE".into())));
+            }
+        }
         let opt = self.get("VALUE_FORMAT").or_else(|| self.get("FORMAT"));
         let name = opt
             .map(|o| o.value.as_text().to_uppercase())
             .unwrap_or_else(|| "JSON".into());
         match name.as_str() {
-            "JSON" => Ok(Format::Json),
+            "JSON" => match self.get("WRAP_SINGLE_VALUE") {
+                None => Ok(Format::Json),
+                Some(w) => match w.value.as_text().to_uppercase().as_str() {
+                    "TRUE" => Ok(Format::Json),
+                    "FALSE" => Ok(Format::JsonValue),
+                    other => Err(PlanError::invalid(
+                        format!("WRAP_SINGLE_VALUE must be true or false, not '{other}'"),
+                        w.position,
+                    )),
+                },
+            },
             "DELIMITED" | "CSV" => {
                 let delimiter = match self.get("VALUE_DELIMITER") {
                     None => b',',

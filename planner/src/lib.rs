@@ -45,7 +45,7 @@ pub use dataflow::{
     WindowDef, HASH_VERSION,
 };
 pub use error::{PlanError, Result};
-pub use functions::timefmt;
+pub use functions::{json_texts, timefmt};
 pub use plan::{plan_query, PlanOptions, DEFAULT_GRACE_MS};
 pub use types::{arrow_type, sql_type_name};
 pub use values::{values_batch, ValuesRows};
@@ -152,6 +152,7 @@ pub fn derived_stream(
         }
     }
     let timestamp = catalog::timestamp_spec(&props, &columns)?;
+    catalog::check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
     Ok(StreamDef {
         name: name.value.clone(),
         kind: if plan.changelog {

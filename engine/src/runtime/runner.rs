@@ -105,6 +105,8 @@ pub(crate) struct FileSink {
     format: Format,
     visible: usize,
     wrote_header: bool,
+    /// The value column written bare under `WRAP_SINGLE_VALUE=false`.
+    value_column: usize,
 }
 
 impl FileSink {
@@ -116,7 +118,14 @@ impl FileSink {
             format,
             visible,
             wrote_header: false,
+            value_column: 0,
         })
+    }
+
+    /// Which column is the value written bare under `WRAP_SINGLE_VALUE=false`.
+    pub(crate) fn with_value_column(mut self, column: usize) -> Self {
+        self.value_column = column;
+        self
     }
 
     fn write(&mut self, batches: &[RecordBatch]) -> Result<()> {
@@ -133,6 +142,17 @@ impl FileSink {
                     w.write(b)?;
                 }
                 w.finish()?;
+            }
+            Format::JsonValue => {
+                // The bare value of the one value column per line (WRAP_SINGLE_VALUE=false).
+                use std::io::Write as _;
+                for b in &visible {
+                    let column = b.column(self.value_column.min(b.num_columns().saturating_sub(1)));
+                    for text in weir_planner::json_texts(column)? {
+                        writeln!(self.writer, "{text}")
+                            .map_err(|e| Error::io("cannot write output file", e))?;
+                    }
+                }
             }
             Format::Delimited { delimiter, header } => {
                 let mut w = arrow::csv::WriterBuilder::new()

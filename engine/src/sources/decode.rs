@@ -33,6 +33,8 @@ pub(crate) struct RecordDecoder {
     next_offset: i64,
     /// The JSON decoder of the fast path, reused from chunk to chunk.
     json: Option<arrow::json::reader::Decoder>,
+    /// `WRAP_SINGLE_VALUE=false`: each line is the bare value of this column.
+    unwrap_into: Option<String>,
 }
 
 impl RecordDecoder {
@@ -55,7 +57,23 @@ impl RecordDecoder {
                     .map_err(crate::error::Error::Config)?,
             )),
         };
+        let unwrap_into = (format == Format::JsonValue)
+            .then(|| {
+                def.columns
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .find(|(i, _)| !def.key_columns.contains(i))
+                    .map(|(_, f)| f.name().clone())
+            })
+            .flatten();
+        let format = if format == Format::JsonValue {
+            Format::Json
+        } else {
+            format
+        };
         let mut decoder = Self {
+            unwrap_into,
             format,
             columns: Arc::clone(&def.columns),
             decode_schema: None,
@@ -73,6 +91,16 @@ impl RecordDecoder {
 
     /// Decodes a chunk; bad records are counted and routed by the error policy.
     pub(crate) fn decode(&mut self, chunk: &Chunk) -> Result<RecordBatch> {
+        match &self.unwrap_into {
+            Some(name) => {
+                let wrapped = wrap_chunk(chunk, name);
+                self.decode_wrapped(&wrapped)
+            }
+            None => self.decode_wrapped(chunk),
+        }
+    }
+
+    fn decode_wrapped(&mut self, chunk: &Chunk) -> Result<RecordBatch> {
         let n = chunk.lines.len();
         let base_offset = self.next_offset;
         self.next_offset += n as i64;
@@ -262,7 +290,7 @@ impl RecordDecoder {
         let schema = self.schema();
         let empty = || RecordBatch::new_empty(Arc::clone(&schema));
         match &self.format {
-            Format::Json => {
+            Format::Json | Format::JsonValue => {
                 let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
                     .with_batch_size(rows.max(1))
                     .with_strict_mode(false)
@@ -348,12 +376,14 @@ impl RecordDecoder {
                 Ok(_) => match self.decode_bytes(&bytes, 1) {
                     Ok(b) if b.num_rows() == 1 => Ok(b),
                     Ok(b) if b.num_rows() == 0 => Err(match self.format {
-                        Format::Json => "not a JSON object".to_string(),
+                        Format::Json | Format::JsonValue => "not a JSON object".to_string(),
                         Format::Delimited { .. } => "empty record".to_string(),
                     }),
                     Ok(_) => Err("more than one record on one line".to_string()),
                     Err(e) if e == "more records than lines" => Err(match self.format {
-                        Format::Json => "text after the JSON object".to_string(),
+                        Format::Json | Format::JsonValue => {
+                            "text after the JSON object".to_string()
+                        }
                         Format::Delimited { .. } => "more than one record on one line".to_string(),
                     }),
                     Err(e) => Err(tidy_reason(&e)),
@@ -423,6 +453,28 @@ fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
             )))
         }
         other => other.clone(),
+    }
+}
+
+/// Bare JSON values (`WRAP_SINGLE_VALUE=false`) as one-field objects of column `name`.
+fn wrap_chunk(chunk: &Chunk, name: &str) -> Chunk {
+    let prefix = format!("{{{}:", serde_json::Value::from(name));
+    let mut data = Vec::with_capacity(chunk.data.len() + chunk.lines.len() * (prefix.len() + 2));
+    let mut lines = Vec::with_capacity(chunk.lines.len());
+    for (i, &(_, _, number)) in chunk.lines.iter().enumerate() {
+        let start = data.len();
+        data.extend_from_slice(prefix.as_bytes());
+        data.extend_from_slice(chunk.line(i));
+        data.push(b'}');
+        let end = data.len();
+        data.push(b'\n');
+        lines.push((start, end, number));
+    }
+    Chunk {
+        data,
+        lines,
+        origin: Arc::clone(&chunk.origin),
+        unterminated: chunk.unterminated.clone(),
     }
 }
 

@@ -517,7 +517,7 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
 /// Whether to skip a header line, and the CSV delimiter (quoted fields may span lines).
 fn header_quotes(format: &weir_planner::Format) -> (bool, Option<u8>) {
     match format {
-        weir_planner::Format::Json => (false, None),
+        weir_planner::Format::Json | weir_planner::Format::JsonValue => (false, None),
         weir_planner::Format::Delimited { header, delimiter } => (*header, Some(*delimiter)),
     }
 }

@@ -38,8 +38,9 @@ fn json_type(t: &DataType) -> DataType {
     }
 }
 
-/// Each value of `array` as JSON text (`null` for NULL).
-pub(crate) fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
+/// Each value of `array` as JSON text (`null` for NULL; TIMESTAMP, DATE and TIME as numbers,
+/// as ksqlDB writes them).
+pub fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
     let target = json_type(array.data_type());
     let array = if &target == array.data_type() {
         Arc::clone(array)

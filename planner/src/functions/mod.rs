@@ -26,6 +26,7 @@ use datafusion_expr::{
 };
 
 mod collections;
+pub use collections::json_texts;
 mod datetime;
 mod math;
 mod strings;
