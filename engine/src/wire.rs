@@ -66,6 +66,18 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
             .collect();
         return Ok(Arc::new(out));
     }
+    if let DataType::Timestamp(unit, _) = column.data_type() {
+        // Epoch milliseconds, whatever unit a computation produced.
+        let millis = if *unit == arrow::datatypes::TimeUnit::Millisecond {
+            Arc::clone(column)
+        } else {
+            arrow::compute::cast(
+                column,
+                &DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+            )?
+        };
+        return Ok(arrow::compute::cast(&millis, &DataType::Int64)?);
+    }
     if has_binary(column.data_type()) {
         // BYTES nested in a struct or list: base64 would need a per-child rewrite; write the
         // bytes as arrow-json does (hex) rather than fail.

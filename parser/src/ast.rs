@@ -294,8 +294,25 @@ pub struct StreamQuery {
     pub window: Option<WindowSpec>,
     /// `EMIT CHANGES` or `EMIT FINAL`.
     pub emit: Option<Emit>,
+    /// `WITHIN` clauses of stream-stream joins, in join order.
+    pub within: Vec<JoinWithin>,
     /// Where the query starts.
     pub position: Position,
+}
+
+/// A stream-stream join window: `WITHIN n unit`, `WITHIN (before, after)`, `GRACE PERIOD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinWithin {
+    /// Which join of the FROM clause (0 = the first `JOIN`).
+    pub join: usize,
+    /// How far (ms) the right row's time may lie before the left row's.
+    pub before_ms: i64,
+    /// How far (ms) the right row's time may lie after the left row's.
+    pub after_ms: i64,
+    /// `GRACE PERIOD`: how late (ms) rows may arrive after the window.
+    pub grace_ms: Option<i64>,
+    /// Where the clause starts.
+    pub position: Option<Position>,
 }
 
 /// The `EMIT` clause.

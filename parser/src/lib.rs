@@ -24,8 +24,8 @@ mod error;
 mod parser;
 
 pub use ast::{
-    ColumnDef, CreateAs, CreateSource, Emit, KeyKind, Name, OptionValue, ShowKind, SourceKind,
-    SqlType, Statement, StatementKind, StreamQuery, WindowKind, WindowSpec, WithOption,
+    ColumnDef, CreateAs, CreateSource, Emit, JoinWithin, KeyKind, Name, OptionValue, ShowKind,
+    SourceKind, SqlType, Statement, StatementKind, StreamQuery, WindowKind, WindowSpec, WithOption,
     WithOptions,
 };
 pub use dialect::KsqlDialect;

@@ -705,6 +705,8 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
     let mut partition_by = Vec::new();
     let mut window = None;
     let mut emit = None;
+    let mut within = Vec::new();
+    let mut joins = 0usize;
     let mut depth = 0i32;
     let mut i = 0;
     while i < tokens.len() {
@@ -767,6 +769,30 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
             i = end;
             continue;
         }
+        if depth == 0 && is_word(t, "JOIN") {
+            joins += 1;
+        }
+        if depth == 0 && is_word(t, "WITHIN") {
+            // `WITHIN n unit | WITHIN (before, after)` [GRACE PERIOD n unit], before `ON`.
+            let mut end = i + 1;
+            let mut d = 0i32;
+            while end < tokens.len() {
+                match tokens[end].token {
+                    Token::LParen => d += 1,
+                    Token::RParen => d -= 1,
+                    _ => {}
+                }
+                if d == 0 && is_word(&tokens[end], "ON") {
+                    break;
+                }
+                end += 1;
+            }
+            let mut clause = parse_within(&tokens[i..end])?;
+            clause.join = joins.saturating_sub(1);
+            within.push(clause);
+            i = end;
+            continue;
+        }
         if depth == 0 && is_word(t, "EMIT") {
             emit = Some(if next_is(1, "CHANGES") {
                 Emit::Changes
@@ -801,6 +827,7 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
         partition_by,
         window,
         emit,
+        within,
         position,
     })
 }
@@ -922,6 +949,35 @@ fn parse_window(tokens: &[TokenWithSpan]) -> Result<WindowSpec> {
         kind,
         grace_ms: grace,
         retention_ms: retention,
+        position,
+    })
+}
+
+/// `WITHIN n unit | WITHIN (before unit, after unit) [GRACE PERIOD n unit]`.
+fn parse_within(tokens: &[TokenWithSpan]) -> Result<JoinWithin> {
+    let position = pos_of(&tokens[0]);
+    let mut c = Cursor::new(&tokens[1..]);
+    let (before_ms, after_ms) = if c.eat(&Token::LParen) {
+        let before = parse_duration(&mut c)?;
+        c.expect(&Token::Comma)?;
+        let after = parse_duration(&mut c)?;
+        c.expect(&Token::RParen)?;
+        (before, after)
+    } else {
+        let both = parse_duration(&mut c)?;
+        (both, both)
+    };
+    let grace_ms = if c.eat_words(&["GRACE", "PERIOD"]) {
+        Some(parse_duration(&mut c)?)
+    } else {
+        None
+    };
+    c.expect_end()?;
+    Ok(JoinWithin {
+        join: 0,
+        before_ms,
+        after_ms,
+        grace_ms,
         position,
     })
 }

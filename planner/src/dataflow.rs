@@ -133,6 +133,9 @@ pub enum Op {
     /// Stream–table join: each stream row (input 0) looks up the table's current row for its
     /// key (input 1, keyed by its primary key).
     LookupJoin(Arc<LookupJoinSpec>),
+    /// Stream–stream join within a time window (`WITHIN`): both sides are buffered and
+    /// matched; input 0 is the left stream, input 1 the right.
+    WindowJoin(Arc<WindowJoinSpec>),
     /// Move rows to the partition of their key (or spread them, when `keys` is empty).
     Exchange {
         /// Key expressions evaluated on the input; empty = rebalance without a key.
@@ -303,6 +306,18 @@ impl DataflowPlan {
                     node.partitioning, spec.display
                 );
             }
+            Op::WindowJoin(spec) => {
+                let _ = writeln!(
+                    out,
+                    "{indent}Join [{}]: {} stream-stream on {} within ({} ms before, {} ms after), grace {} ms",
+                    node.partitioning,
+                    spec.kind.name(),
+                    spec.display,
+                    spec.before_ms,
+                    spec.after_ms,
+                    spec.grace_ms
+                );
+            }
             Op::Exchange { reason, .. } => {
                 let from = node
                     .inputs
@@ -369,7 +384,75 @@ pub struct AggregateSpec {
     pub display_aggregates: String,
 }
 
-/// A stream–table lookup join.
+/// A stream–stream join within a time window.
+#[derive(Debug)]
+pub struct WindowJoinSpec {
+    /// Left key, evaluated on left rows (cast to the common key type).
+    pub left_key: Arc<dyn PhysicalExpr>,
+    /// Right key, evaluated on right rows (same type as the left key).
+    pub right_key: Arc<dyn PhysicalExpr>,
+    /// INNER, LEFT, RIGHT or FULL OUTER.
+    pub kind: JoinKind,
+    /// A right row matches a left row at time `t` when its time is in
+    /// `[t - before_ms, t + after_ms]`.
+    pub before_ms: i64,
+    /// See `before_ms`.
+    pub after_ms: i64,
+    /// How long rows wait for late partners after their window has passed.
+    pub grace_ms: i64,
+    /// How many leading output columns come from the left stream.
+    pub left_columns: usize,
+    /// `ROWTIME` and `ROWOFFSET` within the left and the right columns.
+    pub left_time: usize,
+    /// See `left_time`.
+    pub left_offset: usize,
+    /// See `left_time`.
+    pub right_time: usize,
+    /// See `left_time`.
+    pub right_offset: usize,
+    /// Output: the left stream's columns, then the right's. The left `ROWTIME` holds the
+    /// result's time: the later of the two rows' (the present row's for outer rows).
+    pub output: SchemaRef,
+    /// For EXPLAIN.
+    pub display: String,
+}
+
+/// Which rows a join keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Matches only.
+    Inner,
+    /// Matches, and left rows without one (right side NULL).
+    Left,
+    /// Matches, and right rows without one (left side NULL).
+    Right,
+    /// Matches, and rows of either side without one.
+    Full,
+}
+
+impl JoinKind {
+    /// As SQL spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT",
+            JoinKind::Right => "RIGHT",
+            JoinKind::Full => "FULL OUTER",
+        }
+    }
+
+    /// Whether unmatched left rows are kept.
+    pub fn keeps_left(self) -> bool {
+        matches!(self, JoinKind::Left | JoinKind::Full)
+    }
+
+    /// Whether unmatched right rows are kept.
+    pub fn keeps_right(self) -> bool {
+        matches!(self, JoinKind::Right | JoinKind::Full)
+    }
+}
+
+/// A stream–table join on the table's primary key.
 #[derive(Debug)]
 pub struct LookupJoinSpec {
     /// Stream-side key, evaluated on stream rows (cast to the table key's type).

@@ -24,8 +24,8 @@ use weir_parser::{Emit, Position, SourceKind, StreamQuery, WindowKind, WindowSpe
 
 use crate::columns::{window_fields, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
 use crate::dataflow::{
-    AggregateSpec, DataflowPlan, EmitMode, LookupJoinSpec, MapStep, Node, NodeId, Op, Partitioning,
-    WindowDef,
+    AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId, Op,
+    Partitioning, WindowDef, WindowJoinSpec,
 };
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
@@ -113,6 +113,7 @@ pub fn plan_query(
         aggregated: false,
         reads_table: false,
         aggregates_table: false,
+        within: query.within.clone(),
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let mut dropped_key = None;
@@ -194,10 +195,16 @@ fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
         if let Some(j) = t.joins.first() {
             use weir_parser::sqlparser::ast::JoinOperator as J;
             let constraint = match &j.join_operator {
-                J::Join(c) | J::Inner(c) | J::Left(c) | J::LeftOuter(c) => c,
+                J::Join(c)
+                | J::Inner(c)
+                | J::Left(c)
+                | J::LeftOuter(c)
+                | J::Right(c)
+                | J::RightOuter(c)
+                | J::FullOuter(c) => c,
                 _ => {
                     return Err(PlanError::unsupported(
-                        "only INNER and LEFT stream-table joins are supported yet",
+                        "joins are INNER, LEFT, RIGHT or FULL OUTER with an ON condition",
                         position(j.relation.span()),
                     ))
                 }
@@ -431,6 +438,12 @@ struct Lowered {
     visible: usize,
 }
 
+impl Lowered {
+    fn node_partitions(&self, nodes: &[Node]) -> usize {
+        nodes[self.node].partitioning.partitions()
+    }
+}
+
 struct Builder<'a> {
     catalog: &'a Catalog,
     nodes: Vec<Node>,
@@ -441,6 +454,8 @@ struct Builder<'a> {
     aggregated: bool,
     reads_table: bool,
     aggregates_table: bool,
+    /// `WITHIN` clauses of the query's joins.
+    within: Vec<weir_parser::JoinWithin>,
 }
 
 impl<'a> Builder<'a> {
@@ -772,16 +787,19 @@ impl<'a> Builder<'a> {
     /// Stream–table join on the table's primary key: the stream is repartitioned to the table's
     /// partitioning unless it is already copartitioned; the table side is never repartitioned.
     fn lookup_join(&mut self, join: &Join) -> Result<Lowered> {
-        let left_outer = match join.join_type {
-            JoinType::Inner => false,
-            JoinType::Left => true,
+        let kind = match join.join_type {
+            JoinType::Inner => JoinKind::Inner,
+            JoinType::Left => JoinKind::Left,
+            JoinType::Right => JoinKind::Right,
+            JoinType::Full => JoinKind::Full,
             _ => {
                 return Err(PlanError::unsupported(
-                    "only INNER and LEFT stream-table joins are supported yet",
+                    "joins are INNER, LEFT, RIGHT or FULL OUTER",
                     self.at,
                 ))
             }
         };
+        let left_outer = kind == JoinKind::Left;
         // `SqlToRel` leaves `ON a = b` in the join filter; take the equality out.
         let mut on = join.on.clone();
         if let Some(filter) = &join.filter {
@@ -820,6 +838,38 @@ impl<'a> Builder<'a> {
         else {
             return Err(PlanError::Internal("join input without a scan".into()));
         };
+        let within = self.within.first().cloned();
+        if let (Some(w), false) = (
+            &within,
+            stream_def.kind == SourceKind::Stream && table_def.kind == SourceKind::Stream,
+        ) {
+            return Err(PlanError::invalid(
+                "WITHIN is only for stream-stream joins: joins with a table are not windowed",
+                w.position.or(self.at),
+            ));
+        }
+        if stream_def.kind == SourceKind::Stream && table_def.kind == SourceKind::Stream {
+            let Some(w) = within else {
+                return Err(PlanError::invalid(
+                    "Stream-Stream joins must have a WITHIN clause specified. None was provided.",
+                    self.at,
+                )
+                .with_suggestion(Some(
+                    "add the window after the joined stream: JOIN b WITHIN 1 HOUR ON a.id = b.id"
+                        .into(),
+                )));
+            };
+            return self.window_join(join, kind, &on[0], stream, table, &w);
+        }
+        if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            return Err(PlanError::unsupported(
+                format!(
+                    "{} joins of a stream with a table are not supported: the stream side drives the join (use INNER or LEFT)",
+                    kind.name()
+                ),
+                self.at,
+            ));
+        }
         match (stream_def.kind, table_def.kind) {
             (SourceKind::Stream, SourceKind::Table) => {}
             (SourceKind::Table, SourceKind::Stream) => {
@@ -838,9 +888,8 @@ impl<'a> Builder<'a> {
                 .with_suggestion(Some(format!("write the stream first: {} JOIN {}", table_def.name, stream_def.name))));
             }
             (SourceKind::Stream, SourceKind::Stream) => {
-                return Err(PlanError::unsupported(
-                    "stream-stream joins (WITHIN) are not supported yet",
-                    self.at,
+                return Err(PlanError::Internal(
+                    "stream-stream join not dispatched".into(),
                 ))
             }
             (SourceKind::Table, SourceKind::Table) => {
@@ -974,6 +1023,158 @@ impl<'a> Builder<'a> {
             logical: Arc::clone(&join.schema),
             physical: output,
             visible: stream_columns,
+        })
+    }
+
+    /// Stream–stream join within a window. Both sides must be hash-partitioned on their join
+    /// key with the same partition count: a side that is not is repartitioned (streams can
+    /// be), to the left side's partition count.
+    fn window_join(
+        &mut self,
+        join: &Join,
+        kind: JoinKind,
+        on: &(Expr, Expr),
+        left: Lowered,
+        right: Lowered,
+        within: &weir_parser::JoinWithin,
+    ) -> Result<Lowered> {
+        for side in [&left, &right] {
+            if side.logical.fields().len() != side.physical.fields().len() {
+                return Err(PlanError::unsupported(
+                    "join inputs must be streams read directly, not subqueries",
+                    self.at,
+                ));
+            }
+        }
+        let strip = |e: &Expr| match e.clone().unalias() {
+            Expr::Cast(c) => (*c.expr).clone(),
+            other => other,
+        };
+        let (left_expr, right_expr) = (strip(&on.0), strip(&on.1));
+        let left_type = left_expr
+            .get_type(&left.logical)
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let right_type = right_expr
+            .get_type(&right.logical)
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let key_type = if left_type == right_type {
+            left_type.clone()
+        } else if left_type.is_integer() && right_type.is_integer() {
+            arrow::datatypes::DataType::Int64
+        } else {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: types don't match. Got {left_expr}{{{}}} = {right_expr}{{{}}}.",
+                    crate::types::sql_type_name(&left_type),
+                    crate::types::sql_type_name(&right_type)
+                ),
+                self.at,
+            )
+            .with_suggestion(Some("CAST one side to the other's type".into())));
+        };
+        let name_of = |e: &Expr| match e {
+            Expr::Column(c) => c.name.clone(),
+            other => other.to_string(),
+        };
+        let partitions = left.node_partitions(&self.nodes);
+        let mut sides = Vec::new();
+        for (side, expr, ty) in [
+            (&left, &left_expr, &left_type),
+            (&right, &right_expr, &right_type),
+        ] {
+            let key = self.physical(
+                &datafusion_expr::cast(expr.clone(), key_type.clone()),
+                &side.logical,
+            )?;
+            let name = name_of(expr);
+            let wanted = Partitioning::Hash {
+                keys: vec![name.clone()],
+                partitions,
+            };
+            let mut node = side.node;
+            let keyed = ty == &key_type
+                && matches!(expr, Expr::Column(_))
+                && self.nodes[node].partitioning == wanted;
+            if !keyed {
+                let reason = format!(
+                    "JOIN: the stream is repartitioned by {name} to be copartitioned with the other side ({partitions} partition{})",
+                    if partitions == 1 { "" } else { "s" }
+                );
+                node = self.add(
+                    Op::Exchange {
+                        keys: vec![Arc::clone(&key)],
+                        reason,
+                    },
+                    vec![node],
+                    Arc::clone(&side.physical),
+                    wanted,
+                );
+            }
+            sides.push((node, key, name));
+        }
+        let (right_node, right_key, _) = sides
+            .pop()
+            .ok_or_else(|| PlanError::Internal("join side".into()))?;
+        let (left_node, left_key, left_name) = sides
+            .pop()
+            .ok_or_else(|| PlanError::Internal("join side".into()))?;
+        let nullable = |f: &Arc<Field>, yes: bool| {
+            if yes {
+                Arc::new(f.as_ref().clone().with_nullable(true))
+            } else {
+                Arc::clone(f)
+            }
+        };
+        let mut fields: Vec<Arc<Field>> = left
+            .physical
+            .fields()
+            .iter()
+            .map(|f| nullable(f, kind.keeps_right()))
+            .collect();
+        let left_columns = fields.len();
+        fields.extend(right.physical.fields().iter().map(|f| nullable(f, true)));
+        let output = Arc::new(Schema::new(fields));
+        if output.fields().len() != join.schema.fields().len() {
+            return Err(PlanError::Internal(
+                "join schema does not line up with its inputs".into(),
+            ));
+        }
+        let hidden = |schema: &Schema, name: &str| {
+            schema
+                .fields()
+                .iter()
+                .rposition(|f| f.name() == name)
+                .ok_or_else(|| PlanError::Internal(format!("join input without {name}")))
+        };
+        let spec = WindowJoinSpec {
+            left_key,
+            right_key,
+            kind,
+            before_ms: within.before_ms,
+            after_ms: within.after_ms,
+            grace_ms: within.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+            left_columns,
+            left_time: hidden(&left.physical, ROWTIME)?,
+            left_offset: hidden(&left.physical, ROWOFFSET)?,
+            right_time: hidden(&right.physical, ROWTIME)?,
+            right_offset: hidden(&right.physical, ROWOFFSET)?,
+            output: Arc::clone(&output),
+            display: format!("{} = {}", on.0, on.1),
+        };
+        let node = self.add(
+            Op::WindowJoin(Arc::new(spec)),
+            vec![left_node, right_node],
+            Arc::clone(&output),
+            Partitioning::Hash {
+                keys: vec![left_name],
+                partitions,
+            },
+        );
+        Ok(Lowered {
+            node,
+            logical: Arc::clone(&join.schema),
+            physical: output,
+            visible: left_columns,
         })
     }
 

@@ -15,6 +15,7 @@ pub(crate) mod log;
 pub(crate) mod operator;
 pub(crate) mod route;
 pub(crate) mod runner;
+pub(crate) mod window_join;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use aggregate::AggregateOperator;
 use join::LookupJoinOperator;
 use operator::{MapOperator, Operator};
 use route::{merge_in_source_order, split_by_key, split_evenly};
+use window_join::WindowJoinOperator;
 
 enum Stage {
     Scan {
@@ -114,6 +116,14 @@ impl Pipeline {
                     ops: (0..node.partitioning.partitions())
                         .map(|_| {
                             LookupJoinOperator::new(Arc::clone(spec))
+                                .map(|op| Box::new(op) as Box<dyn Operator>)
+                        })
+                        .collect::<Result<_>>()?,
+                },
+                Op::WindowJoin(spec) => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            WindowJoinOperator::new(Arc::clone(spec))
                                 .map(|op| Box::new(op) as Box<dyn Operator>)
                         })
                         .collect::<Result<_>>()?,
