@@ -19,8 +19,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("lcase", "lower"),
     ("len", "character_length"),
     ("ifnull", "coalesce"),
-    ("instr", "strpos"),
-    ("split", "string_to_array"),
     // ksqlDB's ARRAY_REMOVE removes every occurrence.
     ("array_remove", "array_remove_all"),
 ];

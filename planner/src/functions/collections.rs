@@ -42,7 +42,16 @@ fn json_type(t: &DataType) -> DataType {
 /// as ksqlDB writes them).
 pub fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
     let target = json_type(array.data_type());
-    let array = if &target == array.data_type() {
+    let array = if let DataType::Timestamp(unit, _) = array.data_type() {
+        // Epoch milliseconds, whatever unit a computation produced.
+        let millis = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None);
+        let ms = if *unit == arrow::datatypes::TimeUnit::Millisecond {
+            Arc::clone(array)
+        } else {
+            arrow::compute::cast(array, &millis)?
+        };
+        arrow::compute::cast(&ms, &DataType::Int64)?
+    } else if &target == array.data_type() {
         Arc::clone(array)
     } else {
         arrow::compute::cast(array, &target)?

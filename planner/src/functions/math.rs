@@ -76,22 +76,52 @@ fn geo_distance(args: &Args) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
+fn sign(args: &Args) -> Result<ArrayRef> {
+    let x = args.double(0)?;
+    let out: arrow::array::Int32Array = (0..args.rows)
+        .map(|r| {
+            x.get(r).and_then(|v| {
+                if v.is_nan() {
+                    None
+                } else if v > 0.0 {
+                    Some(1)
+                } else if v < 0.0 {
+                    Some(-1)
+                } else {
+                    Some(0)
+                }
+            })
+        })
+        .collect();
+    Ok(Arc::new(out))
+}
+
 /// The numeric functions.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     use P::*;
-    vec![function(
-        "geo_distance",
-        "Great-circle distance between two (latitude, longitude) points in decimal degrees, \
+    vec![
+        function(
+            "sign",
+            "The sign of a number: -1, 0 or 1 (NULL for NULL or NaN).",
+            Ret::Fixed(DataType::Int32),
+            sign,
+        )
+        .overload(&[Double])
+        .build(),
+        function(
+            "geo_distance",
+            "Great-circle distance between two (latitude, longitude) points in decimal degrees, \
          in kilometres (default) or miles. NULL for coordinates out of range.",
-        Ret::Fixed(DataType::Float64),
-        geo_distance,
-    )
-    .overload(&[Double, Double, Double, Double])
-    .overload(&[Double, Double, Double, Double, Str])
-    .check(check_unit)
-    .syntax("GEO_DISTANCE(lat1, lon1, lat2, lon2 [, 'KM' | 'MILES'])")
-    .example("GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'KM')")
-    .build()]
+            Ret::Fixed(DataType::Float64),
+            geo_distance,
+        )
+        .overload(&[Double, Double, Double, Double])
+        .overload(&[Double, Double, Double, Double, Str])
+        .check(check_unit)
+        .syntax("GEO_DISTANCE(lat1, lon1, lat2, lon2 [, 'KM' | 'MILES'])")
+        .example("GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'KM')")
+        .build(),
+    ]
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int32Array,
-    Int64Array, StringArray,
+    Array, ArrayAccessor, ArrayRef, AsArray, BinaryArray, Float64Array, Int32Array, Int64Array,
+    StringArray,
 };
 use arrow::datatypes::{
     DataType, Date32Type, Field, FieldRef, Time32MillisecondType, TimeUnit,
@@ -28,8 +28,11 @@ use datafusion_expr::{
 mod collections;
 pub use collections::json_texts;
 mod datetime;
+mod json;
+mod kernels;
 mod math;
 mod strings;
+mod text;
 pub mod timefmt;
 
 /// A parameter kind, with ksqlDB's implicit conversions into it.
@@ -43,8 +46,6 @@ pub(crate) enum P {
     Long,
     /// DOUBLE (any number widens).
     Double,
-    /// BOOLEAN.
-    Bool,
     /// TIMESTAMP (milliseconds).
     Ts,
     /// DATE.
@@ -57,8 +58,6 @@ pub(crate) enum P {
     Any,
     /// Any ARRAY.
     List,
-    /// Any MAP.
-    Map,
 }
 
 impl P {
@@ -83,14 +82,12 @@ impl P {
             {
                 Float64
             }
-            P::Bool if null || matches!(t, Boolean) => Boolean,
             P::Ts if null || matches!(t, Timestamp(_, _)) => Timestamp(TimeUnit::Millisecond, None),
             P::Date if null || matches!(t, Date32 | Date64) => Date32,
             P::Time if null || matches!(t, Time32(_) | Time64(_)) => Time32(TimeUnit::Millisecond),
             P::Bytes if null || matches!(t, Binary | LargeBinary | BinaryView) => Binary,
             P::Any => t.clone(),
             P::List if null || matches!(t, List(_) | LargeList(_) | FixedSizeList(..)) => t.clone(),
-            P::Map if null || matches!(t, Map(..)) => t.clone(),
             _ => return None,
         })
     }
@@ -101,14 +98,12 @@ impl P {
             P::Int => "INTEGER",
             P::Long => "BIGINT",
             P::Double => "DOUBLE",
-            P::Bool => "BOOLEAN",
             P::Ts => "TIMESTAMP",
             P::Date => "DATE",
             P::Time => "TIME",
             P::Bytes => "BYTES",
             P::Any => "ANY",
             P::List => "ARRAY",
-            P::Map => "MAP",
         }
     }
 }
@@ -119,8 +114,6 @@ pub(crate) enum Ret {
     Fixed(DataType),
     /// The (converted) type of argument `i`.
     Arg(usize),
-    /// Computed from the (converted) argument types.
-    Compute(fn(&[DataType]) -> Result<DataType>),
 }
 
 /// The body of a function: whole argument arrays in, one array of `args.rows` values out.
@@ -161,12 +154,6 @@ impl Builder {
     /// The last parameter repeats (any number of times, at least once).
     pub(crate) fn variadic(mut self) -> Self {
         self.f.variadic = true;
-        self
-    }
-
-    /// Another name for the function.
-    pub(crate) fn alias(mut self, name: &str) -> Self {
-        self.f.aliases.push(name.to_lowercase());
         self
     }
 
@@ -341,7 +328,6 @@ impl ScalarUDFImpl for KsqlFunction {
         match &self.ret {
             Ret::Fixed(t) => Ok(t.clone()),
             Ret::Arg(i) => Ok(arg_types.get(*i).cloned().unwrap_or(DataType::Null)),
-            Ret::Compute(f) => f(arg_types),
         }
     }
 
@@ -413,11 +399,6 @@ impl<A: ArrayAccessor> Col<A> {
             Some(self.array.value(i))
         }
     }
-
-    /// Whether the argument is one value for the whole batch.
-    pub(crate) fn is_scalar(&self) -> bool {
-        self.scalar
-    }
 }
 
 macro_rules! typed_arg {
@@ -457,7 +438,6 @@ impl Args {
     }
 
     typed_arg!(str, StringArray, as_string_opt);
-    typed_arg!(bool, BooleanArray, as_boolean_opt);
     typed_arg!(bytes, BinaryArray, as_binary_opt);
 
     /// Argument `i` as INTEGER.
@@ -531,5 +511,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     v.extend(datetime::all());
     v.extend(math::all());
     v.extend(strings::all());
+    v.extend(text::all());
+    v.extend(json::all());
     v
 }

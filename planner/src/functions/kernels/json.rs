@@ -217,7 +217,10 @@ impl<'a> Scanner<'a> {
             return None;
         }
         self.pos += word.len();
-        let next = self.text.get(self.pos..).and_then(|rest| rest.chars().next());
+        let next = self
+            .text
+            .get(self.pos..)
+            .and_then(|rest| rest.chars().next());
         match next {
             Some(c) if c >= '0' && c != ']' && c != '}' && is_java_identifier_part(c) => None,
             _ => Some(()),
@@ -616,7 +619,7 @@ fn write_number(text: &str, float: bool, plain: bool, out: &mut String) -> Optio
         Some(body) => (true, body),
         None => (false, text),
     };
-    let (mantissa, exponent) = match body.find(|c| c == 'e' || c == 'E') {
+    let (mantissa, exponent) = match body.find(['e', 'E']) {
         Some(i) => (body.get(..i)?, parse_exponent(body.get(i + 1..)?)),
         None => (body, 0),
     };
@@ -636,7 +639,7 @@ fn write_number(text: &str, float: bool, plain: bool, out: &mut String) -> Optio
         out.push('-');
     }
     let digits = i64::try_from(coefficient.len()).ok()?;
-    let adjusted = digits - 1 - scale;
+    let adjusted = (digits - 1).saturating_sub(scale);
     if plain {
         if !(-MAX_PLAIN_SCALE..=MAX_PLAIN_SCALE).contains(&scale) {
             return None;
@@ -668,7 +671,10 @@ fn write_plain_decimal(coefficient: &str, scale: i64, out: &mut String) {
     if scale <= 0 {
         out.push_str(coefficient);
         if coefficient != "0" {
-            out.extend(std::iter::repeat_n('0', usize::try_from(-scale).unwrap_or(0)));
+            out.extend(std::iter::repeat_n(
+                '0',
+                usize::try_from(-scale).unwrap_or(0),
+            ));
         }
         return;
     }
@@ -681,7 +687,10 @@ fn write_plain_decimal(coefficient: &str, scale: i64, out: &mut String) {
         out.push_str(coefficient.get(split..).unwrap_or(""));
     } else {
         out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', usize::try_from(-point).unwrap_or(0)));
+        out.extend(std::iter::repeat_n(
+            '0',
+            usize::try_from(-point).unwrap_or(0),
+        ));
         out.push_str(coefficient);
     }
 }
@@ -795,6 +804,7 @@ fn java_parse_int(s: &str) -> Option<i32> {
     i32::try_from(if negative { -value } else { value }).ok()
 }
 
+#[cfg(test)]
 /// `EXTRACTJSONFIELD(json, path)` with the path given as text. `None` when the document is
 /// invalid or empty, the path does not exist, or the path is invalid (an error in ksqlDB;
 /// use [`JsonPath::parse`] to report it).
@@ -852,7 +862,13 @@ pub(crate) fn json_keys(s: &str) -> Option<Vec<String>> {
         return None;
     }
     let members = Members::of(value);
-    Some(members.list.into_iter().map(|(k, _)| k.into_owned()).collect())
+    Some(
+        members
+            .list
+            .into_iter()
+            .map(|(k, _)| k.into_owned())
+            .collect(),
+    )
 }
 
 /// `JSON_RECORDS(s)`: the members of a top-level object, in document order; string values
@@ -999,9 +1015,7 @@ fn element_matches(item: Value<'_>, needle: &Needle<'_>) -> Option<bool> {
         (Kind::True, Needle::Bool(b)) => *b,
         (Kind::False, Needle::Bool(b)) => !*b,
         (Kind::Number { float: false }, Needle::Int(n)) => item.text.parse::<i32>().ok()? == *n,
-        (Kind::Number { float: false }, Needle::BigInt(n)) => {
-            item.text.parse::<i64>().ok()? == *n
-        }
+        (Kind::Number { float: false }, Needle::BigInt(n)) => item.text.parse::<i64>().ok()? == *n,
         (Kind::Number { float: true }, Needle::Double(d)) => {
             item.text.parse::<f64>().ok()?.to_bits() == d.to_bits()
         }
@@ -1052,9 +1066,15 @@ mod tests {
         );
         assert_eq!(extract_json_field(doc, "$").as_deref(), Some(doc));
         assert_eq!(extract_json_field(doc, "$.array.1").as_deref(), Some("102"));
-        assert_eq!(extract_json_field(doc, "$.array[1]").as_deref(), Some("102"));
+        assert_eq!(
+            extract_json_field(doc, "$.array[1]").as_deref(),
+            Some("102")
+        );
         assert_eq!(extract_json_field(doc, "$.will.not.find.me"), None);
-        assert_eq!(extract_json_field("this is NOT a JSON doc", "$.thing1"), None);
+        assert_eq!(
+            extract_json_field("this is NOT a JSON doc", "$.thing1"),
+            None
+        );
     }
 
     #[test]
@@ -1063,14 +1083,21 @@ mod tests {
                        "k\u00e9y": true, "c d": {"e": "f"}, "a": [9] } "#;
         // Duplicate key: last value wins.
         assert_eq!(extract_json_field(doc, "$.a").as_deref(), Some("[9]"));
-        let doc2 = r#"{"a": [1, {"b": null}, "x\"y", 1.50, 1e2, -0, 0.0000001, -0.0, 1E-7, 12.5e-1]}"#;
+        let doc2 =
+            r#"{"a": [1, {"b": null}, "x\"y", 1.50, 1e2, -0, 0.0000001, -0.0, 1E-7, 12.5e-1]}"#;
         assert_eq!(
             extract_json_field(doc2, "$.a").as_deref(),
             Some(r#"[1,{"b":null},"x\"y",1.50,1E+2,0,1E-7,0.0,1E-7,1.25]"#)
         );
-        assert_eq!(extract_json_field(doc2, "$.a[1].b").as_deref(), Some("null"));
+        assert_eq!(
+            extract_json_field(doc2, "$.a[1].b").as_deref(),
+            Some("null")
+        );
         assert_eq!(extract_json_field(doc2, "$.a[2]").as_deref(), Some("x\"y"));
-        assert_eq!(extract_json_field(doc2, r#"$.a["+0"]"#).as_deref(), Some("1"));
+        assert_eq!(
+            extract_json_field(doc2, r#"$.a["+0"]"#).as_deref(),
+            Some("1")
+        );
         assert_eq!(extract_json_field(doc2, r#"$.a["-1"]"#), None);
         assert_eq!(extract_json_field(doc2, r#"$.a["1x"]"#), None);
         assert_eq!(extract_json_field(doc2, "$.a[+0]"), None);
@@ -1078,12 +1105,27 @@ mod tests {
         assert_eq!(extract_json_field(doc2, "$.a.x"), None);
         assert_eq!(extract_json_field(doc2, "$.a[0].x"), None);
         assert_eq!(extract_json_field(doc, "$.kéy").as_deref(), Some("true"));
-        assert_eq!(extract_json_field(doc, r#"$["c d"].e"#).as_deref(), Some("f"));
-        assert_eq!(extract_json_field(doc, r#"$["c d"]"#).as_deref(), Some(r#"{"e":"f"}"#));
+        assert_eq!(
+            extract_json_field(doc, r#"$["c d"].e"#).as_deref(),
+            Some("f")
+        );
+        assert_eq!(
+            extract_json_field(doc, r#"$["c d"]"#).as_deref(),
+            Some(r#"{"e":"f"}"#)
+        );
         // ksqlDB's tokenizer has no single quotes or spaces.
         assert_eq!(extract_json_field(doc, "$['c d']"), None);
         assert_eq!(extract_json_field(doc, "$. a"), None);
         assert_eq!(extract_json_field("", "$"), None);
+        // 1000 nested containers are allowed, 1001 are not.
+        let deep = format!("{}1{}", "[{\"a\":".repeat(500), "}]".repeat(500));
+        assert_eq!(
+            extract_json_field(&deep, "$").as_deref(),
+            Some(deep.as_str())
+        );
+        assert_eq!(json_concat(&[Some(&deep)]).as_deref(), Some(deep.as_str()));
+        let too_deep = format!("[{deep}]");
+        assert_eq!(extract_json_field(&too_deep, "$"), None);
         assert_eq!(extract_json_field("   ", "$.a"), None);
         assert_eq!(extract_json_field("\"abc\"", "$").as_deref(), Some("abc"));
         assert_eq!(extract_json_field("12", "$").as_deref(), Some("12"));
@@ -1098,11 +1140,26 @@ mod tests {
     fn json_path_parsing() {
         let p = |s: &str| JsonPath::parse(s).map(|p| p.tokens);
         assert_eq!(p("$"), Ok(vec![]));
-        assert_eq!(p("$.logs[0].cloud.region"), Ok(strs(&["logs", "0", "cloud", "region"])));
+        assert_eq!(
+            p("$.logs[0].cloud.region"),
+            Ok(strs(&["logs", "0", "cloud", "region"]))
+        );
         assert_eq!(p(r#"$["a.b"]["q\"\\"]"#), Ok(strs(&["a.b", "q\"\\"])));
         assert_eq!(p(r#"$[""]"#), Ok(strs(&[""])));
         assert_eq!(p("$.a:b@c_d"), Ok(strs(&["a:b@c_d"])));
-        for bad in ["", "a", "$.", "$[]", "$[0", "$['a']", "$.a-b", "$ .a", "$[\"a]", "$[\"\\a\"]", "$[a:b]"] {
+        for bad in [
+            "",
+            "a",
+            "$.",
+            "$[]",
+            "$[0",
+            "$['a']",
+            "$.a-b",
+            "$ .a",
+            "$[\"a]",
+            "$[\"\\a\"]",
+            "$[a:b]",
+        ] {
             assert!(JsonPath::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
@@ -1140,9 +1197,17 @@ mod tests {
         assert!(is_json_string("1e2147483648"));
         assert!(!is_json_string("1e2147483649"));
         assert!(!is_json_string("1.5e-2147483647"));
-        assert!(is_json_string("[1e99999999999]") == false);
-        assert!(is_json_string(&format!("{}{}", "[".repeat(1000), "]".repeat(1000))));
-        assert!(!is_json_string(&format!("{}{}", "[".repeat(1001), "]".repeat(1001))));
+        assert!(!is_json_string("[1e99999999999]"));
+        assert!(is_json_string(&format!(
+            "{}{}",
+            "[".repeat(1000),
+            "]".repeat(1000)
+        )));
+        assert!(!is_json_string(&format!(
+            "{}{}",
+            "[".repeat(1001),
+            "]".repeat(1001)
+        )));
         assert!(!is_json_string(&"[".repeat(100_000)));
         assert!(!is_json_string(&"1".repeat(1001)));
     }
@@ -1163,13 +1228,22 @@ mod tests {
     // json_keys.json
     #[test]
     fn keys() {
-        assert_eq!(json_keys(r#"{"Red": 3, "Green": 5}"#), Some(strs(&["Red", "Green"])));
+        assert_eq!(
+            json_keys(r#"{"Red": 3, "Green": 5}"#),
+            Some(strs(&["Red", "Green"]))
+        );
         assert_eq!(json_keys(r#"{"Black": 2}"#), Some(strs(&["Black"])));
-        assert_eq!(json_keys(r#"{"White": 7, "Pink": 8}"#), Some(strs(&["White", "Pink"])));
+        assert_eq!(
+            json_keys(r#"{"White": 7, "Pink": 8}"#),
+            Some(strs(&["White", "Pink"]))
+        );
         assert_eq!(json_keys("{}"), Some(vec![]));
         assert_eq!(json_keys(""), None);
         assert_eq!(json_keys("[1]"), None);
-        assert_eq!(json_keys(r#"{"b":1,"a":2,"b":3,"a\u0062":4}"#), Some(strs(&["b", "a", "ab"])));
+        assert_eq!(
+            json_keys(r#"{"b":1,"a":2,"b":3,"a\u0062":4}"#),
+            Some(strs(&["b", "a", "ab"]))
+        );
         let many: String = (0..40).map(|i| format!("\"k{}\":{i},", i % 30)).collect();
         let doc = format!("{{{}\"z\":0}}", many);
         let keys = json_keys(&doc).unwrap();
@@ -1188,7 +1262,10 @@ mod tests {
                     .collect::<Vec<_>>()
             })
         };
-        assert_eq!(r(r#"{"Red": 3, "Green": 5}"#), Some(strs(&["Red=3", "Green=5"])));
+        assert_eq!(
+            r(r#"{"Red": 3, "Green": 5}"#),
+            Some(strs(&["Red=3", "Green=5"]))
+        );
         assert_eq!(r(r#"{"Black": 2}"#), Some(strs(&["Black=2"])));
         assert_eq!(r(r#"{"White": "Seven"}"#), Some(strs(&["White=Seven"])));
         assert_eq!(r("{}"), Some(vec![]));
@@ -1223,10 +1300,18 @@ mod tests {
     fn concat() {
         let c = |args: &[Option<&str>]| json_concat(args);
         assert_eq!(
-            c(&[Some(r#"{"a": 1}"#), Some(r#"{"b": 2}"#), Some(r#"{"c": 3}"#)]).as_deref(),
+            c(&[
+                Some(r#"{"a": 1}"#),
+                Some(r#"{"b": 2}"#),
+                Some(r#"{"c": 3}"#)
+            ])
+            .as_deref(),
             Some(r#"{"a":1,"b":2,"c":3}"#)
         );
-        assert_eq!(c(&[Some("{}"), Some("{}"), Some("{}")]).as_deref(), Some("{}"));
+        assert_eq!(
+            c(&[Some("{}"), Some("{}"), Some("{}")]).as_deref(),
+            Some("{}")
+        );
         assert_eq!(
             c(&[
                 Some(r#"{"a": {"5": 6}}"#),
@@ -1248,7 +1333,10 @@ mod tests {
             c(&[Some("[1, 2]"), Some(r#"{"a": 1}"#), Some("4")]).as_deref(),
             Some(r#"[1,2,{"a":1},4]"#)
         );
-        assert_eq!(c(&[Some("[]"), Some("[]"), Some("[]")]).as_deref(), Some("[]"));
+        assert_eq!(
+            c(&[Some("[]"), Some("[]"), Some("[]")]).as_deref(),
+            Some("[]")
+        );
         assert_eq!(c(&[Some("1"), Some(""), Some("2")]), None);
         assert_eq!(c(&[Some(""), Some("1"), Some("1")]), None);
         assert_eq!(c(&[Some(""), Some(""), Some("")]), None);
@@ -1261,8 +1349,14 @@ mod tests {
             c(&[Some("[1, [2]]"), Some("[[[3]], [[[4]]]]")]).as_deref(),
             Some("[1,[2],[[3]],[[[4]]]]")
         );
-        assert_eq!(c(&[Some("1"), Some("2"), Some("3")]).as_deref(), Some("[1,2,3]"));
-        assert_eq!(c(&[Some(r#"{"a":1}"#), Some("[2]")]).as_deref(), Some(r#"[{"a":1},2]"#));
+        assert_eq!(
+            c(&[Some("1"), Some("2"), Some("3")]).as_deref(),
+            Some("[1,2,3]")
+        );
+        assert_eq!(
+            c(&[Some(r#"{"a":1}"#), Some("[2]")]).as_deref(),
+            Some(r#"[{"a":1},2]"#)
+        );
         // Merged keys keep their first position; numbers are written plain.
         assert_eq!(
             c(&[Some(r#"{"x":1,"y":2}"#), Some(r#"{"z":1e2,"x":1.50E1}"#)]).as_deref(),
@@ -1271,7 +1365,10 @@ mod tests {
         assert_eq!(c(&[Some(" 1e-3 ")]).as_deref(), Some("0.001"));
         assert_eq!(c(&[Some("0e5")]).as_deref(), Some("0"));
         assert_eq!(c(&[Some("1e10000"), Some("1")]), None);
-        assert_eq!(c(&[Some("{\"a\":1}garbage"), Some("{}")]).as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(
+            c(&[Some("{\"a\":1}garbage"), Some("{}")]).as_deref(),
+            Some(r#"{"a":1}"#)
+        );
     }
 
     #[test]
@@ -1339,36 +1436,87 @@ mod tests {
         assert!(!json_array_contains(ints, &Needle::Int(5)));
 
         assert!(json_array_contains("[1]", &Needle::BigInt(1)));
-        assert!(json_array_contains("[1111111111111111]", &Needle::BigInt(1111111111111111)));
-        assert!(json_array_contains("[[222222222222222], 33333]", &Needle::BigInt(33333)));
-        assert!(json_array_contains(r#"[{}, "abc", null, 1]"#, &Needle::BigInt(1)));
-        assert!(!json_array_contains("[[222222222222222], 33333]", &Needle::BigInt(222222222222222)));
-        assert!(!json_array_contains(r#"[{}, "abc", null, [1]]"#, &Needle::BigInt(1)));
-        assert!(!json_array_contains(r#"[{}, "abc", null, {"1":1}]"#, &Needle::BigInt(1)));
+        assert!(json_array_contains(
+            "[1111111111111111]",
+            &Needle::BigInt(1111111111111111)
+        ));
+        assert!(json_array_contains(
+            "[[222222222222222], 33333]",
+            &Needle::BigInt(33333)
+        ));
+        assert!(json_array_contains(
+            r#"[{}, "abc", null, 1]"#,
+            &Needle::BigInt(1)
+        ));
+        assert!(!json_array_contains(
+            "[[222222222222222], 33333]",
+            &Needle::BigInt(222222222222222)
+        ));
+        assert!(!json_array_contains(
+            r#"[{}, "abc", null, [1]]"#,
+            &Needle::BigInt(1)
+        ));
+        assert!(!json_array_contains(
+            r#"[{}, "abc", null, {"1":1}]"#,
+            &Needle::BigInt(1)
+        ));
         assert!(!json_array_contains("[1]", &Needle::Double(1.0)));
 
-        assert!(json_array_contains("[-1.0, 2.0, 3.0]", &Needle::Double(2.0)));
-        assert!(json_array_contains("[1.0, -2.0, 3.0]", &Needle::Double(-2.0)));
-        assert!(json_array_contains("[1.0, 2.0, 1.6E3]", &Needle::Double(1600.0)));
-        assert!(json_array_contains("[1.0, 2.0, -1.6E3]", &Needle::Double(-1600.0)));
-        assert!(json_array_contains(r#"[{}, "abc", null, -2.0]"#, &Needle::Double(-2.0)));
+        assert!(json_array_contains(
+            "[-1.0, 2.0, 3.0]",
+            &Needle::Double(2.0)
+        ));
+        assert!(json_array_contains(
+            "[1.0, -2.0, 3.0]",
+            &Needle::Double(-2.0)
+        ));
+        assert!(json_array_contains(
+            "[1.0, 2.0, 1.6E3]",
+            &Needle::Double(1600.0)
+        ));
+        assert!(json_array_contains(
+            "[1.0, 2.0, -1.6E3]",
+            &Needle::Double(-1600.0)
+        ));
+        assert!(json_array_contains(
+            r#"[{}, "abc", null, -2.0]"#,
+            &Needle::Double(-2.0)
+        ));
         assert!(!json_array_contains("[[2.0], 3.0]", &Needle::Double(2.0)));
         assert!(!json_array_contains("[0.0]", &Needle::Double(-0.0)));
 
         assert!(json_array_contains(r#"["abc"]"#, &Needle::Str("abc")));
-        assert!(json_array_contains(r#"["cbda", "abc"]"#, &Needle::Str("abc")));
-        assert!(json_array_contains(r#"[{}, "abc", null, 1]"#, &Needle::Str("abc")));
+        assert!(json_array_contains(
+            r#"["cbda", "abc"]"#,
+            &Needle::Str("abc")
+        ));
+        assert!(json_array_contains(
+            r#"[{}, "abc", null, 1]"#,
+            &Needle::Str("abc")
+        ));
         assert!(json_array_contains(r#"[""]"#, &Needle::Str("")));
         assert!(!json_array_contains(r#"[""]"#, &Needle::Null));
         assert!(!json_array_contains("[1,2,3]", &Needle::Str("1")));
-        assert!(!json_array_contains(r#"["abc", "dba"]"#, &Needle::Str("abd")));
+        assert!(!json_array_contains(
+            r#"["abc", "dba"]"#,
+            &Needle::Str("abd")
+        ));
         assert!(json_array_contains(r#"["a\u0062c"]"#, &Needle::Str("abc")));
 
-        assert!(json_array_contains("[false, false, true, false]", &Needle::Bool(true)));
-        assert!(json_array_contains("[true, true, false]", &Needle::Bool(false)));
+        assert!(json_array_contains(
+            "[false, false, true, false]",
+            &Needle::Bool(true)
+        ));
+        assert!(json_array_contains(
+            "[true, true, false]",
+            &Needle::Bool(false)
+        ));
         assert!(!json_array_contains("[true, true]", &Needle::Bool(false)));
         assert!(!json_array_contains("[false, false]", &Needle::Bool(true)));
-        assert!(!json_array_contains("[false, false, true, false]", &Needle::Null));
+        assert!(!json_array_contains(
+            "[false, false, true, false]",
+            &Needle::Null
+        ));
 
         // Streaming: a match before a syntax error counts, an error before it does not.
         assert!(json_array_contains("[1, 2, oops", &Needle::Int(2)));
@@ -1379,8 +1527,14 @@ mod tests {
         // Out-of-range integers abort the search.
         assert!(!json_array_contains("[3000000000, 1]", &Needle::Int(1)));
         assert!(json_array_contains("[3000000000, 1]", &Needle::BigInt(1)));
-        assert!(!json_array_contains("[99999999999999999999, 1]", &Needle::BigInt(1)));
-        assert!(json_array_contains("[99999999999999999999, 1.5]", &Needle::Double(1.5)));
+        assert!(!json_array_contains(
+            "[99999999999999999999, 1]",
+            &Needle::BigInt(1)
+        ));
+        assert!(json_array_contains(
+            "[99999999999999999999, 1.5]",
+            &Needle::Double(1.5)
+        ));
         assert!(!json_array_contains("", &Needle::Null));
         assert!(!json_array_contains("{}", &Needle::Null));
         assert!(json_array_contains("  [ 1 ] trailing", &Needle::BigInt(1)));

@@ -340,10 +340,16 @@ mod tests {
     #[test]
     fn mask_keep_left_right() {
         let m = MaskChars::default();
-        assert_eq!(mask_keep_left("AbCd#$123xy Z", 5, &m).unwrap(), "AbCd#-nnnxx-X");
+        assert_eq!(
+            mask_keep_left("AbCd#$123xy Z", 5, &m).unwrap(),
+            "AbCd#-nnnxx-X"
+        );
         assert_eq!(mask_keep_left("AbC", 10, &m).unwrap(), "AbC");
         assert_eq!(mask_keep_left("AbC", 0, &m).unwrap(), "XxX");
-        assert_eq!(mask_keep_right("AbCd#$123xy Z", 5, &m).unwrap(), "XxXx--nn3xy Z");
+        assert_eq!(
+            mask_keep_right("AbCd#$123xy Z", 5, &m).unwrap(),
+            "XxXx--nn3xy Z"
+        );
         assert_eq!(mask_keep_right("AbC", 10, &m).unwrap(), "AbC");
         let e = mask_keep_right("abc", -2, &m).unwrap_err();
         assert!(e.contains("non-negative"), "{e}");
