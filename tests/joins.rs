@@ -118,7 +118,122 @@ fn join_errors_are_clear() {
     let err = s
         .execute("SELECT a.trip_id FROM trips a JOIN trips b ON a.trip_id = b.trip_id;")
         .unwrap_err();
-    assert!(err.to_string().contains("stream-stream joins"), "{err}");
+    assert!(err.to_string().contains("self joins"), "{err}");
+    s.execute("CREATE STREAM more_trips (trip_id STRING, vendor_id INT KEY);")
+        .unwrap();
+    let err = s
+        .execute("SELECT a.trip_id FROM trips a JOIN more_trips b ON a.vendor_id = b.vendor_id;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Stream-Stream joins must have a WITHIN clause"),
+        "{err}"
+    );
+}
+
+fn flights_weather_ddl(partitions: usize) -> String {
+    let data = |f: &str| {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(f)
+            .display()
+            .to_string()
+    };
+    format!(
+        "CREATE STREAM flights (flight_id STRING, origin STRING KEY, sched_dep_ts BIGINT)
+           WITH (PATH='{}', TIMESTAMP='sched_dep_ts', PARTITIONS={partitions});
+         CREATE STREAM weather (origin STRING, temp DOUBLE, time_hour STRING, obs_ts BIGINT)
+           WITH (PATH='{}', TIMESTAMP='obs_ts');",
+        data("flights_2013-01-01_morning.jsonl"),
+        data("weather_2013-01-01_morning.jsonl")
+    )
+}
+
+/// Flights of 2013-01-01 05:00-11:59 joined with the weather observed at their airport in the
+/// hour before departure. Expected values computed independently (Python over the same
+/// files): every one of the 297 flights has exactly one observation in its hour.
+#[test]
+fn flights_with_the_weather_of_their_departure_hour() {
+    for (partitions, batch) in [(1, 1000), (3, 7)] {
+        let config = Config::builder().batch_max_rows(batch).build().unwrap();
+        let mut s = session_with(&flights_weather_ddl(partitions), config);
+        let plan = format!(
+            "{:?}",
+            s.execute(
+                "EXPLAIN SELECT f.flight_id, w.temp FROM flights f JOIN weather w
+                   WITHIN (3599999 MILLISECONDS, 0 MILLISECONDS) ON f.origin = w.origin;"
+            )
+            .unwrap()
+        );
+        assert!(plan.contains("INNER stream-stream"), "{plan}");
+        // The flights are keyed by origin already; only the weather is repartitioned.
+        assert_eq!(plan.matches("Exchange").count(), 1, "{plan}");
+        let out = rows(
+            &mut s,
+            "SELECT f.flight_id AS flight, f.origin AS origin, w.temp AS temp, w.time_hour AS hour
+             FROM flights f JOIN weather w WITHIN (3599999 MILLISECONDS, 0 MILLISECONDS)
+             ON f.origin = w.origin;",
+        );
+        assert_eq!(count(&out), 297);
+        assert!((sum(&out, "TEMP") - 11805.84).abs() < 1e-6);
+        let mut per_origin = std::collections::BTreeMap::new();
+        for o in strings(&out, "ORIGIN") {
+            *per_origin.entry(o).or_insert(0) += 1;
+        }
+        assert_eq!(
+            per_origin.into_iter().collect::<Vec<_>>(),
+            [
+                ("EWR".to_string(), 100),
+                ("JFK".to_string(), 93),
+                ("LGA".to_string(), 104)
+            ]
+        );
+        let mut joined: Vec<(String, String, String)> = strings(&out, "FLIGHT")
+            .into_iter()
+            .zip(strings(&out, "TEMP"))
+            .zip(strings(&out, "HOUR"))
+            .map(|((f, t), h)| (f, t, h))
+            .collect();
+        joined.sort();
+        assert_eq!(
+            joined[0],
+            (
+                "2013-01-01/9E/3538/JFK".to_string(),
+                "39.92".to_string(),
+                "2013-01-01T13:00:00Z".to_string()
+            )
+        );
+    }
+}
+
+/// With only the half hour before departure, 99 flights find no observation: a LEFT join
+/// keeps them with NULL weather once their window has closed.
+#[test]
+fn left_join_keeps_flights_without_weather() {
+    let mut s = session_with(&flights_weather_ddl(2), Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT f.flight_id AS flight, w.temp AS temp
+         FROM flights f LEFT JOIN weather w WITHIN (30 MINUTES, 0 MINUTES) ON f.origin = w.origin;",
+    );
+    let temps = strings(&out, "TEMP");
+    assert_eq!(count(&out), 297);
+    assert_eq!(temps.iter().filter(|t| *t == "null").count(), 99);
+    let mut missing: Vec<String> = strings(&out, "FLIGHT")
+        .into_iter()
+        .zip(temps)
+        .filter(|(_, t)| t == "null")
+        .map(|(f, _)| f)
+        .collect();
+    missing.sort();
+    assert_eq!(
+        missing[..3],
+        [
+            "2013-01-01/AA/1141/JFK",
+            "2013-01-01/AA/1357/JFK",
+            "2013-01-01/AA/1623/EWR"
+        ]
+    );
 }
 
 #[test]

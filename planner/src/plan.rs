@@ -838,6 +838,15 @@ impl<'a> Builder<'a> {
         else {
             return Err(PlanError::Internal("join input without a scan".into()));
         };
+        if stream_def.name == table_def.name {
+            return Err(PlanError::invalid(
+                format!(
+                    "Can not join '{}' to '{}': self joins are not yet supported.",
+                    stream_def.name, table_def.name
+                ),
+                self.at,
+            ));
+        }
         let within = self.within.first().cloned();
         if let (Some(w), false) = (
             &within,

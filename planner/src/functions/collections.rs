@@ -143,13 +143,13 @@ fn array_join(args: &Args) -> Result<ArrayRef> {
             list.value_offsets()[i + 1] as usize,
         );
         let mut joined = String::new();
-        for e in start..end {
+        for (e, text) in texts.iter().enumerate().take(end).skip(start) {
             if e > start {
                 joined.push_str(sep);
             }
             match strings {
                 Some(s) if !s.is_null(e) => joined.push_str(s.value(e)),
-                _ => joined.push_str(&texts[e]),
+                _ => joined.push_str(text),
             }
         }
         out.append_value(joined);

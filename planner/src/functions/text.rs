@@ -144,7 +144,7 @@ fn chr(args: &Args) -> Result<ArrayRef> {
 }
 
 /// The string arguments from `from` on, per row.
-fn rest<'a>(args: &'a Args, from: usize) -> Result<Vec<Col<&'a StringArray>>> {
+fn rest(args: &Args, from: usize) -> Result<Vec<Col<&StringArray>>> {
     (from..args.len()).map(|i| args.str(i)).collect()
 }
 
