@@ -4,6 +4,7 @@ mod aggregation;
 mod bad_records;
 mod common;
 mod embedding;
+mod functions;
 mod invariance;
 mod joins;
 mod sql_errors;

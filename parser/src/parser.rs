@@ -1024,6 +1024,21 @@ fn rewrite_expr(expr: &mut Expr) {
 }
 
 fn rewrite_expr_node(expr: &mut Expr) {
+    // ksqlDB's SUBSTRING (negative positions count from the end) is a function, not SQL's
+    // SUBSTRING syntax.
+    if let Expr::Substring {
+        expr: inner,
+        substring_from,
+        substring_for,
+        ..
+    } = expr
+    {
+        let mut args = vec![std::mem::replace(inner.as_mut(), Expr::value(Value::Null))];
+        args.extend(substring_from.take().map(|e| *e));
+        args.extend(substring_for.take().map(|e| *e));
+        *expr = call("substring", args);
+        return;
+    }
     // ksqlDB's COUNT_DISTINCT(x) and COLLECT_SET(x) are COUNT(DISTINCT x) and
     // ARRAY_AGG(DISTINCT x).
     if let Expr::Function(f) = expr {

@@ -1,0 +1,181 @@
+//! ksqlDB's function library as queries call it, family by family, with the edge cases that
+//! matter: NULLs, empty strings, out-of-range arguments and invalid literals.
+
+use weir::Config;
+
+use crate::common::*;
+
+/// One row of `SELECT <exprs> FROM one` as strings, in column order.
+fn eval(s: &mut weir::Session, exprs: &str) -> Vec<String> {
+    let out = rows(s, &format!("SELECT {exprs} FROM one;"));
+    let schema = out[0].schema();
+    schema
+        .fields()
+        .iter()
+        .map(|f| strings(&out, f.name())[0].clone())
+        .collect()
+}
+
+fn session() -> weir::Session {
+    session_with(
+        "CREATE STREAM one (id INT, s STRING, n STRING, j STRING, u STRING);
+         INSERT INTO one VALUES (1, 'T2019-00001', NULL,
+           '{\"b\": [1, 2.50], \"a\": {\"c\": \"x\"}, \"d\": null}',
+           'https://user@weir.example:8080/a%20b/c?q=stream%20sql&x=1#top');",
+        Config::default(),
+    )
+}
+
+#[test]
+fn masking_and_pseudonyms() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "MASK(s) AS a, MASK_KEEP_RIGHT(s, 3) AS b, MASK_LEFT(s, 5) AS c,
+             MASK_RIGHT(s, 2, NULL, NULL, '#', NULL) AS d, MASK_KEEP_LEFT(s, 1, '*', '*', '*', '*') AS e,
+             MASK(n) AS f, SHA256(s) AS g, MASK('') AS h"
+        ),
+        [
+            "Xnnnn-nnnnn",
+            "Xnnnn-nn001",
+            "Xnnnn-00001",
+            "T2019-000##",
+            "T**********",
+            "null",
+            "4e54a754a3d2b87d70e77446303af3ade927a2031fb7aef99b8736aaa3d3c12a",
+            "",
+        ]
+    );
+    for (sql, expected) in [
+        ("SELECT MASK(s, 'XY', 'x', 'n', '-') FROM one;", "XY"),
+        ("SELECT MASK_LEFT(s, -1) FROM one;", "must be >= 0"),
+    ] {
+        let err = s
+            .query(sql)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn strings_with_ksqldb_rules() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "SUBSTRING(s, 2, 4) AS a, SUBSTRING(s, -3) AS b, LPAD('7', 3, '0') AS c,
+             RPAD(s, 3, '!') AS d, INSTR(s, '0', 1, 2) AS e, INSTR(s, 'zz') AS f,
+             INITCAP('hello stream sql') AS g, ENCODE('Weir', 'utf8', 'base64') AS h,
+             CHR(87) AS i, ELT(2, 'a', 'b', 'c') AS j, FIELD('c', 'a', 'b', 'c') AS k,
+             ARRAY_JOIN(SPLIT('a,b,,c', ','), '|') AS l, ARRAY_LENGTH(SPLIT('abc', '')) AS m,
+             REGEXP_REPLACE(s, '[0-9]', '#') AS o, REGEXP_EXTRACT('T(\\d+)', s, 1) AS p,
+             LPAD(s, 3, '') AS q, SUBSTRING(n, 1) AS r"
+        ),
+        [
+            "2019",
+            "001",
+            "007",
+            "T20",
+            "7",
+            "0",
+            "Hello Stream Sql",
+            "V2Vpcg==",
+            "W",
+            "b",
+            "3",
+            "a|b||c",
+            "3",
+            "T####-#####",
+            "2019",
+            "null",
+            "null",
+        ]
+    );
+}
+
+#[test]
+fn json_functions_keep_document_order() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "EXTRACTJSONFIELD(j, '$.a.c') AS a, EXTRACTJSONFIELD(j, '$.b[1]') AS b,
+             EXTRACTJSONFIELD(j, '$.missing') AS c, ARRAY_JOIN(JSON_KEYS(j)) AS d,
+             JSON_ARRAY_LENGTH(EXTRACTJSONFIELD(j, '$.b')) AS e, IS_JSON_STRING(j) AS f,
+             IS_JSON_STRING('{nope') AS g, JSON_CONCAT('{\"a\": 1}', '{\"b\": 2}') AS h,
+             JSON_ARRAY_CONTAINS('[1, \"x\"]', 'x') AS i, TO_JSON_STRING(s) AS k,
+             JSON_RECORDS(j)['d'] AS l"
+        ),
+        [
+            "x",
+            "2.50",
+            "null",
+            "b,a,d",
+            "2",
+            "true",
+            "false",
+            "{\"a\":1,\"b\":2}",
+            "true",
+            "\"T2019-00001\"",
+            "null",
+        ]
+    );
+    let err = s
+        .query("SELECT EXTRACTJSONFIELD(j, 'a..b') FROM one;")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("invalid JSON path"), "{err}");
+}
+
+#[test]
+fn url_parts() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "URL_EXTRACT_PROTOCOL(u) AS a, URL_EXTRACT_HOST(u) AS b, URL_EXTRACT_PORT(u) AS c,
+             URL_EXTRACT_PATH(u) AS d, URL_EXTRACT_PARAMETER(u, 'q') AS e,
+             URL_EXTRACT_FRAGMENT(u) AS f, URL_EXTRACT_PORT('http://weir.example/') AS g,
+             URL_ENCODE_PARAM('a b&c') AS h, URL_DECODE_PARAM('a%20b') AS i"
+        ),
+        [
+            "https",
+            "weir.example",
+            "8080",
+            "/a b/c",
+            "stream sql",
+            "top",
+            "null",
+            "a+b%26c",
+            "a b",
+        ]
+    );
+}
+
+#[test]
+fn math_and_describe() {
+    let mut s = session();
+    let out = eval(
+        &mut s,
+        "ROUND(GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276), 0) AS a,
+         ROUND(GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'MILES'), 0) AS b,
+         SIGN(-3) AS c, SIGN(0.0) AS d, GEO_DISTANCE(91.0, 0.0, 0.0, 0.0) AS e",
+    );
+    assert_eq!(out, ["8635.0", "5366.0", "-1", "0", "null"]);
+    let text = format!(
+        "{:?}",
+        s.execute("DESCRIBE FUNCTION mask_keep_right;").unwrap()
+    );
+    assert!(
+        text.contains("MASK_KEEP_RIGHT(string, n [, upper, lower, digit, other])"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Masks all but the last n characters"),
+        "{text}"
+    );
+}
