@@ -1043,6 +1043,53 @@ fn rewrite_expr_node(expr: &mut Expr) {
     // ARRAY_AGG(DISTINCT x).
     if let Expr::Function(f) = expr {
         let name = f.name.to_string().to_uppercase();
+        // STRUCT(a := x, b := y) builds a struct with fields A and B.
+        if name == "STRUCT" {
+            if let FunctionArguments::List(list) = &mut f.args {
+                let named_arg = |a: &FunctionArg| {
+                    matches!(
+                        a,
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                            op: BinaryOperator::Assignment,
+                            ..
+                        })) | FunctionArg::Named {
+                            arg: FunctionArgExpr::Expr(_),
+                            ..
+                        }
+                    )
+                };
+                if !list.args.is_empty() && list.args.iter().all(named_arg) {
+                    let mut named = Vec::new();
+                    for arg in std::mem::take(&mut list.args) {
+                        match arg {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                                left,
+                                right,
+                                ..
+                            })) => {
+                                let field = match *left {
+                                    Expr::Identifier(ident) => ident.value,
+                                    other => other.to_string(),
+                                };
+                                named.push(Expr::value(Value::SingleQuotedString(field)));
+                                named.push(*right);
+                            }
+                            FunctionArg::Named {
+                                name,
+                                arg: FunctionArgExpr::Expr(e),
+                                ..
+                            } => {
+                                named.push(Expr::value(Value::SingleQuotedString(name.value)));
+                                named.push(e);
+                            }
+                            _ => {}
+                        }
+                    }
+                    *expr = call("named_struct", named);
+                    return;
+                }
+            }
+        }
         let renamed = match name.as_str() {
             "COUNT_DISTINCT" => Some("COUNT"),
             "COLLECT_SET" => Some("ARRAY_AGG"),
