@@ -330,3 +330,28 @@ fn unwrapped_single_values_read_and_write() {
         "{err}"
     );
 }
+
+#[test]
+fn trip_identifiers_masked_and_pseudonymised() {
+    let mut s = session_with(&taxi_ddl(2), Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT MASK_KEEP_RIGHT(trip_id, 3) AS trip, SHA256(trip_id) AS pseudonym,
+                MASK(store_and_fwd_flag) AS flag
+         FROM trips;",
+    );
+    assert_eq!(count(&out), 10_000);
+    let trips = strings(&out, "TRIP");
+    assert_eq!(trips[..2], ["Xnnnn-nn001", "Xnnnn-nn002"]);
+    // Nothing but the last three characters survives.
+    assert!(trips.iter().all(|t| t.len() == 11 && t[..8] == *"Xnnnn-nn"));
+    let pseudonyms = strings(&out, "PSEUDONYM");
+    assert_eq!(
+        pseudonyms[0],
+        "4e54a754a3d2b87d70e77446303af3ade927a2031fb7aef99b8736aaa3d3c12a"
+    );
+    // A stable pseudonym: one per trip, no collisions.
+    let distinct: std::collections::BTreeSet<&String> = pseudonyms.iter().collect();
+    assert_eq!(distinct.len(), 10_000);
+    assert!(strings(&out, "FLAG").iter().all(|f| f == "X"));
+}

@@ -1043,6 +1043,36 @@ fn rewrite_expr_node(expr: &mut Expr) {
     // ARRAY_AGG(DISTINCT x).
     if let Expr::Function(f) = expr {
         let name = f.name.to_string().to_uppercase();
+        // MAP(k1 := v1, k2 := v2) builds a map.
+        if name == "MAP" {
+            if let FunctionArguments::List(list) = &mut f.args {
+                let assignment = |a: &FunctionArg| {
+                    matches!(
+                        a,
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                            op: BinaryOperator::Assignment,
+                            ..
+                        }))
+                    )
+                };
+                if !list.args.is_empty() && list.args.iter().all(assignment) {
+                    let mut pairs = Vec::new();
+                    for arg in std::mem::take(&mut list.args) {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::BinaryOp {
+                            left,
+                            right,
+                            ..
+                        })) = arg
+                        {
+                            pairs.push(*left);
+                            pairs.push(*right);
+                        }
+                    }
+                    *expr = call("make_map", pairs);
+                    return;
+                }
+            }
+        }
         // STRUCT(a := x, b := y) builds a struct with fields A and B.
         if name == "STRUCT" {
             if let FunctionArguments::List(list) = &mut f.args {
