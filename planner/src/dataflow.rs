@@ -133,6 +133,8 @@ pub enum Op {
     /// Stream–table join: each stream row (input 0) looks up the table's current row for its
     /// key (input 1, keyed by its primary key).
     LookupJoin(Arc<LookupJoinSpec>),
+    /// `UNION ALL`: the inputs' rows, partition by partition (inputs share a partition count).
+    Union,
     /// Stream–stream join within a time window (`WITHIN`): both sides are buffered and
     /// matched; input 0 is the left stream, input 1 the right.
     WindowJoin(Arc<WindowJoinSpec>),
@@ -304,6 +306,14 @@ impl DataflowPlan {
                     out,
                     "{indent}Join [{}]: {kind} stream-table on {}; a bounded table is loaded first",
                     node.partitioning, spec.display
+                );
+            }
+            Op::Union => {
+                let _ = writeln!(
+                    out,
+                    "{indent}Union [{}]: {} inputs merged partition by partition",
+                    node.partitioning,
+                    node.inputs.len()
                 );
             }
             Op::WindowJoin(spec) => {

@@ -140,6 +140,15 @@ pub fn plan_query(
             }
             out
         }
+        LogicalPlan::Union(union) => {
+            if !query.partition_by.is_empty() {
+                return Err(PlanError::unsupported(
+                    "PARTITION BY with UNION ALL: repartition the union's result in a second query",
+                    at,
+                ));
+            }
+            b.union(union, options.output_partitions)?
+        }
         other => {
             let input = b.lower(other)?;
             b.rebalance(input, options.output_partitions)
@@ -178,12 +187,49 @@ fn check_streamable(query: &Query, at: Option<Position>) -> Result<()> {
             at,
         ));
     }
-    let SetExpr::Select(select) = query.body.as_ref() else {
-        return Err(PlanError::unsupported(
-            "only SELECT queries are supported here (UNION and VALUES are not supported yet)",
+    check_set_expr(query.body.as_ref(), at)
+}
+
+/// A query body: a SELECT, or SELECTs combined with `UNION ALL`.
+fn check_set_expr(body: &SetExpr, at: Option<Position>) -> Result<()> {
+    use weir_parser::sqlparser::ast::{SetOperator, SetQuantifier};
+    match body {
+        SetExpr::Select(select) => check_select(select, at),
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier: SetQuantifier::All,
+            left,
+            right,
+        } => {
+            for side in [left, right] {
+                if let SetExpr::Select(s) = side.as_ref() {
+                    if !matches!(&s.group_by, GroupByExpr::Expressions(e, _) if e.is_empty()) {
+                        return Err(PlanError::unsupported(
+                            "UNION ALL combines plain SELECTs: aggregate its result in a second query (CREATE STREAM u AS SELECT ... UNION ALL ...; SELECT ... FROM u GROUP BY ...)",
+                            at,
+                        ));
+                    }
+                }
+                check_set_expr(side, at)?;
+            }
+            Ok(())
+        }
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            ..
+        } => Err(PlanError::unsupported(
+            "UNION without ALL removes duplicates, which needs unbounded state on a stream: use UNION ALL",
             at,
-        ));
-    };
+        )),
+        SetExpr::Query(q) => check_streamable(q, at),
+        _ => Err(PlanError::unsupported(
+            "only SELECT queries (and UNION ALL of them) are supported here",
+            at,
+        )),
+    }
+}
+
+fn check_select(select: &weir_parser::sqlparser::ast::Select, at: Option<Position>) -> Result<()> {
     let position = |span: weir_parser::sqlparser::tokenizer::Span| Position::from_span(span).or(at);
     for t in &select.from {
         if let Some(j) = t.joins.get(1) {
@@ -339,8 +385,18 @@ fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
 
 /// `SELECT *` lists the declared columns only (the system columns stay hidden).
 fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return Ok(());
+    expand_set_expr(catalog, query.body.as_mut())
+}
+
+fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
+    let select = match body {
+        SetExpr::Select(select) => select,
+        SetExpr::SetOperation { left, right, .. } => {
+            expand_set_expr(catalog, left)?;
+            return expand_set_expr(catalog, right);
+        }
+        SetExpr::Query(q) => return expand_wildcards(catalog, q),
+        _ => return Ok(()),
     };
     // (qualifier, stream) of every source in FROM, in order.
     let mut sources: Vec<(String, &StreamDef)> = Vec::new();
@@ -1184,6 +1240,87 @@ impl<'a> Builder<'a> {
             logical: Arc::clone(&join.schema),
             physical: output,
             visible: left_columns,
+        })
+    }
+
+    /// `UNION ALL`: each branch is projected on its own, brought to one partition count, and
+    /// merged. The branches' columns must line up (DataFusion coerces compatible types).
+    fn union(
+        &mut self,
+        union: &datafusion_expr::logical_plan::Union,
+        partitions: Option<usize>,
+    ) -> Result<Lowered> {
+        let mut branches = Vec::new();
+        for input in &union.inputs {
+            let branch = match input.as_ref() {
+                LogicalPlan::Projection(p) => {
+                    let lowered = self.lower(&p.input)?;
+                    self.project(p, lowered)?
+                }
+                LogicalPlan::Union(inner) => self.union(inner, partitions)?,
+                other => self.lower(other)?,
+            };
+            branches.push(branch);
+        }
+        let Some(first) = branches.first() else {
+            return Err(PlanError::Internal("UNION without inputs".into()));
+        };
+        let target = partitions.unwrap_or_else(|| self.nodes[first.node].partitioning.partitions());
+        let schema = Arc::new(Schema::new(
+            first
+                .physical
+                .fields()
+                .iter()
+                .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
+                .collect::<Vec<_>>(),
+        ));
+        let visible = first.visible;
+        let logical = Arc::clone(&union.schema);
+        let mut nodes = Vec::new();
+        let mut partitionings = Vec::new();
+        for branch in branches {
+            let types: Vec<_> = branch.physical.fields().iter().map(|f| f.data_type().clone()).collect();
+            let want: Vec<_> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+            if types != want {
+                let show = |t: &[arrow::datatypes::DataType]| {
+                    t.iter()
+                        .take(visible)
+                        .map(crate::types::sql_type_name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(PlanError::invalid(
+                    format!(
+                        "UNION ALL branches must have the same column types: ({}) vs ({})",
+                        show(&want),
+                        show(&types)
+                    ),
+                    self.at,
+                )
+                .with_suggestion(Some("CAST the columns of one branch to the other's types".into())));
+            }
+            let before = branch.node;
+            let branch = self.rebalance(branch, Some(target));
+            if branch.node != before {
+                if let Op::Exchange { reason, .. } = &mut self.nodes[branch.node].op {
+                    *reason = format!("UNION ALL: the branch is brought to {target} partitions");
+                }
+            }
+            partitionings.push(self.nodes[branch.node].partitioning.clone());
+            nodes.push(branch.node);
+        }
+        // Still hash-partitioned when every branch is, on the same key.
+        let partitioning = if partitionings.windows(2).all(|w| w[0] == w[1]) {
+            partitionings[0].clone()
+        } else {
+            Partitioning::Unkeyed { partitions: target }
+        };
+        let node = self.add(Op::Union, nodes, Arc::clone(&schema), partitioning);
+        Ok(Lowered {
+            node,
+            logical,
+            physical: schema,
+            visible,
         })
     }
 

@@ -120,6 +120,14 @@ impl Pipeline {
                         })
                         .collect::<Result<_>>()?,
                 },
+                Op::Union => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            Box::new(operator::UnionOperator::new(Arc::clone(&node.schema)))
+                                as Box<dyn Operator>
+                        })
+                        .collect(),
+                },
                 Op::WindowJoin(spec) => Stage::Ops {
                     ops: (0..node.partitioning.partitions())
                         .map(|_| {

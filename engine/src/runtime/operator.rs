@@ -160,3 +160,24 @@ fn assign_windows(
     columns.push(Arc::new(ends));
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
+
+/// `UNION ALL`: passes every input's batches through under the union's schema.
+pub(crate) struct UnionOperator {
+    schema: arrow::datatypes::SchemaRef,
+}
+
+impl UnionOperator {
+    pub(crate) fn new(schema: arrow::datatypes::SchemaRef) -> Self {
+        Self { schema }
+    }
+}
+
+impl Operator for UnionOperator {
+    fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        out.push(RecordBatch::try_new(
+            Arc::clone(&self.schema),
+            batch.columns().to_vec(),
+        )?);
+        Ok(())
+    }
+}
