@@ -9,4 +9,5 @@ mod invariance;
 mod joins;
 mod sql_errors;
 mod taxi;
+mod topology;
 mod transform;

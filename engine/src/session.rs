@@ -49,10 +49,17 @@ pub enum Outcome {
 
 struct PersistentQuery {
     sql: String,
-    sink: String,
+    /// The streams it writes (several for a `SPLIT`).
+    sinks: Vec<String>,
     sources: Vec<String>,
     control: Arc<QueryControl>,
     thread: Option<JoinHandle<()>>,
+}
+
+impl PersistentQuery {
+    fn writes(&self, stream: &str) -> bool {
+        self.sinks.iter().any(|s| s == stream)
+    }
 }
 
 /// A Weir session: streams, running persistent queries, and settings.
@@ -339,7 +346,11 @@ impl Session {
         for log in self.logs.values() {
             log.seal();
         }
-        let sinks: Vec<String> = self.queries.values().map(|q| q.sink.clone()).collect();
+        let sinks: Vec<String> = self
+            .queries
+            .values()
+            .flat_map(|q| q.sinks.clone())
+            .collect();
         let mut order = self.upstream_order(&sinks);
         order.extend(
             self.queries
@@ -500,7 +511,7 @@ impl Session {
                 let started = self.start_persistent(
                     &id,
                     stmt,
-                    &create.name.value,
+                    std::slice::from_ref(&create.name.value),
                     plan,
                     sinks,
                     vec![Arc::clone(&log)],
@@ -564,7 +575,15 @@ impl Session {
                     log: Arc::clone(&log),
                     keys: def.key_columns.clone(),
                 };
-                self.start_persistent(&id, stmt, &def.name, plan, vec![sink], vec![log], false)?;
+                self.start_persistent(
+                    &id,
+                    stmt,
+                    std::slice::from_ref(&def.name),
+                    plan,
+                    vec![sink],
+                    vec![log],
+                    false,
+                )?;
                 Ok(Outcome::Done(format!(
                     "Inserting into {}; query {id} is running",
                     def.name
@@ -602,7 +621,7 @@ impl Session {
                 if let Some((id, _)) = self
                     .queries
                     .iter()
-                    .find(|(_, q)| q.sink == def.name || q.sources.contains(&def.name))
+                    .find(|(_, q)| q.writes(&def.name) || q.sources.contains(&def.name))
                 {
                     return Err(Error::Sql {
                         message: format!("stream {} is used by query {id}", def.name),
@@ -617,7 +636,7 @@ impl Session {
             StatementKind::Alter { name, columns, .. } => {
                 let def = self.catalog.resolve(name)?.clone();
                 let derived =
-                    def.sink.is_some() || self.queries.values().any(|q| q.sink == def.name);
+                    def.sink.is_some() || self.queries.values().any(|q| q.writes(&def.name));
                 if derived || def.name == DEAD_LETTERS {
                     return Err(Error::sql(
                         "ALTER command is not supported for CREATE ... AS statements (or \
@@ -637,6 +656,7 @@ impl Session {
                     added.join(", ")
                 )))
             }
+            StatementKind::Split { source, branches } => self.split(stmt, source, branches),
             StatementKind::Show(kind) => self.show(*kind),
             StatementKind::Describe { name, extended } => {
                 let def = self.catalog.resolve(name)?;
@@ -647,6 +667,19 @@ impl Session {
                 let plan = match &inner.kind {
                     StatementKind::Query(q) => self.plan(q, &PlanOptions::default())?,
                     StatementKind::CreateAs(c) => self.plan(&c.query, &PlanOptions::default())?,
+                    StatementKind::Split { source, branches } => {
+                        let (_, plan) = self.split_plan(inner, source, branches)?;
+                        let names: Vec<String> = branches
+                            .iter()
+                            .enumerate()
+                            .map(|(i, b)| format!("  {i}: {}", b.name.value))
+                            .collect();
+                        return Ok(Outcome::Text(format!(
+                            "{}Branches (WEIR_BRANCH = n goes to the n-th stream; one scan feeds them all):\n{}\n",
+                            plan.explain(),
+                            names.join("\n")
+                        )));
+                    }
                     StatementKind::InsertSelect { query, target } => {
                         let def = self.catalog.resolve(target)?;
                         let partitions = def.partitions;
@@ -711,6 +744,137 @@ impl Session {
         }
     }
 
+    /// The query behind a `SPLIT`: every column of the source plus `WEIR_BRANCH`, the number
+    /// of the first branch whose condition holds (NULL when none does and there is no default).
+    fn split_plan(
+        &self,
+        stmt: &Statement,
+        source: &Name,
+        branches: &[weir_parser::SplitBranch],
+    ) -> Result<(StreamDef, DataflowPlan)> {
+        let def = self.catalog.resolve(source)?.clone();
+        if def.kind != SourceKind::Stream {
+            return Err(Error::sql(
+                format!("SPLIT reads a stream; {} is a table", def.name),
+                source.position,
+            ));
+        }
+        let mut case = String::new();
+        let mut default = None;
+        for (i, b) in branches.iter().enumerate() {
+            match &b.condition {
+                Some(c) => case.push_str(&format!(" WHEN ({c}) THEN {i}")),
+                None => default = Some(i),
+            }
+        }
+        let branch = match (case.is_empty(), default) {
+            (true, Some(d)) => d.to_string(),
+            (true, None) => "NULL".to_string(),
+            (false, Some(d)) => format!("CASE{case} ELSE {d} END"),
+            (false, None) => format!("CASE{case} END"),
+        };
+        let sql = format!(
+            "SELECT *, CAST({branch} AS INT) AS WEIR_BRANCH FROM `{}`;",
+            def.name
+        );
+        let parsed = weir_parser::parse(&sql)?;
+        let Some(StatementKind::Query(query)) = parsed.first().map(|s| &s.kind) else {
+            return Err(Error::Internal("SPLIT did not plan as a query".into()));
+        };
+        let plan = self
+            .plan(query, &PlanOptions::default())
+            .map_err(|e| match e {
+                // The positions are in the generated query: point at the statement instead.
+                Error::Sql {
+                    message,
+                    suggestion,
+                    ..
+                } => Error::Sql {
+                    message: format!("in a SPLIT condition: {message}"),
+                    position: Some(stmt.position),
+                    suggestion,
+                },
+                other => other,
+            })?;
+        Ok((def, plan))
+    }
+
+    /// `SPLIT source INTO a WHERE ... INTO b WHERE ... [INTO rest]`: one persistent query
+    /// scans the source once and routes each row to the first branch whose condition holds.
+    fn split(
+        &mut self,
+        stmt: &Statement,
+        source: &Name,
+        branches: &[weir_parser::SplitBranch],
+    ) -> Result<Outcome> {
+        for (i, b) in branches.iter().enumerate() {
+            if let Some(o) = b.with.0.first() {
+                return Err(Error::Sql {
+                    message: "SPLIT branches are in-memory streams and take no WITH options".into(),
+                    position: o.position,
+                    suggestion: Some(format!(
+                        "write a branch elsewhere with CREATE STREAM x WITH (...) AS SELECT * FROM {}",
+                        b.name
+                    )),
+                });
+            }
+            if self.catalog.get(&b.name.value).is_some()
+                || branches[..i].iter().any(|o| o.name.value == b.name.value)
+            {
+                return Err(Error::sql(
+                    format!("stream {} already exists", b.name),
+                    b.name.position,
+                ));
+            }
+        }
+        let (def, plan) = self.split_plan(stmt, source, branches)?;
+        let visible = plan.visible_schema();
+        let branch_column = plan.visible_columns.saturating_sub(1);
+        let columns = Arc::new(Schema::new(
+            visible.fields()[..branch_column]
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>(),
+        ));
+        let partitions = plan.output().partitioning.partitions();
+        let mut names = Vec::new();
+        let mut sinks = Vec::new();
+        let mut logs = Vec::new();
+        for (i, b) in branches.iter().enumerate() {
+            let branch_def = StreamDef {
+                name: b.name.value.clone(),
+                kind: SourceKind::Stream,
+                columns: Arc::clone(&columns),
+                key_columns: def.key_columns.clone(),
+                partitions,
+                source: SourceSpec::Memory,
+                timestamp: None,
+                sink: None,
+                read_only: false,
+                topic: None,
+                format: def.format.clone(),
+            };
+            let log = Arc::new(Log::new(branch_def.physical_schema(), partitions));
+            log.seal_when_unwritten();
+            self.logs.insert(branch_def.name.clone(), Arc::clone(&log));
+            sinks.push(Sink::Branch {
+                log: Arc::clone(&log),
+                column: branch_column,
+                branch: i as i32,
+            });
+            logs.push(log);
+            names.push(branch_def.name.clone());
+            self.catalog.insert(branch_def);
+        }
+        let id = format!("SPLIT_{}_{}", def.name, self.next_query);
+        self.start_persistent(&id, stmt, &names, plan, sinks, logs, false)?;
+        Ok(Outcome::Done(format!(
+            "Split {} into {}; query {id} is running",
+            def.name,
+            names.join(", ")
+        )))
+    }
+
     /// `CREATE OR REPLACE ... AS SELECT` over a stream a running query writes: checks the
     /// new schema can replace the old one (ksqlDB's upgrade rules: the old columns keep their
     /// names, types and order, new ones come after; same key and partitions), waits until the
@@ -729,7 +893,7 @@ impl Session {
         let Some(id) = self
             .queries
             .iter()
-            .find(|(_, q)| q.sink == def.name)
+            .find(|(_, q)| q.writes(&def.name))
             .map(|(id, _)| id.clone())
         else {
             return Ok(None);
@@ -828,7 +992,7 @@ impl Session {
         if or_replace {
             // The query writing it may be replaced (see `replace_writer`); other queries
             // reading it keep running.
-            let writer = self.queries.iter().find(|(_, q)| q.sink == name.value);
+            let writer = self.queries.iter().find(|(_, q)| q.writes(&name.value));
             if writer.is_some() {
                 return Ok(None);
             }
@@ -861,7 +1025,7 @@ impl Session {
         let mut i = 0;
         while i < upstream.len() {
             let stream = upstream[i].clone();
-            for q in self.queries.values().filter(|q| q.sink == stream) {
+            for q in self.queries.values().filter(|q| q.writes(&stream)) {
                 for s in &q.sources {
                     if !upstream.contains(s) {
                         upstream.push(s.clone());
@@ -1099,7 +1263,7 @@ impl Session {
             return;
         }
         visited.push(stream.to_string());
-        for (id, q) in self.queries.iter().filter(|(_, q)| q.sink == stream) {
+        for (id, q) in self.queries.iter().filter(|(_, q)| q.writes(&stream)) {
             for source in &q.sources {
                 self.visit_upstream(source, visited, order);
             }
@@ -1175,7 +1339,7 @@ impl Session {
         &mut self,
         id: &str,
         stmt: &Statement,
-        sink: &str,
+        outputs: &[String],
         plan: DataflowPlan,
         sinks: Vec<Sink>,
         writes: Vec<Arc<Log>>,
@@ -1198,7 +1362,10 @@ impl Session {
             batch_rows: self.config.batch_max_rows,
             batch_delay: self.config.batch_max_delay,
             writes,
-            stamp: self.catalog.get(sink).and_then(|d| d.timestamp.clone()),
+            stamp: outputs
+                .first()
+                .and_then(|s| self.catalog.get(s))
+                .and_then(|d| d.timestamp.clone()),
         };
         let thread = std::thread::Builder::new()
             .name(format!("weir-{id}"))
@@ -1210,7 +1377,7 @@ impl Session {
             id.to_string(),
             PersistentQuery {
                 sql: stmt.text.clone(),
-                sink: sink.to_string(),
+                sinks: outputs.to_vec(),
                 sources,
                 control,
                 thread: Some(thread),
@@ -1293,7 +1460,7 @@ impl Session {
                                 },
                             )
                             .collect(),
-                        q.iter().map(|(_, q)| q.sink.clone()).collect(),
+                        q.iter().map(|(_, q)| q.sinks.join(", ")).collect(),
                         q.iter()
                             .map(|(_, q)| q.control.metrics.snapshot().records_in.to_string())
                             .collect(),
@@ -1389,7 +1556,7 @@ impl Session {
             let writers: Vec<&String> = self
                 .queries
                 .iter()
-                .filter(|(_, q)| q.sink == def.name)
+                .filter(|(_, q)| q.writes(&def.name))
                 .map(|(id, _)| id)
                 .collect();
             let _ = writeln!(out, "\nRead by     : {}", join_or_none(&readers));

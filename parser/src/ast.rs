@@ -63,6 +63,15 @@ pub enum StatementKind {
         /// The added columns, in order.
         columns: Vec<ColumnDef>,
     },
+    /// `SPLIT source INTO a WHERE c1 INTO b WHERE c2 ... [INTO rest]`: one scan of `source`
+    /// routes each event to the first branch whose condition holds (a branch without `WHERE`,
+    /// last, takes the rest; without one, unmatched events are dropped).
+    Split {
+        /// The stream split.
+        source: Name,
+        /// The branches, in order.
+        branches: Vec<SplitBranch>,
+    },
     /// `SHOW|LIST ...`.
     Show(ShowKind),
     /// `DESCRIBE [EXTENDED] name`.
@@ -298,6 +307,17 @@ pub struct StreamQuery {
     pub within: Vec<JoinWithin>,
     /// Where the query starts.
     pub position: Position,
+}
+
+/// One branch of a `SPLIT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitBranch {
+    /// The stream the branch writes (created by the statement).
+    pub name: Name,
+    /// `WITH (...)` of that stream (`PARTITIONS`, ...).
+    pub with: WithOptions,
+    /// `WHERE` condition; `None` for the default branch.
+    pub condition: Option<Expr>,
 }
 
 /// A stream-stream join window: `WITHIN n unit`, `WITHIN (before, after)`, `GRACE PERIOD`.

@@ -25,8 +25,8 @@ mod parser;
 
 pub use ast::{
     ColumnDef, CreateAs, CreateSource, Emit, JoinWithin, KeyKind, Name, OptionValue, ShowKind,
-    SourceKind, SqlType, Statement, StatementKind, StreamQuery, WindowKind, WindowSpec, WithOption,
-    WithOptions,
+    SourceKind, SplitBranch, SqlType, Statement, StatementKind, StreamQuery, WindowKind,
+    WindowSpec, WithOption, WithOptions,
 };
 pub use dialect::KsqlDialect;
 pub use error::{closest_match, render_excerpt, ParseError, Position};

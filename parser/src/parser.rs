@@ -268,6 +268,8 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
         parse_drop(&mut c)?
     } else if c.eat_word("ALTER") {
         parse_alter(&mut c)?
+    } else if c.eat_word("SPLIT") {
+        parse_split(&mut c)?
     } else if c.eat_word("SHOW") || c.eat_word("LIST") {
         parse_show(&mut c)?
     } else if c.eat_word("DESCRIBE") || c.eat_word("DESC") {
@@ -317,6 +319,7 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
             "INSERT",
             "DROP",
             "ALTER",
+            "SPLIT",
             "SHOW",
             "LIST",
             "DESCRIBE",
@@ -642,6 +645,72 @@ fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
         name,
         if_exists,
     })
+}
+
+/// `SPLIT source INTO a [WITH (...)] WHERE cond INTO b WHERE cond ... [INTO rest [WITH (...)]]`.
+fn parse_split(c: &mut Cursor<'_>) -> Result<StatementKind> {
+    let source = c.name()?;
+    let mut branches: Vec<SplitBranch> = Vec::new();
+    while c.peek().is_some() {
+        if !c.eat_word("INTO") {
+            return Err(c.unexpected("INTO stream [WHERE condition]"));
+        }
+        let name = c.name()?;
+        let with = if c.is_word(0, "WITH") {
+            parse_with(c)?
+        } else {
+            WithOptions::default()
+        };
+        let condition = if c.eat_word("WHERE") {
+            // The condition runs to the next top-level INTO.
+            let rest = c.rest();
+            let mut depth = 0i32;
+            let mut end = 0;
+            while end < rest.len() {
+                match rest[end].token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 && is_word(&rest[end], "INTO") {
+                    break;
+                }
+                end += 1;
+            }
+            if end == 0 {
+                return Err(c.unexpected("a condition after WHERE"));
+            }
+            let dialect = KsqlDialect;
+            let mut parser = Parser::new(&dialect).with_tokens_with_locations(rest[..end].to_vec());
+            let mut e = parser.parse_expr().map_err(ParseError::from_sqlparser)?;
+            expect_parser_end(&parser)?;
+            rewrite_expr(&mut e);
+            c.pos += end;
+            Some(e)
+        } else {
+            None
+        };
+        if let Some(last) = branches.last() {
+            if last.condition.is_none() {
+                return Err(ParseError::new(
+                    format!(
+                        "branch {} has no WHERE, so it takes every remaining event: it must be the last",
+                        last.name
+                    ),
+                    last.name.position,
+                ));
+            }
+        }
+        branches.push(SplitBranch {
+            name,
+            with,
+            condition,
+        });
+    }
+    if branches.is_empty() {
+        return Err(c.unexpected("INTO stream WHERE condition"));
+    }
+    Ok(StatementKind::Split { source, branches })
 }
 
 /// `ALTER STREAM|TABLE name ADD [COLUMN] c TYPE [, ADD [COLUMN] c TYPE ...]`.

@@ -1279,8 +1279,17 @@ impl<'a> Builder<'a> {
         let mut nodes = Vec::new();
         let mut partitionings = Vec::new();
         for branch in branches {
-            let types: Vec<_> = branch.physical.fields().iter().map(|f| f.data_type().clone()).collect();
-            let want: Vec<_> = schema.fields().iter().map(|f| f.data_type().clone()).collect();
+            let types: Vec<_> = branch
+                .physical
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect();
+            let want: Vec<_> = schema
+                .fields()
+                .iter()
+                .map(|f| f.data_type().clone())
+                .collect();
             if types != want {
                 let show = |t: &[arrow::datatypes::DataType]| {
                     t.iter()
@@ -1297,7 +1306,9 @@ impl<'a> Builder<'a> {
                     ),
                     self.at,
                 )
-                .with_suggestion(Some("CAST the columns of one branch to the other's types".into())));
+                .with_suggestion(Some(
+                    "CAST the columns of one branch to the other's types".into(),
+                )));
             }
             let before = branch.node;
             let branch = self.rebalance(branch, Some(target));

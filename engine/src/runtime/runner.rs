@@ -97,6 +97,13 @@ pub(crate) enum Sink {
     KeyedLog { log: Arc<Log>, keys: Vec<usize> },
     /// A file (visible columns only).
     File(FileSink),
+    /// One branch of a `SPLIT`: the rows whose branch column (`column`) equals `branch`, without
+    /// that column, appended to the branch's stream partition by partition.
+    Branch {
+        log: Arc<Log>,
+        column: usize,
+        branch: i32,
+    },
 }
 
 /// Writes JSON lines or CSV.
@@ -302,7 +309,11 @@ impl Run {
             .flatten()
             .next()
             .and_then(|b| b.schema().index_of(ROWOFFSET).ok());
-        let ordered = if self.sinks.iter().any(|s| !matches!(s, Sink::Log(_))) {
+        let ordered = if self
+            .sinks
+            .iter()
+            .any(|s| !matches!(s, Sink::Log(_) | Sink::Branch { .. }))
+        {
             in_source_order(output.clone())?
         } else {
             Vec::new()
@@ -340,6 +351,45 @@ impl Run {
                         }
                     }
                     log.append(parts)?
+                }
+                Sink::Branch {
+                    log,
+                    column,
+                    branch,
+                } => {
+                    let mut picked = Vec::with_capacity(output.len());
+                    for part in &output {
+                        let mut list = Vec::new();
+                        for b in part {
+                            let mask = arrow::compute::kernels::cmp::eq(
+                                b.column(*column),
+                                &arrow::array::Int32Array::new_scalar(*branch),
+                            )?;
+                            let mask = match arrow::array::Array::nulls(&mask) {
+                                Some(_) => arrow::compute::prep_null_mask_filter(&mask),
+                                None => mask,
+                            };
+                            if mask.true_count() == 0 {
+                                continue;
+                            }
+                            let kept = arrow::compute::filter_record_batch(b, &mask)?;
+                            let indices: Vec<usize> =
+                                (0..kept.num_columns()).filter(|i| i != column).collect();
+                            list.push(kept.project(&indices)?);
+                        }
+                        picked.push(list);
+                    }
+                    let offset = log.schema().index_of(ROWOFFSET).ok();
+                    let restamped = match offset {
+                        Some(col) => {
+                            let total: usize =
+                                picked.iter().flatten().map(RecordBatch::num_rows).sum();
+                            let first = log.reserve_offsets(total)?;
+                            restamp_partitioned(picked, col, first)?
+                        }
+                        None => picked,
+                    };
+                    log.append(restamped)?
                 }
                 Sink::File(f) => f.write(&ordered)?,
                 Sink::Channel { tx, visible } => {
