@@ -830,12 +830,7 @@ impl Session {
         let (def, plan) = self.split_plan(stmt, source, branches)?;
         let visible = plan.visible_schema();
         let branch_column = plan.visible_columns.saturating_sub(1);
-        let columns = Arc::new(Schema::new(
-            visible.fields()[..branch_column]
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>(),
-        ));
+        let columns = Arc::new(Schema::new(visible.fields()[..branch_column].to_vec()));
         let partitions = plan.output().partitioning.partitions();
         let mut names = Vec::new();
         let mut sinks = Vec::new();
@@ -1263,7 +1258,7 @@ impl Session {
             return;
         }
         visited.push(stream.to_string());
-        for (id, q) in self.queries.iter().filter(|(_, q)| q.writes(&stream)) {
+        for (id, q) in self.queries.iter().filter(|(_, q)| q.writes(stream)) {
             for source in &q.sources {
                 self.visit_upstream(source, visited, order);
             }
