@@ -100,7 +100,7 @@ fn best_of(times: usize, mut f: impl FnMut() -> (usize, f64)) -> (usize, f64) {
 
 fn config() -> Config {
     Config::builder()
-        .threads(1)
+        .workers(1)
         .batch_max_rows(BATCH)
         .build()
         .expect("valid config")

@@ -1,8 +1,10 @@
 //! Session configuration: a builder for embedders, and the same settings as `SET` properties.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::assignment::{PartitionAssignor, Strategy};
 use crate::error::{Error, Result};
 
 /// What happens to an input record that cannot be read.
@@ -44,7 +46,12 @@ pub struct Config {
     pub(crate) batch_max_rows: usize,
     pub(crate) batch_max_delay: Duration,
     pub(crate) error_policy: ErrorPolicy,
-    pub(crate) threads: usize,
+    /// Workers (consumer instances) processing partitions.
+    pub(crate) workers: usize,
+    /// How partitions are assigned to workers.
+    pub(crate) strategy: Strategy,
+    /// The map `assignment.static` gives (kept when the strategy changes).
+    pub(crate) static_map: Vec<(usize, usize)>,
 }
 
 impl Default for Config {
@@ -53,9 +60,11 @@ impl Default for Config {
             batch_max_rows: 8192,
             batch_max_delay: Duration::from_millis(100),
             error_policy: ErrorPolicy::Skip,
-            threads: std::thread::available_parallelism()
+            workers: std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1),
+            strategy: Strategy::RoundRobin,
+            static_map: Vec::new(),
         }
     }
 }
@@ -74,7 +83,18 @@ pub(crate) const PROPERTIES: &[(&str, &str)] = &[
         "errors.policy",
         "skip, fail or dead-letter: what happens to records that cannot be read",
     ),
-    ("threads", "how many partitions are processed at once"),
+    (
+        "workers",
+        "how many workers (consumer instances) process partitions; running queries follow",
+    ),
+    (
+        "assignment.strategy",
+        "round-robin, range or static: which worker processes which partitions",
+    ),
+    (
+        "assignment.static",
+        "partition:worker pairs for the static strategy, e.g. '0:1, 1:0'",
+    ),
 ];
 
 impl Config {
@@ -119,12 +139,21 @@ impl Config {
                 self.batch_max_delay = Duration::from_millis(parse_num(value)?);
             }
             "errors.policy" => self.error_policy = ErrorPolicy::parse(value)?,
-            "threads" => {
+            "workers" | "threads" => {
                 let n = parse_num(value)?;
                 if n == 0 {
-                    return Err(Error::Config("threads must be at least 1".into()));
+                    return Err(Error::Config("workers must be at least 1".into()));
                 }
-                self.threads = n as usize;
+                self.workers = n as usize;
+            }
+            "assignment.strategy" => {
+                self.strategy = Strategy::parse(value, &self.static_map)?;
+            }
+            "assignment.static" => {
+                self.static_map = Strategy::parse_static(value)?;
+                if let Strategy::Static(map) = &mut self.strategy {
+                    map.clone_from(&self.static_map);
+                }
             }
             other => {
                 let names = PROPERTIES.iter().map(|(n, _)| *n);
@@ -146,7 +175,16 @@ impl Config {
                 self.batch_max_delay.as_millis().to_string(),
             ),
             ("errors.policy", self.error_policy.name().to_string()),
-            ("threads", self.threads.to_string()),
+            ("workers", self.workers.to_string()),
+            ("assignment.strategy", self.strategy.name()),
+            (
+                "assignment.static",
+                self.static_map
+                    .iter()
+                    .map(|(p, w)| format!("{p}:{w}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
         ])
     }
 }
@@ -183,9 +221,15 @@ impl ConfigBuilder {
         self
     }
 
-    /// How many partitions are processed at once.
-    pub fn threads(mut self, threads: usize) -> Self {
-        self.config.threads = threads;
+    /// How many workers (consumer instances, each a thread) process partitions.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.config.workers = workers;
+        self
+    }
+
+    /// Assigns partitions to workers with `assignor` instead of round-robin.
+    pub fn assignor(mut self, assignor: impl PartitionAssignor + 'static) -> Self {
+        self.config.strategy = Strategy::Custom(Arc::new(assignor));
         self
     }
 
@@ -194,8 +238,8 @@ impl ConfigBuilder {
         if self.config.batch_max_rows == 0 {
             return Err(Error::Config("batch_max_rows must be at least 1".into()));
         }
-        if self.config.threads == 0 {
-            return Err(Error::Config("threads must be at least 1".into()));
+        if self.config.workers == 0 {
+            return Err(Error::Config("workers must be at least 1".into()));
         }
         Ok(self.config)
     }

@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod assignment;
 mod config;
 mod error;
 mod query;
@@ -48,6 +49,7 @@ mod session;
 mod sources;
 mod wire;
 
+pub use assignment::PartitionAssignor;
 pub use config::{Config, ConfigBuilder, ErrorPolicy};
 pub use error::{Error, Position, Result};
 pub use query::{CancelHandle, Query, QueryStream};

@@ -18,6 +18,7 @@ use weir_planner::{
     SourceSpec, StreamDef,
 };
 
+use crate::assignment::WorkerPlan;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::query::Query;
@@ -49,6 +50,8 @@ pub enum Outcome {
 
 struct PersistentQuery {
     sql: String,
+    /// The partition counts of its operators (what workers are assigned).
+    partition_counts: Vec<usize>,
     /// The streams it writes (several for a `SPLIT`).
     sinks: Vec<String>,
     sources: Vec<String>,
@@ -82,12 +85,19 @@ pub struct Session {
     queries: BTreeMap<String, PersistentQuery>,
     next_query: u64,
     hook: Option<BadRecordHook>,
+    /// Workers and assignment strategy, shared with running queries.
+    workers: Arc<std::sync::RwLock<WorkerPlan>>,
 }
 
 impl Session {
     /// A new session with an empty catalog (plus the `DEAD_LETTERS` stream).
     pub fn new(config: Config) -> Self {
+        let workers = Arc::new(std::sync::RwLock::new(WorkerPlan {
+            workers: config.workers,
+            strategy: config.strategy.clone(),
+        }));
         let mut session = Self {
+            workers,
             config,
             catalog: Catalog::new(),
             logs: HashMap::new(),
@@ -114,6 +124,18 @@ impl Session {
         );
         session.catalog.insert(def);
         session
+    }
+
+    /// Running queries follow the session's worker count and assignment strategy.
+    fn share_workers(&self) {
+        let plan = WorkerPlan {
+            workers: self.config.workers,
+            strategy: self.config.strategy.clone(),
+        };
+        match self.workers.write() {
+            Ok(mut w) => *w = plan,
+            Err(poisoned) => *poisoned.into_inner() = plan,
+        }
     }
 
     /// The session's current settings.
@@ -696,6 +718,7 @@ impl Session {
             }
             StatementKind::Set { name, value } => {
                 self.config.set(name, value)?;
+                self.share_workers();
                 Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
             }
             StatementKind::Unset(name) => {
@@ -706,6 +729,7 @@ impl Session {
                     .cloned()
                     .ok_or_else(|| Error::Config(format!("unknown property '{name}'")))?;
                 self.config.set(name, &value)?;
+                self.share_workers();
                 Ok(Outcome::Done(format!(
                     "Property '{name}' reset to '{value}'"
                 )))
@@ -1207,20 +1231,25 @@ impl Session {
         control: &Arc<QueryControl>,
     ) -> Result<Pipeline> {
         let dead_letters = self.logs.get(DEAD_LETTERS).cloned();
-        Pipeline::new(plan, self.config.threads, &control.metrics, |stream| {
-            let def = self
-                .catalog
-                .get(stream)
-                .ok_or_else(|| Error::Internal(format!("stream {stream} vanished")))?;
-            let ctx = SourceContext {
-                stream: def.name.clone(),
-                policy: self.config.error_policy,
-                dead_letters: dead_letters.clone(),
-                metrics: Arc::clone(&control.metrics),
-                hook: self.hook.clone(),
-            };
-            Scan::open(def, self.logs.get(stream).cloned(), follow, from_end, ctx)
-        })
+        Pipeline::new(
+            plan,
+            Arc::clone(&self.workers),
+            &control.metrics,
+            |stream| {
+                let def = self
+                    .catalog
+                    .get(stream)
+                    .ok_or_else(|| Error::Internal(format!("stream {stream} vanished")))?;
+                let ctx = SourceContext {
+                    stream: def.name.clone(),
+                    policy: self.config.error_policy,
+                    dead_letters: dead_letters.clone(),
+                    metrics: Arc::clone(&control.metrics),
+                    hook: self.hook.clone(),
+                };
+                Scan::open(def, self.logs.get(stream).cloned(), follow, from_end, ctx)
+            },
+        )
     }
 
     /// Under `errors.policy = 'dead-letter'` a query writes `DEAD_LETTERS` (registered as a
@@ -1342,6 +1371,14 @@ impl Session {
     ) -> Result<()> {
         let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
         self.drain_upstream(&sources);
+        let mut partition_counts: Vec<usize> = plan
+            .nodes
+            .iter()
+            .filter(|n| !matches!(n.op, weir_planner::Op::Scan { .. }))
+            .map(|n| n.partitioning.partitions())
+            .collect();
+        partition_counts.sort_unstable();
+        partition_counts.dedup();
         let control = Arc::new(QueryControl::default());
         let pipeline = self.open_pipeline_at(&plan, true, resume, &control)?;
         let mut writes = writes;
@@ -1372,6 +1409,7 @@ impl Session {
             id.to_string(),
             PersistentQuery {
                 sql: stmt.text.clone(),
+                partition_counts,
                 sinks: outputs.to_vec(),
                 sources,
                 control,
@@ -1494,6 +1532,44 @@ impl Session {
                 table(
                     &["FUNCTION"],
                     vec![names.into_iter().map(|n| n.to_uppercase()).collect()],
+                )
+            }
+            ShowKind::Assignments => {
+                let plan = match self.workers.read() {
+                    Ok(p) => p.clone(),
+                    Err(poisoned) => poisoned.into_inner().clone(),
+                };
+                let mut cols: Vec<Vec<String>> = vec![Vec::new(); 5];
+                for (id, q) in &self.queries {
+                    for &parts in &q.partition_counts {
+                        let owners = plan.strategy.assign(parts, plan.workers)?;
+                        for w in 0..plan.workers {
+                            let mine: Vec<String> = owners
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, o)| **o == w)
+                                .map(|(p, _)| p.to_string())
+                                .collect();
+                            if mine.is_empty() {
+                                continue;
+                            }
+                            cols[0].push(id.clone());
+                            cols[1].push(plan.strategy.name());
+                            cols[2].push(parts.to_string());
+                            cols[3].push(w.to_string());
+                            cols[4].push(mine.join(", "));
+                        }
+                    }
+                }
+                table(
+                    &[
+                        "QUERY_ID",
+                        "STRATEGY",
+                        "OF_PARTITIONS",
+                        "WORKER",
+                        "PARTITIONS",
+                    ],
+                    cols,
                 )
             }
         }

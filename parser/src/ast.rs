@@ -392,4 +392,6 @@ pub enum ShowKind {
     Properties,
     /// Functions.
     Functions,
+    /// Which worker processes which partitions of each running query.
+    Assignments,
 }

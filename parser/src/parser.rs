@@ -755,7 +755,12 @@ fn parse_show(c: &mut Cursor<'_>) -> Result<StatementKind> {
         Some(w) if w == "QUERIES" => ShowKind::Queries,
         Some(w) if w == "PROPERTIES" => ShowKind::Properties,
         Some(w) if w == "FUNCTIONS" => ShowKind::Functions,
-        _ => return Err(c.unexpected("STREAMS, TABLES, QUERIES, PROPERTIES or FUNCTIONS")),
+        Some(w) if w == "ASSIGNMENTS" => ShowKind::Assignments,
+        _ => {
+            return Err(
+                c.unexpected("STREAMS, TABLES, QUERIES, PROPERTIES, FUNCTIONS or ASSIGNMENTS")
+            )
+        }
     };
     c.pos += 1;
     c.eat_word("EXTENDED");

@@ -277,7 +277,7 @@ fn run_case(case: &Value, batch_rows: usize) -> Verdict {
     let script = statements.join("\n");
     let config = match Config::builder()
         .batch_max_rows(batch_rows)
-        .threads(1)
+        .workers(1)
         .build()
     {
         Ok(c) => c,

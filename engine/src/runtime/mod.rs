@@ -17,7 +17,7 @@ pub(crate) mod route;
 pub(crate) mod runner;
 pub(crate) mod window_join;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
@@ -27,6 +27,7 @@ use datafusion_physical_expr::PhysicalExpr;
 use weir_planner::columns::{ROWOFFSET, ROWTIME};
 use weir_planner::{DataflowPlan, Op};
 
+use crate::assignment::WorkerPlan;
 use crate::error::{Error, Result};
 use crate::sources::{Metrics, Scan, ScanPoll};
 use aggregate::AggregateOperator;
@@ -69,7 +70,9 @@ pub(crate) struct Pipeline {
     metrics: Arc<Metrics>,
     stages: Vec<Stage>,
     inputs: Vec<Vec<usize>>,
-    threads: usize,
+    /// Workers and assignment strategy, shared with the session (`SET 'workers'` reaches
+    /// running queries at their next micro-batch).
+    workers: Arc<RwLock<WorkerPlan>>,
     watermark: i64,
 }
 
@@ -77,7 +80,7 @@ impl Pipeline {
     /// Instantiates `plan`; `open` opens the reader of each scanned stream.
     pub(crate) fn new(
         plan: &DataflowPlan,
-        threads: usize,
+        workers: Arc<RwLock<WorkerPlan>>,
         metrics: &Arc<Metrics>,
         mut open: impl FnMut(&str) -> Result<Scan>,
     ) -> Result<Self> {
@@ -149,7 +152,7 @@ impl Pipeline {
             metrics: Arc::clone(metrics),
             stages,
             inputs,
-            threads: threads.max(1),
+            workers,
             watermark: i64::MIN,
         })
     }
@@ -224,11 +227,14 @@ impl Pipeline {
                 .iter()
                 .map(|&j| std::mem::take(&mut outputs[j]))
                 .collect();
-            let threads = self.threads;
+            let plan = match self.workers.read() {
+                Ok(p) => p.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
             match &mut self.stages[i] {
                 Stage::Scan { .. } => {}
                 Stage::Ops { ops } => {
-                    let mut out = run_partitions(ops, inputs, threads)?;
+                    let mut out = run_partitions(ops, inputs, &plan)?;
                     if let Some(wm) = watermark {
                         for (op, slot) in ops.iter_mut().zip(out.iter_mut()) {
                             op.on_watermark(wm, slot)?;
@@ -316,7 +322,7 @@ fn track_event_time(batches: &[Vec<RecordBatch>], max_time: &mut [Option<i64>]) 
 fn run_partitions(
     ops: &mut [Box<dyn Operator>],
     inputs: Vec<Vec<Vec<RecordBatch>>>,
-    threads: usize,
+    plan: &WorkerPlan,
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let rows: usize = inputs
         .iter()
@@ -350,23 +356,45 @@ fn run_partitions(
         }
         Ok(())
     };
-    if threads <= 1 || work.len() <= 1 || rows < 16_384 {
+    let owners = plan.strategy.assign(parts, plan.workers)?;
+    if plan.workers <= 1 || parts <= 1 || rows < 4_096 {
+        // Small epochs are not worth a thread each; results do not depend on who runs them.
         process(&mut work)?;
-    } else {
-        let per = work.len().div_ceil(threads);
-        std::thread::scope(|s| -> Result<()> {
-            let handles: Vec<_> = work
-                .chunks_mut(per)
-                .map(|c| s.spawn(move || process(c)))
-                .collect();
-            for h in handles {
-                h.join()
-                    .map_err(|_| Error::Internal("a partition worker panicked".into()))??;
-            }
-            Ok(())
-        })?;
+        return Ok(work.into_iter().map(|(_, _, out)| out).collect());
     }
-    Ok(work.into_iter().map(|(_, _, out)| out).collect())
+    // Each worker processes the partitions assigned to it, in partition order.
+    let mut groups: Vec<Vec<(usize, Work<'_>)>> = (0..plan.workers).map(|_| Vec::new()).collect();
+    for (p, item) in work.into_iter().enumerate() {
+        groups[owners[p]].push((p, item));
+    }
+    let mut done: Vec<(usize, Vec<RecordBatch>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .filter(|g| !g.is_empty())
+            .map(|group| {
+                s.spawn(move || -> Result<Vec<(usize, Vec<RecordBatch>)>> {
+                    let mut out = Vec::with_capacity(group.len());
+                    for (p, (op, input, mut produced)) in group {
+                        for (i, batch) in input {
+                            op.process_input(i, batch, &mut produced)?;
+                        }
+                        out.push((p, produced));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(
+                h.join()
+                    .map_err(|_| Error::Internal("a partition worker panicked".into()))??,
+            );
+        }
+        Ok::<_, Error>(all)
+    })?;
+    done.sort_by_key(|(p, _)| *p);
+    Ok(done.into_iter().map(|(_, out)| out).collect())
 }
 
 /// Whether the scan `scan` feeds (through maps and exchanges) the table side of a join.
