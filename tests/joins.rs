@@ -335,3 +335,80 @@ fn flights_left_join_planes_keeps_unknown_tail_numbers() {
     );
     assert_eq!(count(&inner), 297 - 54);
 }
+
+#[test]
+fn table_table_joins_follow_updates_from_either_side() {
+    let mut s = session_with(
+        "CREATE TABLE users (id INT PRIMARY KEY, name STRING) WITH (PARTITIONS=2);
+         CREATE TABLE scores (id INT PRIMARY KEY, score INT) WITH (PARTITIONS=2);
+         CREATE TABLE joined AS
+           SELECT u.id, u.name, s.score FROM users u LEFT JOIN scores s ON u.id = s.id;
+         CREATE TABLE both_sides AS
+           SELECT u.id, u.name, s.score FROM users u JOIN scores s ON u.id = s.id;
+         CREATE TABLE everyone AS
+           SELECT u.id AS uid, s.id AS sid, u.name, s.score
+           FROM users u FULL OUTER JOIN scores s ON u.id = s.id;",
+        Config::default(),
+    );
+    for sql in [
+        "INSERT INTO users VALUES (1, 'ann'), (2, 'bob');",
+        "INSERT INTO scores VALUES (1, 10);",
+        "INSERT INTO scores VALUES (1, 11), (3, 30);",
+        "INSERT INTO users VALUES (2, 'bobby');",
+    ] {
+        s.execute(sql).unwrap();
+    }
+    let state = |s: &mut weir::Session, sql: &str, cols: &[&str]| {
+        let out = rows(s, sql);
+        let mut v: Vec<String> = (0..count(&out))
+            .map(|i| {
+                cols.iter()
+                    .map(|c| strings(&out, c)[i].clone())
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // The current state of each joined table (a pull query reads the latest row per key).
+    assert_eq!(
+        state(&mut s, "SELECT * FROM joined;", &["ID", "NAME", "SCORE"]),
+        ["1|ann|11", "2|bobby|null"]
+    );
+    assert_eq!(
+        state(
+            &mut s,
+            "SELECT * FROM both_sides;",
+            &["ID", "NAME", "SCORE"]
+        ),
+        ["1|ann|11"]
+    );
+    // Score 30 has no user and bob no score: FULL OUTER keeps both; the result is keyed by
+    // the join key, so the user-less row has key 3.
+    let everyone = rows(&mut s, "SELECT * FROM everyone;");
+    let mut pairs: Vec<String> = strings(&everyone, "UID")
+        .into_iter()
+        .zip(strings(&everyone, "SCORE"))
+        .map(|(u, s)| format!("{u}:{s}"))
+        .collect();
+    pairs.sort();
+    assert_eq!(pairs, ["1:11", "2:null", "3:30"]);
+    let err = s
+        .execute("SELECT u.id FROM users u JOIN scores s ON u.id = s.score;")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "table-table joins require to join on the primary key of the right input table"
+        ),
+        "{err}"
+    );
+    s.execute("CREATE TABLE other (id INT PRIMARY KEY, x INT) WITH (PARTITIONS=3);")
+        .unwrap();
+    let err = s
+        .execute("SELECT u.id FROM users u JOIN other o ON u.id = o.id;")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("number of partitions don't match"), "{err}");
+}

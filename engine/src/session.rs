@@ -559,7 +559,7 @@ impl Session {
                 }))
             }
             StatementKind::InsertSelect { target, query } => {
-                let def = self.writable(target)?;
+                let def = self.writable(target, false)?;
                 let plan = self.plan(
                     query,
                     &PlanOptions {
@@ -616,7 +616,7 @@ impl Session {
                 columns,
                 rows,
             } => {
-                let def = self.writable(target)?;
+                let def = self.writable(target, true)?;
                 let values = values_batch(&self.catalog, &def, columns, rows)?;
                 let n = values.batch.num_rows();
                 self.append_rows(&def, values.batch, values.rowtime)?;
@@ -1095,9 +1095,11 @@ impl Session {
         Ok(())
     }
 
-    fn writable(&self, target: &Name) -> Result<StreamDef> {
+    /// The stream (or, for `INSERT ... VALUES`, the declared table) a statement writes.
+    fn writable(&self, target: &Name, values: bool) -> Result<StreamDef> {
         let def = self.catalog.resolve(target)?.clone();
-        if def.kind == SourceKind::Table {
+        let declared = !self.queries.values().any(|q| q.writes(&def.name));
+        if def.kind == SourceKind::Table && !(values && declared) {
             return Err(Error::sql(
                 format!(
                     "INSERT INTO can only be used to insert into a stream. {} is a table.",

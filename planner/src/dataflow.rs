@@ -135,6 +135,9 @@ pub enum Op {
     LookupJoin(Arc<LookupJoinSpec>),
     /// `UNION ALL`: the inputs' rows, partition by partition (inputs share a partition count).
     Union,
+    /// Table–table join on primary keys: an update on either side emits the key's new
+    /// joined row. Input 0 is the left table, input 1 the right.
+    TableJoin(Arc<TableJoinSpec>),
     /// Stream–stream join within a time window (`WITHIN`): both sides are buffered and
     /// matched; input 0 is the left stream, input 1 the right.
     WindowJoin(Arc<WindowJoinSpec>),
@@ -308,6 +311,15 @@ impl DataflowPlan {
                     node.partitioning, spec.display
                 );
             }
+            Op::TableJoin(spec) => {
+                let _ = writeln!(
+                    out,
+                    "{indent}Join [{}]: {} table-table on {} (copartitioned on the primary keys; updates from either side)",
+                    node.partitioning,
+                    spec.kind.name(),
+                    spec.display
+                );
+            }
             Op::Union => {
                 let _ = writeln!(
                     out,
@@ -422,6 +434,37 @@ pub struct WindowJoinSpec {
     pub right_offset: usize,
     /// Output: the left stream's columns, then the right's. The left `ROWTIME` holds the
     /// result's time: the later of the two rows' (the present row's for outer rows).
+    pub output: SchemaRef,
+    /// For EXPLAIN.
+    pub display: String,
+}
+
+/// A table–table join on primary keys.
+#[derive(Debug)]
+pub struct TableJoinSpec {
+    /// Left key (the left table's primary key column).
+    pub left_key: Arc<dyn PhysicalExpr>,
+    /// Right key (the right table's primary key column).
+    pub right_key: Arc<dyn PhysicalExpr>,
+    /// INNER, LEFT, RIGHT or FULL OUTER.
+    pub kind: JoinKind,
+    /// The primary key column in the left and in the right columns: a row without a left
+    /// side takes its key from the right (the join key is the result's key).
+    pub left_key_column: usize,
+    /// See `left_key_column`.
+    pub right_key_column: usize,
+    /// How many leading output columns come from the left table.
+    pub left_columns: usize,
+    /// `ROWTIME` and `ROWOFFSET` within the left and the right columns.
+    pub left_time: usize,
+    /// See `left_time`.
+    pub left_offset: usize,
+    /// See `left_time`.
+    pub right_time: usize,
+    /// See `left_time`.
+    pub right_offset: usize,
+    /// Output: the left table's columns, then the right's; the left `ROWTIME` holds the later
+    /// of the two rows' times.
     pub output: SchemaRef,
     /// For EXPLAIN.
     pub display: String,

@@ -25,7 +25,7 @@ use weir_parser::{Emit, Position, SourceKind, StreamQuery, WindowKind, WindowSpe
 use crate::columns::{window_fields, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
 use crate::dataflow::{
     AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId, Op,
-    Partitioning, WindowDef, WindowJoinSpec,
+    Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec,
 };
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
@@ -926,6 +926,10 @@ impl<'a> Builder<'a> {
             };
             return self.window_join(join, kind, &on[0], stream, table, &w);
         }
+        if stream_def.kind == SourceKind::Table && table_def.kind == SourceKind::Table {
+            let (left_def, right_def) = (stream_def.clone(), table_def.clone());
+            return self.table_join(join, kind, &on[0], stream, table, &left_def, &right_def);
+        }
         if matches!(kind, JoinKind::Right | JoinKind::Full) {
             return Err(PlanError::unsupported(
                 format!(
@@ -1088,6 +1092,149 @@ impl<'a> Builder<'a> {
             logical: Arc::clone(&join.schema),
             physical: output,
             visible: stream_columns,
+        })
+    }
+
+    /// Table–table join on primary keys. Tables are never repartitioned: both must have the
+    /// same partition count and join on their primary keys, so partition i meets partition i.
+    #[allow(clippy::too_many_arguments)]
+    fn table_join(
+        &mut self,
+        join: &Join,
+        kind: JoinKind,
+        on: &(Expr, Expr),
+        left: Lowered,
+        right: Lowered,
+        left_def: &StreamDef,
+        right_def: &StreamDef,
+    ) -> Result<Lowered> {
+        for side in [&left, &right] {
+            if side.logical.fields().len() != side.physical.fields().len() {
+                return Err(PlanError::unsupported(
+                    "join inputs must be tables read directly, not subqueries",
+                    self.at,
+                ));
+            }
+        }
+        let column_of = |e: &Expr| match e.clone().unalias() {
+            Expr::Column(c) => Some(c.name),
+            Expr::Cast(c) => match *c.expr {
+                Expr::Column(col) => Some(col.name),
+                _ => None,
+            },
+            _ => None,
+        };
+        let is_key = |def: &StreamDef, col: &Option<String>| {
+            let keys = def.key_names();
+            keys.len() == 1 && col.as_ref() == Some(&keys[0])
+        };
+        let (left_col, right_col) = (column_of(&on.0), column_of(&on.1));
+        if !is_key(right_def, &right_col) {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: table-table joins require to join on the primary key of the right input table. Got {} = {}.",
+                    on.0, on.1
+                ),
+                self.at,
+            )
+            .with_suggestion(Some(format!("join on {}.{}", right_def.name, right_def.key_names().join(", ")))));
+        }
+        if !is_key(left_def, &left_col) {
+            return Err(PlanError::unsupported(
+                format!(
+                    "a table-table join must use the left table's primary key too (foreign-key joins are not supported yet). Got {} = {}.",
+                    on.0, on.1
+                ),
+                self.at,
+            ));
+        }
+        if left_def.partitions != right_def.partitions {
+            return Err(PlanError::invalid(
+                format!(
+                    "Can't join `{}` with `{}` since the number of partitions don't match. `{}` partitions = {}; `{}` partitions = {}. Please repartition either one so that the number of partitions match.",
+                    left_def.name, right_def.name, left_def.name, left_def.partitions, right_def.name, right_def.partitions
+                ),
+                self.at,
+            ));
+        }
+        let left_type = left_def
+            .columns
+            .field(left_def.key_columns[0])
+            .data_type()
+            .clone();
+        let right_type = right_def
+            .columns
+            .field(right_def.key_columns[0])
+            .data_type()
+            .clone();
+        if left_type != right_type {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
+                    on.0,
+                    crate::types::sql_type_name(&left_type),
+                    on.1,
+                    crate::types::sql_type_name(&right_type)
+                ),
+                self.at,
+            ));
+        }
+        let left_key = self.physical(&on.0.clone().unalias(), &left.logical)?;
+        let right_key = self.physical(&on.1.clone().unalias(), &right.logical)?;
+        let nullable = |f: &Arc<Field>, yes: bool| {
+            if yes {
+                Arc::new(f.as_ref().clone().with_nullable(true))
+            } else {
+                Arc::clone(f)
+            }
+        };
+        let mut fields: Vec<Arc<Field>> = left
+            .physical
+            .fields()
+            .iter()
+            .map(|f| nullable(f, kind.keeps_right()))
+            .collect();
+        let left_columns = fields.len();
+        fields.extend(right.physical.fields().iter().map(|f| nullable(f, true)));
+        let output = Arc::new(Schema::new(fields));
+        if output.fields().len() != join.schema.fields().len() {
+            return Err(PlanError::Internal(
+                "join schema does not line up with its inputs".into(),
+            ));
+        }
+        let hidden = |schema: &Schema, name: &str| {
+            schema
+                .fields()
+                .iter()
+                .rposition(|f| f.name() == name)
+                .ok_or_else(|| PlanError::Internal(format!("join input without {name}")))
+        };
+        let spec = TableJoinSpec {
+            left_key,
+            right_key,
+            kind,
+            left_key_column: left_def.key_columns[0],
+            right_key_column: right_def.key_columns[0],
+            left_columns,
+            left_time: hidden(&left.physical, ROWTIME)?,
+            left_offset: hidden(&left.physical, ROWOFFSET)?,
+            right_time: hidden(&right.physical, ROWTIME)?,
+            right_offset: hidden(&right.physical, ROWOFFSET)?,
+            output: Arc::clone(&output),
+            display: format!("{} = {}", on.0, on.1),
+        };
+        let partitioning = self.nodes[left.node].partitioning.clone();
+        let node = self.add(
+            Op::TableJoin(Arc::new(spec)),
+            vec![left.node, right.node],
+            Arc::clone(&output),
+            partitioning,
+        );
+        Ok(Lowered {
+            node,
+            logical: Arc::clone(&join.schema),
+            physical: output,
+            visible: left_columns,
         })
     }
 

@@ -15,6 +15,7 @@ pub(crate) mod log;
 pub(crate) mod operator;
 pub(crate) mod route;
 pub(crate) mod runner;
+pub(crate) mod table_join;
 pub(crate) mod window_join;
 
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,7 @@ use aggregate::AggregateOperator;
 use join::LookupJoinOperator;
 use operator::{MapOperator, Operator};
 use route::{merge_in_source_order, split_by_key, split_evenly};
+use table_join::TableJoinOperator;
 use window_join::WindowJoinOperator;
 
 enum Stage {
@@ -119,6 +121,14 @@ impl Pipeline {
                     ops: (0..node.partitioning.partitions())
                         .map(|_| {
                             LookupJoinOperator::new(Arc::clone(spec))
+                                .map(|op| Box::new(op) as Box<dyn Operator>)
+                        })
+                        .collect::<Result<_>>()?,
+                },
+                Op::TableJoin(spec) => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            TableJoinOperator::new(Arc::clone(spec))
                                 .map(|op| Box::new(op) as Box<dyn Operator>)
                         })
                         .collect::<Result<_>>()?,
