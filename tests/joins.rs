@@ -412,3 +412,67 @@ fn table_table_joins_follow_updates_from_either_side() {
         .to_string();
     assert!(err.contains("number of partitions don't match"), "{err}");
 }
+
+/// Three-way join: each trip enriched with its pickup and its dropoff zone (the zones table
+/// read twice). Expected counts computed independently (Python over the same files).
+#[test]
+fn trips_with_pickup_and_dropoff_boroughs() {
+    for (trip_partitions, zone_partitions) in [(1, 1), (2, 3)] {
+        let setup = format!(
+            "{}{}",
+            taxi_ddl(trip_partitions),
+            zones_ddl(zone_partitions)
+        );
+        let mut s = session_with(&setup, Config::default());
+        let out = rows(
+            &mut s,
+            "SELECT t.trip_id, p.borough AS pickup, d.borough AS dropoff
+             FROM trips t
+             JOIN zones p ON t.pickup_location_id = p.location_id
+             JOIN zones d ON t.dropoff_location_id = d.location_id;",
+        );
+        assert_eq!(count(&out), 10_000);
+        let pairs: Vec<(String, String)> = strings(&out, "PICKUP")
+            .into_iter()
+            .zip(strings(&out, "DROPOFF"))
+            .collect();
+        let n = |from: &str, to: &str| pairs.iter().filter(|(a, b)| a == from && b == to).count();
+        assert_eq!(n("Manhattan", "Queens"), 261);
+        assert_eq!(n("Queens", "Manhattan"), 315);
+        assert_eq!(n("Manhattan", "Manhattan"), 8495);
+    }
+}
+
+/// A stream-stream join feeding a stream-table join: orders matched with their payment
+/// within a minute, then enriched with the customer.
+#[test]
+fn stream_stream_then_table_join() {
+    let mut s = session_with(
+        "CREATE STREAM orders (id INT KEY, customer INT, ts BIGINT) WITH (TIMESTAMP='ts');
+         CREATE TABLE customers (id INT PRIMARY KEY, name STRING);
+         CREATE STREAM payments (order_id INT KEY, amount DOUBLE, ts BIGINT) WITH (TIMESTAMP='ts');
+         INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
+         INSERT INTO orders VALUES (100, 1, 1000), (101, 2, 2000), (102, 3, 3000);
+         INSERT INTO payments VALUES (100, 9.5, 1500), (101, 1.5, 900000), (102, 4.0, 3100);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT o.id, p.amount, c.name FROM orders o
+         JOIN payments p WITHIN 1 MINUTE ON o.id = p.order_id
+         LEFT JOIN customers c ON o.customer = c.id;",
+    );
+    let mut got: Vec<String> = (0..count(&out))
+        .map(|i| {
+            format!(
+                "{}|{}|{}",
+                strings(&out, "ID")[i],
+                strings(&out, "AMOUNT")[i],
+                strings(&out, "NAME")[i]
+            )
+        })
+        .collect();
+    got.sort();
+    // Order 101's payment came 15 minutes late: no match within a minute.
+    assert_eq!(got, ["100|9.5|ann", "102|4.0|null"]);
+}

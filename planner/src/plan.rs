@@ -232,13 +232,7 @@ fn check_set_expr(body: &SetExpr, at: Option<Position>) -> Result<()> {
 fn check_select(select: &weir_parser::sqlparser::ast::Select, at: Option<Position>) -> Result<()> {
     let position = |span: weir_parser::sqlparser::tokenizer::Span| Position::from_span(span).or(at);
     for t in &select.from {
-        if let Some(j) = t.joins.get(1) {
-            return Err(PlanError::unsupported(
-                "joins of more than two sources are not supported yet",
-                position(j.relation.span()),
-            ));
-        }
-        if let Some(j) = t.joins.first() {
+        for j in &t.joins {
             use weir_parser::sqlparser::ast::JoinOperator as J;
             let constraint = match &j.join_operator {
                 J::Join(c)
@@ -830,6 +824,15 @@ impl<'a> Builder<'a> {
     }
 
     /// The stream a node reads, following its first input up to the scan.
+    /// How many sources feed `node`.
+    fn scans_under(&self, node: NodeId) -> usize {
+        let n = &self.nodes[node];
+        match &n.op {
+            Op::Scan { .. } => 1,
+            _ => n.inputs.iter().map(|&i| self.scans_under(i)).sum(),
+        }
+    }
+
     fn scanned(&self, mut node: NodeId) -> Option<&'a StreamDef> {
         loop {
             let n = &self.nodes[node];
@@ -903,7 +906,9 @@ impl<'a> Builder<'a> {
                 self.at,
             ));
         }
-        let within = self.within.first().cloned();
+        // Joins nest to the left: this is join number (sources on the left - 1).
+        let join_index = self.scans_under(stream.node).saturating_sub(1);
+        let within = self.within.iter().find(|w| w.join == join_index).cloned();
         if let (Some(w), false) = (
             &within,
             stream_def.kind == SourceKind::Stream && table_def.kind == SourceKind::Stream,
@@ -1206,7 +1211,7 @@ impl<'a> Builder<'a> {
             schema
                 .fields()
                 .iter()
-                .rposition(|f| f.name() == name)
+                .position(|f| f.name() == name)
                 .ok_or_else(|| PlanError::Internal(format!("join input without {name}")))
         };
         let spec = TableJoinSpec {
@@ -1355,7 +1360,7 @@ impl<'a> Builder<'a> {
             schema
                 .fields()
                 .iter()
-                .rposition(|f| f.name() == name)
+                .position(|f| f.name() == name)
                 .ok_or_else(|| PlanError::Internal(format!("join input without {name}")))
         };
         let spec = WindowJoinSpec {
