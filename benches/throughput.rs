@@ -1,7 +1,9 @@
 //! Throughput of stateless queries on Nexmark-style bid events (q0 pass-through, q1 projection
 //! with arithmetic, q2 filter):
 //! (a) from an in-memory Arrow source, (b) from a JSON-lines file, beside the baseline
-//! "arrow-json decode of the same file, nothing else" measured in the same process.
+//! "arrow-json decode of the same file, nothing else" measured in the same process;
+//! (c) a tumbling-window aggregation beside q0; (d) a stream-table join, copartitioned
+//! against one that must repartition every event.
 //!
 //! Run with `cargo bench --bench throughput` (release build). Figures are events per second on
 //! one thread (`threads = 1`, one partition): events/s per core.
@@ -159,6 +161,54 @@ fn main() {
         rates.push(rate);
         let ratio = rate / rates[0];
         println!("  {name:<16} {:>7.2} M events/s  ({ratio:.3} of q0, {rows} rows out)", rate / 1e6);
+    }
+
+    // (d) Stream-table join: copartitioned (bids keyed by auction, 4 partitions like the
+    // table: no exchange) against forced (bids keyed by bidder: every bid is repartitioned).
+    println!("\n(d) stream-table join on auction, 4 partitions, 1 worker");
+    let auctions = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("ID", DataType::Int64, true),
+            Field::new("CATEGORY", DataType::Utf8, true),
+        ])),
+        vec![
+            Arc::new((1000..11_000).collect::<Int64Array>()),
+            Arc::new(
+                (0..10_000)
+                    .map(|i| Some(["books", "toys", "garden", "music"][i % 4]))
+                    .collect::<StringArray>(),
+            ),
+        ],
+    )
+    .expect("auctions");
+    let join_sql =
+        "SELECT b.auction, b.price, a.category FROM bids b JOIN auctions a ON b.auction = a.id;";
+    let mut join_rates = Vec::new();
+    for (name, key) in [("copartitioned", "auction"), ("exchange", "bidder")] {
+        let ddl = format!(
+            "CREATE STREAM bids (auction BIGINT{}, bidder BIGINT{}, price BIGINT, channel STRING, date_time BIGINT) \
+             WITH (PARTITIONS=4); CREATE TABLE auctions (id BIGINT PRIMARY KEY, category STRING) WITH (PARTITIONS=4);",
+            if key == "auction" { " KEY" } else { "" },
+            if key == "bidder" { " KEY" } else { "" },
+        );
+        let (rows, secs) = best_of(3, || {
+            let mut s = Session::new(config());
+            s.execute(&ddl).expect("ddl");
+            s.push("auctions", auctions.clone()).expect("push auctions");
+            s.close_stream("auctions").expect("close");
+            for b in &data {
+                s.push("bids", b.clone()).expect("push");
+            }
+            s.close_stream("bids").expect("close");
+            run(&mut s, join_sql)
+        });
+        let rate = n as f64 / secs;
+        join_rates.push(rate);
+        println!(
+            "  {name:<16} {:>7.2} M events/s  ({:.2} of copartitioned, {rows} rows out)",
+            rate / 1e6,
+            rate / join_rates[0]
+        );
     }
 
     // (b) JSON-lines file.
