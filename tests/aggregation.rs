@@ -276,3 +276,41 @@ fn window_limits_are_checked_when_planning() {
     );
     assert_eq!(strings(&out, "N"), ["3754"]);
 }
+
+/// TOPK, TOPKDISTINCT and HISTOGRAM per payment type over the taxi trips (expected values
+/// computed independently in Python); the same for any partition count.
+#[test]
+fn topk_and_histogram_per_payment_type() {
+    for partitions in [1, 3] {
+        let mut s = session_with(&taxi_ddl(partitions), Config::default());
+        let out = rows(
+            &mut s,
+            "SELECT payment_type, TOPK(total_amount, 3) AS top, TOPKDISTINCT(total_amount, 3) AS topd,
+                    HISTOGRAM(store_and_fwd_flag) AS flags
+             FROM trips WHERE payment_type IN (3, 4) GROUP BY payment_type;",
+        );
+        // A changelog: the last update of each key is its final value.
+        let mut last = std::collections::BTreeMap::new();
+        for i in 0..count(&out) {
+            last.insert(
+                strings(&out, "PAYMENT_TYPE")[i].clone(),
+                format!(
+                    "{} {} {} {}",
+                    strings(&out, "PAYMENT_TYPE")[i],
+                    strings(&out, "TOP")[i],
+                    strings(&out, "TOPD")[i],
+                    strings(&out, "FLAGS")[i]
+                ),
+            );
+        }
+        let got: Vec<String> = last.into_values().collect();
+        assert_eq!(
+            got,
+            [
+                "3 [656.15, 52.8, 47.8] [656.15, 52.8, 47.8] {N: 40}",
+                "4 [58.56, 58.56, 35.3] [58.56, 35.3, 18.3] {N: 12}",
+            ],
+            "partitions={partitions}"
+        );
+    }
+}

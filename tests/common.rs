@@ -55,7 +55,14 @@ pub fn strings(batches: &[RecordBatch], column: &str) -> Vec<String> {
             .schema()
             .index_of(column)
             .unwrap_or_else(|_| panic!("no column {column}"));
-        let c = cast(b.column(idx), &DataType::Utf8).unwrap();
+        let Ok(c) = cast(b.column(idx), &DataType::Utf8) else {
+            // Maps and other types without a cast to text: as the REPL prints them.
+            let options = weir::arrow::util::display::FormatOptions::default().with_null("null");
+            let f = weir::arrow::util::display::ArrayFormatter::try_new(b.column(idx), &options)
+                .unwrap();
+            out.extend((0..b.num_rows()).map(|i| f.value(i).to_string()));
+            continue;
+        };
         let c = c.as_string::<i32>();
         for i in 0..c.len() {
             out.push(if c.is_null(i) {

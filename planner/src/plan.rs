@@ -67,7 +67,12 @@ pub fn plan_query(
     let mut ast = query.query.clone();
     check_streamable(&ast, at)?;
     check_relations(catalog, &ast)?;
+    let star = selects_star(&ast);
     expand_wildcards(catalog, &mut ast)?;
+    if star {
+        // `SELECT * ... PARTITION BY expr` keeps the new key (named as ksqlDB names it).
+        select_partition_keys(&mut ast, &query.partition_by);
+    }
     let grouped = is_grouped(&ast);
     let window = match &query.window {
         None => None,
@@ -96,9 +101,13 @@ pub fn plan_query(
     let mut provider = Provider::new(catalog);
     provider.windowed = window.is_some();
     let sql = SqlToRel::new_with_options(&provider, parser_options());
+    let where_text = match ast.body.as_ref() {
+        SetExpr::Select(select) => select.selection.as_ref().map(|e| e.to_string()),
+        _ => None,
+    };
     let logical = sql
         .sql_statement_to_plan(SqlStatement::Query(ast))
-        .map_err(|e| PlanError::from_datafusion(e, at))?;
+        .map_err(|e| where_type_error(e, where_text.as_deref(), at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, &provider.options, |_, _| {})
         .map_err(|e| PlanError::from_datafusion(e, at))?;
@@ -377,6 +386,73 @@ fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
     }
 }
 
+/// A WHERE condition that is not a boolean, in ksqlDB's words; other errors as they are.
+fn where_type_error(
+    err: datafusion_common::DataFusionError,
+    where_text: Option<&str>,
+    at: Option<Position>,
+) -> PlanError {
+    let message = err.to_string();
+    if let (Some(text), true) = (
+        where_text,
+        message.contains("Cannot create filter with non-boolean predicate"),
+    ) {
+        let arrow_type = message.rsplit("returning ").next().unwrap_or("").trim();
+        let sql_type = match arrow_type {
+            "Utf8" | "Utf8View" | "LargeUtf8" => "STRING",
+            "Float64" | "Float32" => "DOUBLE",
+            "Int64" => "BIGINT",
+            "Int32" | "Int16" | "Int8" => "INTEGER",
+            other if other.starts_with("Decimal") => "DECIMAL",
+            other if other.starts_with("Timestamp") => "TIMESTAMP",
+            _ => arrow_type,
+        };
+        return PlanError::invalid(
+            format!(
+                "Type error in WHERE expression: Should evaluate to boolean but is {text} ({sql_type}) instead."
+            ),
+            at,
+        );
+    }
+    PlanError::from_datafusion(err, at)
+}
+
+/// Whether the query is `SELECT *` (possibly with more columns).
+fn selects_star(query: &Query) -> bool {
+    match query.body.as_ref() {
+        SetExpr::Select(select) => select
+            .projection
+            .iter()
+            .any(|i| matches!(i, SelectItem::Wildcard(_))),
+        _ => false,
+    }
+}
+
+/// Adds each `PARTITION BY` expression that is not a plain column to the projection, as
+/// `KSQL_COL_n`: the key a `SELECT *` re-keyed by an expression carries.
+fn select_partition_keys(query: &mut Query, partition_by: &[SqlExpr]) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let mut generated = select
+        .projection
+        .iter()
+        .filter(|i| matches!(i, SelectItem::ExprWithAlias { alias, .. } if alias.value.starts_with("KSQL_COL_")))
+        .count();
+    for e in partition_by {
+        if matches!(e, SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_))
+            || matches!(e, SqlExpr::Value(v) if matches!(v.value, weir_parser::sqlparser::ast::Value::Null))
+        {
+            continue;
+        }
+        select.projection.push(SelectItem::ExprWithAlias {
+            expr: e.clone(),
+            alias: Ident::with_quote('"', format!("KSQL_COL_{generated}")),
+        });
+        generated += 1;
+    }
+}
+
 /// `SELECT *` lists the declared columns only (the system columns stay hidden).
 fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
     expand_set_expr(catalog, query.body.as_mut())
@@ -434,7 +510,11 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
                 }
             }
             SelectItem::QualifiedWildcard(kind, options) => {
-                let wanted = kind.to_string().trim_matches(['"', '`']).to_uppercase();
+                let text = kind.to_string();
+                let wanted = text
+                    .trim_end_matches(".*")
+                    .trim_matches(['"', '`'])
+                    .to_uppercase();
                 match sources
                     .iter()
                     .find(|(q, _)| q.eq_ignore_ascii_case(&wanted))
@@ -741,6 +821,10 @@ impl<'a> Builder<'a> {
                     .zip(p.schema.fields())
                     .find_map(|(e, f)| match e.clone().unalias() {
                         Expr::Column(c) if &c.name == key => Some(f.name().clone()),
+                        // A key computed by PARTITION BY, selected as the same expression.
+                        other if !matches!(other, Expr::Column(_)) && other.to_string() == *key => {
+                            Some(f.name().clone())
+                        }
                         _ => None,
                     });
             match out {

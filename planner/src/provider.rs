@@ -29,6 +29,8 @@ const KSQL_AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("collect_list", "array_agg"),
     ("earliest_by_offset", "first_value"),
     ("latest_by_offset", "last_value"),
+    ("stddev_sample", "stddev_samp"),
+    ("correlation", "corr"),
 ];
 
 /// Every function Weir can call, indexed by lower-case name.
@@ -64,7 +66,10 @@ impl FunctionRegistry {
             }
         }
         let mut aggregates = HashMap::new();
-        for f in datafusion_functions_aggregate::all_default_aggregate_functions() {
+        for f in datafusion_functions_aggregate::all_default_aggregate_functions()
+            .into_iter()
+            .chain(crate::functions::aggregates::all())
+        {
             for alias in f.aliases() {
                 aggregates.insert(alias.to_lowercase(), Arc::clone(&f));
             }

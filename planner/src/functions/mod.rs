@@ -25,6 +25,7 @@ use datafusion_expr::{
     ScalarUDFImpl, Signature, Volatility,
 };
 
+pub(crate) mod aggregates;
 mod collections;
 pub use collections::json_texts;
 mod datetime;

@@ -1,0 +1,318 @@
+//! ksqlDB aggregates DataFusion lacks: `TOPK`, `TOPKDISTINCT` and `HISTOGRAM`.
+//!
+//! They keep a bounded state per group (TOPK: at most about 2k candidate values, compacted as
+//! they come; HISTOGRAM: one count per distinct value) and merge like any DataFusion
+//! accumulator, so they run in windows and changelogs as the built-in aggregates do.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, MapBuilder, StringBuilder};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion_common::{exec_err, plan_err, Result, ScalarValue};
+use datafusion_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Volatility};
+use datafusion_physical_expr::expressions::Literal;
+
+/// `TOPK(col, k)` / `TOPKDISTINCT(col, k)`: the k largest values, largest first.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TopK {
+    name: &'static str,
+    distinct: bool,
+    signature: Signature,
+}
+
+fn list_of(t: &DataType) -> DataType {
+    DataType::List(Arc::new(Field::new("item", t.clone(), true)))
+}
+
+impl AggregateUDFImpl for TopK {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first() {
+            Some(t) => Ok(list_of(t)),
+            None => plan_err!("{} takes a column and k", self.name.to_uppercase()),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let name = self.name.to_uppercase();
+        let Some(k_expr) = args.exprs.get(1) else {
+            return plan_err!("{name} takes a column and k, e.g. {name}(price, 3)");
+        };
+        let k = match k_expr.downcast_ref::<Literal>().map(Literal::value) {
+            Some(ScalarValue::Int64(Some(k))) if *k > 0 => {
+                usize::try_from(*k).unwrap_or(usize::MAX)
+            }
+            Some(ScalarValue::Int32(Some(k))) if *k > 0 => {
+                usize::try_from(*k).unwrap_or(usize::MAX)
+            }
+            _ => return plan_err!("{name}'s k must be a positive whole number literal"),
+        };
+        let data_type = args
+            .expr_fields
+            .first()
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        Ok(Box::new(TopKAccumulator {
+            k,
+            distinct: self.distinct,
+            data_type,
+            values: Vec::new(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let t = args
+            .input_fields
+            .first()
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[candidates]", args.name),
+            list_of(&t),
+            true,
+        ))])
+    }
+}
+
+#[derive(Debug)]
+struct TopKAccumulator {
+    k: usize,
+    distinct: bool,
+    data_type: DataType,
+    values: Vec<ScalarValue>,
+}
+
+impl TopKAccumulator {
+    fn add_array(&mut self, array: &ArrayRef) -> Result<()> {
+        for i in 0..array.len() {
+            if array.is_valid(i) {
+                self.values.push(ScalarValue::try_from_array(array, i)?);
+                if self.values.len() > self.k.saturating_mul(2).saturating_add(64) {
+                    self.compact();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Largest first; distinct when asked; at most k.
+    fn compact(&mut self) {
+        self.values
+            .sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        if self.distinct {
+            self.values.dedup();
+        }
+        self.values.truncate(self.k);
+    }
+
+    fn list(&mut self) -> ScalarValue {
+        self.compact();
+        ScalarValue::List(ScalarValue::new_list_nullable(
+            &self.values,
+            &self.data_type,
+        ))
+    }
+}
+
+impl Accumulator for TopKAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values.first() {
+            Some(a) => self.add_array(a),
+            None => Ok(()),
+        }
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(self.list())
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.list()])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
+            return exec_err!("TOPK state is not a list");
+        };
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                self.add_array(&lists.value(i))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `HISTOGRAM(col)`: how often each value occurs, as `MAP<STRING, BIGINT>`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Histogram {
+    signature: Signature,
+}
+
+fn histogram_type() -> DataType {
+    DataType::Map(
+        Arc::new(Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![
+                Field::new("keys", DataType::Utf8, false),
+                Field::new("values", DataType::Int64, true),
+            ])),
+            false,
+        )),
+        false,
+    )
+}
+
+impl AggregateUDFImpl for Histogram {
+    fn name(&self) -> &str {
+        "histogram"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(histogram_type())
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(HistogramAccumulator::default()))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}[values]", args.name),
+                list_of(&DataType::Utf8),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}[counts]", args.name),
+                list_of(&DataType::Int64),
+                true,
+            )),
+        ])
+    }
+}
+
+#[derive(Debug, Default)]
+struct HistogramAccumulator {
+    counts: BTreeMap<String, i64>,
+}
+
+impl Accumulator for HistogramAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let Some(array) = values.first() else {
+            return Ok(());
+        };
+        let strings = arrow::compute::cast(array, &DataType::Utf8)?;
+        for v in strings.as_string::<i32>().iter().flatten() {
+            *self.counts.entry(v.to_string()).or_insert(0) += 1;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let mut b = MapBuilder::new(
+            Some(arrow::array::MapFieldNames {
+                entry: "entries".into(),
+                key: "keys".into(),
+                value: "values".into(),
+            }),
+            StringBuilder::new(),
+            Int64Builder::new(),
+        );
+        for (k, c) in &self.counts {
+            b.keys().append_value(k);
+            b.values().append_value(*c);
+        }
+        b.append(true)?;
+        Ok(ScalarValue::Map(Arc::new(b.finish())))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self
+                .counts
+                .keys()
+                .map(|k| k.len() + std::mem::size_of::<(String, i64)>())
+                .sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let keys: Vec<ScalarValue> = self
+            .counts
+            .keys()
+            .map(|k| ScalarValue::Utf8(Some(k.clone())))
+            .collect();
+        let counts: Vec<ScalarValue> = self
+            .counts
+            .values()
+            .map(|c| ScalarValue::Int64(Some(*c)))
+            .collect();
+        Ok(vec![
+            ScalarValue::List(ScalarValue::new_list_nullable(&keys, &DataType::Utf8)),
+            ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::Int64)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (Some(keys), Some(counts)) = (
+            states.first().and_then(|s| s.as_list_opt::<i32>()),
+            states.get(1).and_then(|s| s.as_list_opt::<i32>()),
+        ) else {
+            return exec_err!("HISTOGRAM state is not two lists");
+        };
+        for i in 0..keys.len() {
+            if !keys.is_valid(i) || !counts.is_valid(i) {
+                continue;
+            }
+            let (k, c) = (keys.value(i), counts.value(i));
+            let (Some(k), Some(c)) = (
+                k.as_string_opt::<i32>(),
+                c.as_primitive_opt::<arrow::datatypes::Int64Type>(),
+            ) else {
+                return exec_err!("HISTOGRAM state has the wrong types");
+            };
+            for (key, count) in k.iter().zip(c.iter()) {
+                if let (Some(key), Some(count)) = (key, count) {
+                    *self.counts.entry(key.to_string()).or_insert(0) += count;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The aggregates defined here.
+pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
+    vec![
+        Arc::new(AggregateUDF::from(TopK {
+            name: "topk",
+            distinct: false,
+            signature: Signature::any(2, Volatility::Immutable),
+        })),
+        Arc::new(AggregateUDF::from(TopK {
+            name: "topkdistinct",
+            distinct: true,
+            signature: Signature::any(2, Volatility::Immutable),
+        })),
+        Arc::new(AggregateUDF::from(Histogram {
+            signature: Signature::any(1, Volatility::Immutable),
+        })),
+    ]
+}
