@@ -179,3 +179,16 @@ fn math_and_describe() {
         "{text}"
     );
 }
+
+#[test]
+fn null_handling_functions() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "COALESCE(n, s) AS a, IFNULL(n, 'none') AS b, COALESCE(n, NULL, 'last') AS c,
+             NULLIF(s, s) AS d, CASE WHEN n IS NULL THEN 'missing' ELSE n END AS e"
+        ),
+        ["T2019-00001", "none", "last", "null", "missing"]
+    );
+}

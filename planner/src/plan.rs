@@ -608,8 +608,16 @@ impl<'a> Builder<'a> {
     }
 
     fn physical(&self, expr: &Expr, schema: &DFSchemaRef) -> Result<Arc<dyn PhysicalExpr>> {
+        // Simplify first: some functions (COALESCE, IFNULL, NVL) are only executable once
+        // rewritten, and constant sub-expressions fold once instead of per batch.
+        let context = datafusion_optimizer::simplify_expressions::SimplifyContext::builder()
+            .with_schema(Arc::clone(schema))
+            .build();
+        let simplified = datafusion_optimizer::simplify_expressions::ExprSimplifier::new(context)
+            .simplify(expr.clone())
+            .unwrap_or_else(|_| expr.clone());
         create_physical_expr(
-            expr,
+            &simplified,
             schema,
             &ExecutionProps::new(),
             &PhysicalPlanningContext::default(),
