@@ -126,6 +126,19 @@ pub fn derived_stream(
         ));
     }
     let columns = plan.visible_schema();
+    if let Some(f) = columns
+        .fields()
+        .iter()
+        .find(|f| f.data_type() == &arrow::datatypes::DataType::Null)
+    {
+        return Err(PlanError::invalid(
+            format!(
+                "Can't infer a type of null (column {}). Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
+                f.name()
+            ),
+            name.position,
+        ));
+    }
     for f in columns.fields() {
         let window_bound = f.name() == columns::WINDOWSTART || f.name() == columns::WINDOWEND;
         if columns::RESERVED.contains(&f.name().as_str()) && !(plan.changelog && window_bound) {
