@@ -133,7 +133,7 @@ pub fn derived_stream(
     {
         return Err(PlanError::invalid(
             format!(
-                "Can't infer a type of null (column {}). Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR).",
+                "Can't infer a type of null. Please explicitly cast it to a required type, e.g. CAST(null AS VARCHAR). (Column {}.)",
                 f.name()
             ),
             name.position,
