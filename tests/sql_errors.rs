@@ -92,3 +92,93 @@ fn a_persistent_query_must_keep_its_key() {
         "{text}"
     );
 }
+
+/// Mistakes found by trying to break the engine: each is a clear plan-time error.
+#[test]
+fn mistakes_are_refused_with_a_reason() {
+    let mut s = session_with(
+        "CREATE STREAM a (k INT KEY, x INT, ts BIGINT) WITH (TIMESTAMP='ts');
+         CREATE STREAM b (k INT KEY, y INT, ts BIGINT) WITH (TIMESTAMP='ts');
+         CREATE TABLE t (k INT PRIMARY KEY, v INT);
+         CREATE TABLE counts AS SELECT k, COUNT(*) AS n FROM a GROUP BY k;",
+        Config::default(),
+    );
+    for (sql, expected) in [
+        ("SET 'workers'='9999999999999';", "workers must be from 1 to 1024"),
+        ("SET 'assignment.static'='0:1, 0:0';", "lists partition 0 twice"),
+        (
+            "SELECT a.x FROM a JOIN b WITHIN 1 HOUR ON 1 = 1;",
+            "Each side of the join comparision must contain references from exactly one source",
+        ),
+        (
+            "SELECT a.x FROM a JOIN b WITHIN 1 HOUR ON a.k = a.x;",
+            "Each side of the join comparision",
+        ),
+        ("SPLIT a INTO p WHERE x INTO q;", "in the condition of branch P"),
+        (
+            "SPLIT a INTO p WITH (PARTITIONS=3) WHERE x > 0 INTO q;",
+            "take no WITH options",
+        ),
+        (
+            "SELECT PARSE_TIMESTAMP('2019-11-03 01:30 EDT', 'yyyy-MM-dd HH:mm zzz') FROM a;",
+            "zone names (z) can be formatted but not parsed",
+        ),
+        (
+            "SELECT FORMAT_DATE(FROM_DAYS(1), 'yyyy-MM-dd''') FROM a;",
+            "a quoted literal is not closed",
+        ),
+        (
+            "SELECT FORMAT_DATE(FROM_DAYS(1), 'yyyy-MM-dd[ HH:mm]') FROM a;",
+            "optional sections",
+        ),
+        (
+            "CREATE OR REPLACE TABLE counts AS SELECT k, COUNT(*) AS n, SUM(x) AS sx FROM a GROUP BY k;",
+            "its query keeps state",
+        ),
+        ("ALTER TABLE a ADD COLUMN z INT;", "A is a stream, not a table"),
+        (
+            "SELECT k, v FROM t UNION ALL SELECT k, x FROM a;",
+            "UNION ALL combines streams; T is a table",
+        ),
+        (
+            "SELECT x FROM a WHERE x REGEXP 'y';",
+            "REGEXP / RLIKE is not supported",
+        ),
+    ] {
+        let text = error(&mut s, sql);
+        assert!(text.contains(expected), "{sql}\n{text}");
+    }
+}
+
+/// A row whose values an expression cannot use gives NULL (a WHERE on it: the row does not
+/// pass), as in ksqlDB; the other rows of the batch are unaffected.
+#[test]
+fn expression_errors_on_one_row_do_not_stop_the_query() {
+    let mut s = session_with(
+        "CREATE STREAM raw (id INT, code STRING, a INT, b INT, ms BIGINT);
+         INSERT INTO raw VALUES (1, '12', 10, 2, 0), (2, 'C536379', 10, 0, 9223372036854775807),
+                                (3, '7', 3, 1, 86400000);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT id, CAST(code AS INT) AS n, a / b AS q, FROM_UNIXTIME(ms) AS t FROM raw;",
+    );
+    assert_eq!(strings(&out, "N"), ["12", "null", "7"]);
+    assert_eq!(strings(&out, "Q"), ["5", "null", "3"]);
+    assert_eq!(
+        strings(&out, "T"),
+        ["1970-01-01T00:00:00", "null", "1970-01-02T00:00:00"]
+    );
+    let out = rows(&mut s, "SELECT id FROM raw WHERE CAST(code AS INT) > 5;");
+    assert_eq!(strings(&out, "ID"), ["1", "3"]);
+    // STRUCT and MAP constructors work in VALUES as in queries.
+    s.execute(
+        "CREATE STREAM nested (id INT, s STRUCT<A INT>, m MAP<STRING, INT>);
+         INSERT INTO nested VALUES (1, STRUCT(a := 2), MAP('k' := 1));",
+    )
+    .unwrap();
+    let out = rows(&mut s, "SELECT s->a AS a, m['k'] AS k FROM nested;");
+    assert_eq!(strings(&out, "A"), ["2"]);
+    assert_eq!(strings(&out, "K"), ["1"]);
+}

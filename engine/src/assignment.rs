@@ -101,7 +101,8 @@ impl Strategy {
 
     /// `assignment.static`: `partition:worker` pairs separated by commas.
     pub(crate) fn parse_static(text: &str) -> Result<Vec<(usize, usize)>> {
-        text.split(',')
+        let pairs: Vec<(usize, usize)> = text
+            .split(',')
             .filter(|p| !p.trim().is_empty())
             .map(|pair| {
                 let (p, w) = pair.split_once(':').ok_or_else(|| {
@@ -120,7 +121,15 @@ impl Strategy {
                 };
                 Ok((num(p)?, num(w)?))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        for (i, (p, _)) in pairs.iter().enumerate() {
+            if pairs[..i].iter().any(|(q, _)| q == p) {
+                return Err(Error::Config(format!(
+                    "assignment.static lists partition {p} twice"
+                )));
+            }
+        }
+        Ok(pairs)
     }
 
     /// The worker of each partition; checks what a custom assignor returns.

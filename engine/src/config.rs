@@ -69,6 +69,9 @@ impl Default for Config {
     }
 }
 
+/// The most workers a session runs (each is a thread).
+pub(crate) const MAX_WORKERS: usize = 1024;
+
 /// Property names accepted by `SET`.
 pub(crate) const PROPERTIES: &[(&str, &str)] = &[
     (
@@ -141,8 +144,10 @@ impl Config {
             "errors.policy" => self.error_policy = ErrorPolicy::parse(value)?,
             "workers" | "threads" => {
                 let n = parse_num(value)?;
-                if n == 0 {
-                    return Err(Error::Config("workers must be at least 1".into()));
+                if !(1..=MAX_WORKERS as u64).contains(&n) {
+                    return Err(Error::Config(format!(
+                        "workers must be from 1 to {MAX_WORKERS}, not {n}"
+                    )));
                 }
                 self.workers = n as usize;
             }
@@ -238,8 +243,11 @@ impl ConfigBuilder {
         if self.config.batch_max_rows == 0 {
             return Err(Error::Config("batch_max_rows must be at least 1".into()));
         }
-        if self.config.workers == 0 {
-            return Err(Error::Config("workers must be at least 1".into()));
+        if !(1..=MAX_WORKERS).contains(&self.config.workers) {
+            return Err(Error::Config(format!(
+                "workers must be from 1 to {MAX_WORKERS}, not {}",
+                self.config.workers
+            )));
         }
         Ok(self.config)
     }

@@ -655,8 +655,25 @@ impl Session {
                 self.logs.remove(&def.name);
                 Ok(Outcome::Done(format!("Dropped stream {}", def.name)))
             }
-            StatementKind::Alter { name, columns, .. } => {
+            StatementKind::Alter {
+                name,
+                columns,
+                kind,
+            } => {
                 let def = self.catalog.resolve(name)?.clone();
+                if def.kind != *kind {
+                    return Err(Error::sql(
+                        format!(
+                            "{} is a {}, not a {}: use ALTER {} {}",
+                            def.name,
+                            def.kind.to_string().to_lowercase(),
+                            kind.to_string().to_lowercase(),
+                            def.kind,
+                            def.name
+                        ),
+                        name.position,
+                    ));
+                }
                 let derived =
                     def.sink.is_some() || self.queries.values().any(|q| q.writes(&def.name));
                 if derived || def.name == DEAD_LETTERS {
@@ -787,7 +804,20 @@ impl Session {
         let mut default = None;
         for (i, b) in branches.iter().enumerate() {
             match &b.condition {
-                Some(c) => case.push_str(&format!(" WHEN ({c}) THEN {i}")),
+                Some(c) => {
+                    // A condition must be a valid WHERE on the source (a boolean).
+                    let check = format!("SELECT * FROM `{}` WHERE ({c});", def.name);
+                    let parsed = weir_parser::parse(&check)?;
+                    if let Some(StatementKind::Query(q)) = parsed.first().map(|s| &s.kind) {
+                        self.plan(q, &PlanOptions::default())
+                            .map_err(|e| Error::Sql {
+                                message: format!("in the condition of branch {}: {e}", b.name),
+                                position: b.name.position,
+                                suggestion: None,
+                            })?;
+                    }
+                    case.push_str(&format!(" WHEN ({c}) THEN {i}"));
+                }
                 None => default = Some(i),
             }
         }
@@ -962,6 +992,30 @@ impl Session {
             return Err(incompatible(
                 "a stream cannot become a table or back".into(),
             ));
+        }
+        let stateful = |p: &DataflowPlan| {
+            p.nodes.iter().any(|n| {
+                matches!(
+                    n.op,
+                    weir_planner::Op::Aggregate(_)
+                        | weir_planner::Op::WindowJoin(_)
+                        | weir_planner::Op::TableJoin(_)
+                )
+            })
+        };
+        if stateful(plan) {
+            return Err(Error::Sql {
+                message: format!(
+                    "Cannot upgrade data source {}: its query keeps state (an aggregation or a \
+                     join), which a replacement would start over",
+                    def.name
+                ),
+                position: create.name.position,
+                suggestion: Some(format!(
+                    "TERMINATE the query writing {0}, DROP {0}, and create it anew",
+                    def.name
+                )),
+            });
         }
         for source in plan.sources() {
             let memory = self

@@ -599,9 +599,13 @@ fn parse_insert(c: &mut Cursor<'_>) -> Result<StatementKind> {
             parser
                 .expect_token(&Token::LParen)
                 .map_err(ParseError::from_sqlparser)?;
-            let row = parser
+            let mut row = parser
                 .parse_comma_separated(Parser::parse_expr)
                 .map_err(ParseError::from_sqlparser)?;
+            // STRUCT(a := 1), MAP('k' := 1), a->b as in queries.
+            for e in &mut row {
+                rewrite_expr(e);
+            }
             parser
                 .expect_token(&Token::RParen)
                 .map_err(ParseError::from_sqlparser)?;
@@ -656,7 +660,7 @@ fn parse_split(c: &mut Cursor<'_>) -> Result<StatementKind> {
             return Err(c.unexpected("INTO stream [WHERE condition]"));
         }
         let name = c.name()?;
-        let with = if c.is_word(0, "WITH") {
+        let with = if c.eat_word("WITH") {
             parse_with(c)?
         } else {
             WithOptions::default()

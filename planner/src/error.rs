@@ -126,7 +126,7 @@ impl PlanError {
                 }
                 other => PlanError::invalid(other.to_string(), position),
             },
-            DataFusionError::NotImplemented(m) => PlanError::unsupported(m.clone(), position),
+            DataFusionError::NotImplemented(m) => PlanError::unsupported(tidy(m), position),
             DataFusionError::Plan(m)
                 if m.contains("must appear in the GROUP BY clause")
                     || m.contains("could not be resolved from available columns") =>
@@ -147,6 +147,35 @@ impl PlanError {
 }
 
 fn tidy(message: &str) -> String {
+    // DataFusion's debug dumps of unsupported syntax are not for users.
+    if let Some(rest) = message.split("Unsupported ast node in sqltorel: ").nth(1) {
+        let what: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        return match what.as_str() {
+            "RLike" => "REGEXP / RLIKE is not supported: use REGEXP_EXTRACT or LIKE".into(),
+            "Subquery" | "InSubquery" | "Exists" => {
+                "subqueries are not supported in stream queries: join instead".into()
+            }
+            _ => format!("{what} expressions are not supported"),
+        };
+    }
+    if message.contains("Physical plan does not support logical expression AggregateFunction") {
+        return "an aggregate can only appear in the SELECT list or HAVING of a GROUP BY query \
+                (GROUP BY positions such as GROUP BY 1 are not supported: name the column)"
+            .into();
+    }
+    if message.contains("Physical plan does not support logical expression") {
+        let what: String = message
+            .split("logical expression ")
+            .nth(1)
+            .unwrap_or("")
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        return format!("{what} is not supported here");
+    }
     // A function's own argument check is the message; DataFusion's wrapping is noise.
     let message = match message.split_once("coercion failed with: ") {
         Some((_, inner)) => inner,

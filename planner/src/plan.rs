@@ -979,6 +979,22 @@ impl<'a> Builder<'a> {
                 self.at,
             ));
         }
+        // Each side of the equality must read exactly one source, the one on its side.
+        {
+            let (l, r) = &on[0];
+            let reads = |e: &Expr, schema: &DFSchemaRef| {
+                let refs = e.column_refs();
+                !refs.is_empty() && refs.iter().all(|c| schema.has_column(c))
+            };
+            if !reads(l, join.left.schema()) || !reads(r, join.right.schema()) {
+                return Err(PlanError::invalid(
+                    format!(
+                        "Invalid comparison expression in join '({l} = {r})'. Each side of the join comparision must contain references from exactly one source."
+                    ),
+                    self.at,
+                ));
+            }
+        }
         let stream = self.lower(&join.left)?;
         // The table is looked up, not read as a changelog: the join's output is a stream.
         let reads_table = self.reads_table;
@@ -1505,6 +1521,16 @@ impl<'a> Builder<'a> {
                 other => self.lower(other)?,
             };
             branches.push(branch);
+        }
+        for branch in &branches {
+            if let Some(def) = self.scanned(branch.node) {
+                if def.kind == SourceKind::Table {
+                    return Err(PlanError::invalid(
+                        format!("UNION ALL combines streams; {} is a table", def.name),
+                        self.at,
+                    ));
+                }
+            }
         }
         let Some(first) = branches.first() else {
             return Err(PlanError::Internal("UNION without inputs".into()));

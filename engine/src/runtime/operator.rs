@@ -93,7 +93,14 @@ impl Operator for MapOperator {
             }
             batch = match step {
                 MapStep::Filter { predicate, .. } => {
-                    let mask = predicate.evaluate(&batch)?.into_array(batch.num_rows())?;
+                    // A row the condition cannot be evaluated on does not pass it.
+                    let mask = evaluate_lenient(predicate, &batch)?;
+                    let mask = match arrow::array::Array::nulls(&mask) {
+                        Some(_) if mask.data_type() == &DataType::Boolean => {
+                            Arc::new(arrow::compute::prep_null_mask_filter(mask.as_boolean()))
+                        }
+                        _ => mask,
+                    };
                     if mask.data_type() != &DataType::Boolean {
                         return Err(Error::Internal("filter predicate is not boolean".into()));
                     }
@@ -109,8 +116,9 @@ impl Operator for MapOperator {
                     let rows = batch.num_rows();
                     let columns = exprs
                         .iter()
-                        .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(rows)))
-                        .collect::<Result<Vec<_>, _>>()?;
+                        .map(|e| evaluate_lenient(e, &batch))
+                        .collect::<Result<Vec<_>>>()?;
+                    debug_assert!(columns.iter().all(|c| c.len() == rows));
                     RecordBatch::try_new(Arc::clone(schema), columns)?
                 }
             };
@@ -119,6 +127,32 @@ impl Operator for MapOperator {
             out.push(batch);
         }
         Ok(())
+    }
+}
+
+/// Evaluates `expr` on the whole batch. When that fails because of some row's values (a
+/// CAST that does not fit, a division by zero), the batch is evaluated row by row and the rows
+/// that fail get NULL, as ksqlDB does; the cost is only paid by batches with such rows.
+fn evaluate_lenient(
+    expr: &Arc<dyn datafusion_physical_expr::PhysicalExpr>,
+    batch: &RecordBatch,
+) -> Result<arrow::array::ArrayRef> {
+    let rows = batch.num_rows();
+    match expr.evaluate(batch).and_then(|v| v.into_array(rows)) {
+        Ok(array) => Ok(array),
+        Err(e) if rows == 0 => Err(e.into()),
+        Err(_) => {
+            let data_type = expr.data_type(&batch.schema())?;
+            let parts = (0..rows)
+                .map(|r| {
+                    expr.evaluate(&batch.slice(r, 1))
+                        .and_then(|v| v.into_array(1))
+                        .unwrap_or_else(|_| arrow::array::new_null_array(&data_type, 1))
+                })
+                .collect::<Vec<_>>();
+            let refs: Vec<&dyn arrow::array::Array> = parts.iter().map(|a| a.as_ref()).collect();
+            Ok(arrow::compute::concat(&refs)?)
+        }
     }
 }
 

@@ -110,6 +110,19 @@ fn check_p1(args: &[Option<&ScalarValue>]) -> Result<()> {
     check_patterns_and_zones(&[1], &[2])(args)
 }
 
+/// As [`check_p1`], for functions that parse text with the pattern.
+fn check_parse(args: &[Option<&ScalarValue>]) -> Result<()> {
+    check_p1(args)?;
+    if let Some(p) = literal_str(args, 1) {
+        if TimestampFormat::new(p).is_ok_and(|f| !f.can_parse()) {
+            return plan_err!(
+                "date/time pattern '{p}': zone names (z) can be formatted but not parsed; use an offset (X, Z) or pass the zone as an argument"
+            );
+        }
+    }
+    Ok(())
+}
+
 fn check_convert_tz(args: &[Option<&ScalarValue>]) -> Result<()> {
     check_patterns_and_zones(&[], &[1, 2])(args)
 }
@@ -164,11 +177,16 @@ fn unix_date(args: &Args) -> Result<ArrayRef> {
     ))
 }
 
+/// `ms` when it is a time chrono (and every printer) can represent, else `None` (NULL).
+fn in_range(ms: i64) -> Option<i64> {
+    DateTime::from_timestamp_millis(ms).map(|_| ms)
+}
+
 fn from_unixtime(args: &Args) -> Result<ArrayRef> {
     let ms = args.long(0)?;
     Ok(Arc::new(
         (0..args.rows)
-            .map(|r| ms.get(r))
+            .map(|r| ms.get(r).and_then(in_range))
             .collect::<TimestampMillisecondArray>(),
     ))
 }
@@ -176,7 +194,12 @@ fn from_unixtime(args: &Args) -> Result<ArrayRef> {
 fn from_days(args: &Args) -> Result<ArrayRef> {
     let d = args.int(0)?;
     Ok(Arc::new(
-        (0..args.rows).map(|r| d.get(r)).collect::<Date32Array>(),
+        (0..args.rows)
+            .map(|r| {
+                d.get(r)
+                    .filter(|days| in_range(i64::from(*days) * MS_PER_DAY).is_some())
+            })
+            .collect::<Date32Array>(),
     ))
 }
 
@@ -459,7 +482,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         )
         .overload(&[Str, Str])
         .overload(&[Str, Str, Str])
-        .check(check_p1)
+        .check(check_parse)
         .build(),
         function(
             "parse_timestamp",
@@ -472,7 +495,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         )
         .overload(&[Str, Str])
         .overload(&[Str, Str, Str])
-        .check(check_p1)
+        .check(check_parse)
         .example(
             "PARSE_TIMESTAMP('2019-03-10 01:30:00', 'yyyy-MM-dd HH:mm:ss', 'America/New_York')",
         )
@@ -502,7 +525,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
             parse_date,
         )
         .overload(&[Str, Str])
-        .check(check_p1)
+        .check(check_parse)
         .build(),
         function(
             "stringtodate",
@@ -511,7 +534,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
             string_to_date,
         )
         .overload(&[Str, Str])
-        .check(check_p1)
+        .check(check_parse)
         .build(),
         function(
             "format_time",
@@ -529,7 +552,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
             parse_time,
         )
         .overload(&[Str, Str])
-        .check(check_p1)
+        .check(check_parse)
         .build(),
         function(
             "convert_tz",

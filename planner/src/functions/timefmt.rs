@@ -55,6 +55,11 @@ impl TimestampFormat {
                     push_literal(&mut format_zero, chars[i]);
                     i += 1;
                 }
+                if i >= chars.len() {
+                    return Err(format!(
+                        "date/time pattern '{java}': a quoted literal is not closed"
+                    ));
+                }
                 i += 1;
                 continue;
             }
@@ -89,6 +94,11 @@ impl TimestampFormat {
                 ('X', 1) | ('x', 1) | ('x', 2) | ('X', 2) | ('Z', 1..=3) => ("%#z", "%z"),
                 ('X', _) | ('x', _) | ('Z', _) => ("%#z", "%:z"),
                 ('z', _) => ("%Z", "%Z"),
+                ('[' | ']' | '{' | '}' | '#', _) => {
+                    return Err(format!(
+                        "date/time pattern '{java}': '{c}' (optional sections) is not supported"
+                    ))
+                }
                 (ch, _) if ch.is_ascii_alphabetic() => {
                     return Err(format!(
                         "date/time pattern '{java}': pattern letter '{ch}' is not supported"
@@ -139,6 +149,12 @@ impl TimestampFormat {
             has_date,
             zone_name,
         })
+    }
+
+    /// Whether text can be parsed with this pattern (zone names like `PDT` can be written
+    /// but not read back: they are ambiguous).
+    pub fn can_parse(&self) -> bool {
+        !self.zone_name
     }
 
     /// The Java pattern this was compiled from.
