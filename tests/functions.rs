@@ -192,3 +192,23 @@ fn null_handling_functions() {
         ["T2019-00001", "none", "last", "null", "missing"]
     );
 }
+
+#[test]
+fn round_is_half_up_and_keeps_decimals_exact() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, m DECIMAL(10,2), d DOUBLE, i INT);
+         INSERT INTO s VALUES (1, 1.25, -1.5, 1250), (2, -1.25, -0.125, 7);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT ROUND(m, 1) AS r1, ROUND(m) AS r0, ROUND(d) AS rd, ROUND(d, 2) AS rd2,
+                ROUND(i, -2) AS ri FROM s;",
+    );
+    assert_eq!(strings(&out, "R1"), ["1.30", "-1.30"]);
+    assert_eq!(strings(&out, "R0"), ["1.00", "-1.00"]);
+    // DOUBLE rounds half up (towards +infinity), as Java's Math.round.
+    assert_eq!(strings(&out, "RD"), ["-1", "0"]);
+    assert_eq!(strings(&out, "RD2"), ["-1.5", "-0.12"]);
+    assert_eq!(strings(&out, "RI"), ["1300", "0"]);
+}

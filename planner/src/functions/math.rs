@@ -121,6 +121,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .syntax("GEO_DISTANCE(lat1, lon1, lat2, lon2 [, 'KM' | 'MILES'])")
         .example("GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'KM')")
         .build(),
+        round(),
     ]
 }
 
@@ -135,5 +136,219 @@ mod tests {
         assert!((d - 8634.6).abs() < 1.0, "{d}");
         assert_eq!(haversine(0.0, 0.0, 0.0, 0.0, EARTH_RADIUS_KM), Some(0.0));
         assert_eq!(haversine(91.0, 0.0, 0.0, 0.0, EARTH_RADIUS_KM), None);
+    }
+}
+
+/// ksqlDB's `ROUND`: half up (`ROUND(-1.5)` is -1, `ROUND(2.5)` is 3), a DOUBLE without
+/// decimal places gives a BIGINT, integers stay integers, a DECIMAL keeps its type (rounded
+/// half away from zero, as `BigDecimal.setScale(n, HALF_UP)`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Round {
+    signature: datafusion_expr::Signature,
+}
+
+impl Round {
+    fn target(t: &DataType) -> Option<DataType> {
+        match t {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => Some(DataType::Float64),
+            DataType::Int8 | DataType::Int16 | DataType::Int32 => Some(DataType::Int32),
+            DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
+                Some(DataType::Int64)
+            }
+            DataType::Decimal128(..) => Some(t.clone()),
+            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => {
+                Some(DataType::Decimal128(*p, *s))
+            }
+            DataType::Null => Some(DataType::Float64),
+            _ => None,
+        }
+    }
+}
+
+impl datafusion_expr::ScalarUDFImpl for Round {
+    fn name(&self) -> &str {
+        "round"
+    }
+
+    fn signature(&self) -> &datafusion_expr::Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let scale_ok = |t: &DataType| t.is_integer() || t == &DataType::Null;
+        match arg_types {
+            [t] => Round::target(t).map(|t| vec![t]),
+            [t, s] if scale_ok(s) => Round::target(t).map(|t| vec![t, DataType::Int32]),
+            _ => None,
+        }
+        .map_or_else(
+            || {
+                let given: Vec<String> =
+                    arg_types.iter().map(crate::types::sql_type_name).collect();
+                plan_err!(
+                    "Function 'round' does not accept parameters ({}). Valid alternatives are: (DOUBLE), (DOUBLE, INTEGER), (DECIMAL), (DECIMAL, INTEGER), (BIGINT), (INTEGER)",
+                    given.join(", ")
+                )
+            },
+            Ok,
+        )
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match arg_types {
+            [DataType::Float64] => DataType::Int64,
+            [t, ..] => t.clone(),
+            [] => DataType::Null,
+        })
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion_expr::ColumnarValue> {
+        use arrow::array::{Array, AsArray, Decimal128Array, Int32Array, Int64Array};
+        use arrow::datatypes::{Decimal128Type, Float64Type, Int32Type, Int64Type};
+        let rows = args.number_rows;
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let Some(x) = arrays.first() else {
+            return plan_err!("ROUND takes a number");
+        };
+        let scale = |r: usize| -> Option<i32> {
+            match arrays.get(1) {
+                None => Some(0),
+                Some(s) => {
+                    let s = s.as_primitive::<Int32Type>();
+                    s.is_valid(r).then(|| s.value(r))
+                }
+            }
+        };
+        let out: ArrayRef = match x.data_type() {
+            DataType::Float64 => {
+                let v = x.as_primitive::<Float64Type>();
+                let half_up = |value: f64, places: i32| -> f64 {
+                    let factor = 10f64.powi(places);
+                    let scaled = value * factor;
+                    if !scaled.is_finite() || scaled.abs() >= 9.0e15 {
+                        return value;
+                    }
+                    (scaled + 0.5).floor() / factor
+                };
+                if arrays.len() == 1 {
+                    Arc::new(
+                        (0..rows)
+                            .map(|r| {
+                                if v.is_null(r) || v.value(r).is_nan() {
+                                    return None;
+                                }
+                                let rounded = (v.value(r) + 0.5).floor();
+                                (rounded.abs() < 9.2e18).then_some(rounded as i64)
+                            })
+                            .collect::<Int64Array>(),
+                    )
+                } else {
+                    Arc::new(
+                        (0..rows)
+                            .map(|r| {
+                                let s = scale(r)?;
+                                v.is_valid(r).then(|| half_up(v.value(r), s))
+                            })
+                            .collect::<Float64Array>(),
+                    )
+                }
+            }
+            DataType::Int32 => {
+                let v = x.as_primitive::<Int32Type>();
+                Arc::new(
+                    (0..rows)
+                        .map(|r| {
+                            let s = scale(r)?;
+                            v.is_valid(r)
+                                .then(|| round_int(i64::from(v.value(r)), s))
+                                .flatten()
+                                .and_then(|n| i32::try_from(n).ok())
+                        })
+                        .collect::<Int32Array>(),
+                )
+            }
+            DataType::Int64 => {
+                let v = x.as_primitive::<Int64Type>();
+                Arc::new(
+                    (0..rows)
+                        .map(|r| {
+                            let s = scale(r)?;
+                            v.is_valid(r).then(|| round_int(v.value(r), s)).flatten()
+                        })
+                        .collect::<Int64Array>(),
+                )
+            }
+            DataType::Decimal128(p, s) => {
+                let v = x.as_primitive::<Decimal128Type>();
+                let (p, s) = (*p, *s);
+                let out: Decimal128Array = (0..rows)
+                    .map(|r| {
+                        let places = scale(r)?;
+                        if v.is_null(r) {
+                            return None;
+                        }
+                        let drop = i32::from(s) - places;
+                        if drop <= 0 {
+                            return Some(v.value(r));
+                        }
+                        let factor = 10i128.checked_pow(u32::try_from(drop).ok()?)?;
+                        let value = v.value(r);
+                        let q = value / factor;
+                        let rem = value % factor;
+                        let q = if rem.abs() * 2 >= factor {
+                            q + value.signum()
+                        } else {
+                            q
+                        };
+                        q.checked_mul(factor)
+                    })
+                    .collect();
+                Arc::new(out.with_precision_and_scale(p, s)?)
+            }
+            other => return plan_err!("ROUND cannot round {other}"),
+        };
+        Ok(datafusion_expr::ColumnarValue::Array(out))
+    }
+}
+
+/// An integer rounded half up to `places` (negative: tens, hundreds, ...).
+fn round_int(value: i64, places: i32) -> Option<i64> {
+    if places >= 0 {
+        return Some(value);
+    }
+    let factor = 10i64.checked_pow(u32::try_from(-places).ok()?)?;
+    let floor = value.div_euclid(factor) * factor;
+    let rem = value - floor;
+    if rem * 2 >= factor {
+        floor.checked_add(factor)
+    } else {
+        Some(floor)
+    }
+}
+
+/// ksqlDB's ROUND.
+pub(crate) fn round() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(Round {
+        signature: datafusion_expr::Signature::user_defined(datafusion_expr::Volatility::Immutable),
+    }))
+}
+
+#[cfg(test)]
+mod round_tests {
+    use super::*;
+
+    #[test]
+    fn integers_round_half_up() {
+        assert_eq!(round_int(1234, -2), Some(1200));
+        assert_eq!(round_int(1250, -2), Some(1300));
+        assert_eq!(round_int(-1250, -2), Some(-1200));
+        assert_eq!(round_int(7, 0), Some(7));
     }
 }
