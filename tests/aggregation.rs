@@ -38,24 +38,39 @@ fn table_of_counts_and_sums_per_payment_type() {
 fn changelog_per_record_and_per_batch() {
     let setup = "CREATE STREAM ev (k INT KEY, v BIGINT);
                  INSERT INTO ev VALUES (1, 10), (2, 5), (1, 7);";
+    let changes = |s: &mut weir::Session, sql: &str| -> Vec<String> {
+        let out = rows(s, sql);
+        strings(&out, "K")
+            .into_iter()
+            .zip(strings(&out, "TOTAL"))
+            .map(|(k, t)| format!("{k}:{t}"))
+            .collect()
+    };
     // Batch size 1: every input record yields its update.
     let mut s = session_with(setup, Config::builder().batch_max_rows(1).build().unwrap());
-    let out = rows(&mut s, "SELECT k, SUM(v) AS total FROM ev GROUP BY k;");
-    let got: Vec<String> = strings(&out, "K")
-        .into_iter()
-        .zip(strings(&out, "TOTAL"))
-        .map(|(k, t)| format!("{k}:{t}"))
-        .collect();
-    assert_eq!(got, ["1:10", "2:5", "1:17"]);
+    s.close_stream("ev").unwrap();
+    assert_eq!(
+        changes(
+            &mut s,
+            "SELECT k, SUM(v) AS total FROM ev GROUP BY k EMIT CHANGES;"
+        ),
+        ["1:10", "2:5", "1:17"]
+    );
+    // Without EMIT CHANGES the query shows the state: the latest value of each key.
+    assert_eq!(
+        changes(&mut s, "SELECT k, SUM(v) AS total FROM ev GROUP BY k;"),
+        ["2:5", "1:17"]
+    );
     // One batch: the new value of every key it changed, in the order of their last update.
     let mut s = session_with(setup, Config::default());
-    let out = rows(&mut s, "SELECT k, SUM(v) AS total FROM ev GROUP BY k;");
-    let got: Vec<String> = strings(&out, "K")
-        .into_iter()
-        .zip(strings(&out, "TOTAL"))
-        .map(|(k, t)| format!("{k}:{t}"))
-        .collect();
-    assert_eq!(got, ["2:5", "1:17"]);
+    s.close_stream("ev").unwrap();
+    assert_eq!(
+        changes(
+            &mut s,
+            "SELECT k, SUM(v) AS total FROM ev GROUP BY k EMIT CHANGES;"
+        ),
+        ["2:5", "1:17"]
+    );
 }
 
 fn daily_vendor_one(partitions: usize) -> Vec<String> {

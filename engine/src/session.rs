@@ -1366,12 +1366,24 @@ impl Session {
         for log in &writes {
             log.add_writer();
         }
-        let run = Run {
-            pipeline,
-            sinks: vec![Sink::Channel {
+        // A pull query over a table or an aggregation shows its state: the latest row per key.
+        let shows_state = plan.changelog && query.emit != Some(Emit::Changes);
+        let sink = if shows_state {
+            Sink::Final {
                 tx,
                 visible: plan.visible_columns,
-            }],
+                keys: changelog_key_columns(&plan),
+                buffered: Vec::new(),
+            }
+        } else {
+            Sink::Channel {
+                tx,
+                visible: plan.visible_columns,
+            }
+        };
+        let run = Run {
+            pipeline,
+            sinks: vec![sink],
             control: Arc::clone(&control),
             limit: plan.limit,
             batch_rows: self.config.batch_max_rows,
@@ -1385,23 +1397,8 @@ impl Session {
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
         // Only a push query shows changes; a pull query shows state, EMIT FINAL final rows.
-        let changelog_keys = (plan.changelog && query.emit == Some(Emit::Changes)).then(|| {
-            let visible = plan.visible_schema();
-            let mut keys: Vec<usize> = match &plan.output().partitioning {
-                weir_planner::Partitioning::Hash { keys, .. } => keys
-                    .iter()
-                    .filter_map(|k| visible.index_of(k).ok())
-                    .collect(),
-                weir_planner::Partitioning::Unkeyed { .. } => Vec::new(),
-            };
-            for bound in [
-                weir_planner::columns::WINDOWSTART,
-                weir_planner::columns::WINDOWEND,
-            ] {
-                keys.extend(visible.index_of(bound).ok());
-            }
-            keys
-        });
+        let changelog_keys = (plan.changelog && query.emit == Some(Emit::Changes))
+            .then(|| changelog_key_columns(&plan));
         Ok(Query {
             rx: Some(rx),
             control,
@@ -1730,6 +1727,25 @@ pub enum ExecuteResult {
     Message(String),
     /// Result rows (queries and `SHOW`).
     Rows(Vec<RecordBatch>),
+}
+
+/// The columns that key a changelog's rows: the output's key, and the window bounds.
+fn changelog_key_columns(plan: &DataflowPlan) -> Vec<usize> {
+    let visible = plan.visible_schema();
+    let mut keys: Vec<usize> = match &plan.output().partitioning {
+        weir_planner::Partitioning::Hash { keys, .. } => keys
+            .iter()
+            .filter_map(|k| visible.index_of(k).ok())
+            .collect(),
+        weir_planner::Partitioning::Unkeyed { .. } => Vec::new(),
+    };
+    for bound in [
+        weir_planner::columns::WINDOWSTART,
+        weir_planner::columns::WINDOWEND,
+    ] {
+        keys.extend(visible.index_of(bound).ok());
+    }
+    keys
 }
 
 fn join_or_none(v: &[&String]) -> String {

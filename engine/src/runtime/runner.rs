@@ -97,6 +97,14 @@ pub(crate) enum Sink {
     KeyedLog { log: Arc<Log>, keys: Vec<usize> },
     /// A file (visible columns only).
     File(FileSink),
+    /// A query that shows state (a pull query over a table or an aggregation): the changelog
+    /// is collected and, at the end, only the latest row of each key is sent.
+    Final {
+        tx: SyncSender<Result<RecordBatch>>,
+        visible: usize,
+        keys: Vec<usize>,
+        buffered: Vec<RecordBatch>,
+    },
     /// One branch of a `SPLIT`: the rows whose branch column (`column`) equals `branch`, without
     /// that column, appended to the branch's stream partition by partition.
     Branch {
@@ -217,7 +225,7 @@ impl Run {
         };
         if let Err(e) = result {
             for sink in &self.sinks {
-                if let Sink::Channel { tx, .. } = sink {
+                if let Sink::Channel { tx, .. } | Sink::Final { tx, .. } = sink {
                     if !matches!(e, Error::Cancelled) {
                         let _ = tx.send(Err(clone_error(&e)));
                     }
@@ -250,9 +258,31 @@ impl Run {
             self.deliver(output)?;
             self.control.record_epoch(epoch.idle);
             if epoch.finished || limit_reached {
-                return Ok(());
+                return self.flush_final();
             }
         }
+    }
+
+    /// Sends what `Final` sinks collected: the latest row of each key.
+    fn flush_final(&mut self) -> Result<()> {
+        for sink in &mut self.sinks {
+            if let Sink::Final {
+                tx,
+                visible,
+                keys,
+                buffered,
+            } = sink
+            {
+                let batches = std::mem::take(buffered);
+                if let Some(latest) = crate::sources::latest_per_key(&batches, keys)? {
+                    if latest.num_rows() > 0 && tx.send(project_visible(&latest, *visible)).is_err()
+                    {
+                        return Err(Error::Cancelled);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// `batch` with `ROWTIME` taken from the output's TIMESTAMP column; rows whose time is
@@ -392,6 +422,7 @@ impl Run {
                     log.append(restamped)?
                 }
                 Sink::File(f) => f.write(&ordered)?,
+                Sink::Final { buffered, .. } => buffered.extend(ordered.iter().cloned()),
                 Sink::Channel { tx, visible } => {
                     for batch in &ordered {
                         if tx.send(project_visible(batch, *visible)).is_err() {

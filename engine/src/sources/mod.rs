@@ -155,7 +155,10 @@ impl SourceContext {
 }
 
 /// The last row of every key (in log order), in the order those rows were written.
-fn latest_per_key(batches: &[RecordBatch], keys: &[usize]) -> Result<Option<RecordBatch>> {
+pub(crate) fn latest_per_key(
+    batches: &[RecordBatch],
+    keys: &[usize],
+) -> Result<Option<RecordBatch>> {
     let Some(first) = batches.first() else {
         return Ok(None);
     };
