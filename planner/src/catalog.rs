@@ -227,6 +227,7 @@ impl StreamDef {
         let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
         let format = props.format()?;
         check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
+        check_delimited(&format, &columns, &props)?;
         let format_of_values = format.clone();
         let source = match props.text("PATH") {
             Some("-") => SourceSpec::Stdin { format },
@@ -301,6 +302,40 @@ pub(crate) fn timestamp_spec(
             Some(TimestampSpec { column, format })
         }
     })
+}
+
+/// DELIMITED values are flat: nested columns cannot be written or read as CSV fields.
+pub(crate) fn check_delimited(
+    format: &Format,
+    columns: &Schema,
+    props: &Properties<'_>,
+) -> Result<()> {
+    if !matches!(format, Format::Delimited { .. }) {
+        return Ok(());
+    }
+    for f in columns.fields() {
+        let kind = match f.data_type() {
+            DataType::List(_) | DataType::LargeList(_) => "ARRAY",
+            DataType::Map(..) => "MAP",
+            DataType::Struct(_) => "STRUCT",
+            _ => continue,
+        };
+        return Err(PlanError::invalid(
+            format!(
+                "The 'DELIMITED' format does not support type '{kind}', column: `{}`",
+                f.name()
+            ),
+            props
+                .get("VALUE_FORMAT")
+                .or_else(|| props.get("FORMAT"))
+                .and_then(|o| o.position),
+        )
+        .with_suggestion(Some(
+            "write nested values as JSON (VALUE_FORMAT='JSON'), or flatten them in the query"
+                .into(),
+        )));
+    }
+    Ok(())
 }
 
 /// `WRAP_SINGLE_VALUE=false` needs exactly one value column.
@@ -417,6 +452,16 @@ impl<'a> Properties<'a> {
             .map(|o| o.value.as_text().to_uppercase())
             .unwrap_or_else(|| "JSON".into());
         match name.as_str() {
+            "JSON" if self.get("VALUE_DELIMITER").is_some() || self.get("HEADER").is_some() => {
+                let o = self.get("VALUE_DELIMITER").or_else(|| self.get("HEADER"));
+                Err(PlanError::invalid(
+                    format!(
+                        "{} applies to VALUE_FORMAT='DELIMITED', not JSON",
+                        o.map(|o| o.key.as_str()).unwrap_or("VALUE_DELIMITER")
+                    ),
+                    o.and_then(|o| o.position),
+                ))
+            }
             "JSON" => match self.get("WRAP_SINGLE_VALUE") {
                 None => Ok(Format::Json),
                 Some(w) => match w.value.as_text().to_uppercase().as_str() {

@@ -166,6 +166,9 @@ pub fn derived_stream(
     }
     let timestamp = catalog::timestamp_spec(&props, &columns)?;
     catalog::check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
+    if sink.is_some() {
+        catalog::check_delimited(&format, &columns, &props)?;
+    }
     Ok(StreamDef {
         name: name.value.clone(),
         kind: if plan.changelog {

@@ -246,6 +246,8 @@ impl LineReader for FileLines {
                     .map_err(|e| Error::io(format!("cannot open '{}'", path.display()), e))?;
                 let origin: Arc<str> = path.display().to_string().into();
                 let mut reader = BufReader::with_capacity(1 << 20, file);
+                skip_bom(&mut reader)
+                    .map_err(|e| Error::io(format!("cannot read '{origin}'"), e))?;
                 let mut line_no = 0;
                 if self.skip_header {
                     line_no += read_record(&mut reader, &mut self.buf, self.csv)
@@ -392,11 +394,20 @@ impl LineReader for StdinLines {
     }
 }
 
+/// Skips a UTF-8 byte order mark at the start of a file (spreadsheet exports write one).
+fn skip_bom<R: BufRead>(reader: &mut R) -> std::io::Result<()> {
+    if reader.fill_buf()?.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        reader.consume(3);
+    }
+    Ok(())
+}
+
 /// The first `n` non-blank lines of a file (to learn how its records spell field names).
 pub(crate) fn sample_lines(path: &std::path::Path, n: usize) -> Result<Vec<Vec<u8>>> {
     let file =
         File::open(path).map_err(|e| Error::io(format!("cannot open '{}'", path.display()), e))?;
     let mut reader = BufReader::new(file);
+    skip_bom(&mut reader).map_err(|e| Error::io(format!("cannot read '{}'", path.display()), e))?;
     let mut out = Vec::new();
     let mut buf = Vec::new();
     while out.len() < n {
