@@ -355,3 +355,40 @@ fn trip_identifiers_masked_and_pseudonymised() {
     assert_eq!(distinct.len(), 10_000);
     assert!(strings(&out, "FLAG").iter().all(|f| f == "X"));
 }
+
+#[test]
+fn json_values_in_string_columns_keep_their_json_text() {
+    let dir = temp_dir("nested");
+    let input = dir.join("events.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"id\":1,\"payload\":{\"a\":{\"b\":[1,2]}}}\n",
+            "{\"id\":2,\"payload\":\"{\\\"a\\\":{\\\"b\\\":[3]}}\"}\n",
+            "{\"id\":3,\"payload\":[1,2]}\n",
+            "{\"id\":4,\"payload\":12.5}\n",
+        ),
+    )
+    .unwrap();
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM events (id INT, payload STRING) WITH (PATH='{}');",
+            input.display()
+        ),
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT payload, EXTRACTJSONFIELD(payload, '$.a.b[0]') AS b0 FROM events;",
+    );
+    assert_eq!(
+        strings(&out, "PAYLOAD"),
+        [
+            "{\"a\":{\"b\":[1,2]}}",
+            "{\"a\":{\"b\":[3]}}",
+            "[1,2]",
+            "12.5"
+        ]
+    );
+    assert_eq!(strings(&out, "B0"), ["1", "3", "null", "null"]);
+}

@@ -286,6 +286,38 @@ impl RecordDecoder {
         Ok(RecordBatch::try_new(Arc::clone(&self.columns), columns)?)
     }
 
+    /// A JSON record whose STRING columns hold objects, arrays, numbers or booleans: ksqlDB
+    /// keeps such values as their JSON text (for `EXTRACTJSONFIELD` and friends). `None` when
+    /// that does not make the record readable.
+    fn decode_with_json_text(&self, line: &[u8]) -> Option<RecordBatch> {
+        if self.format != Format::Json {
+            return None;
+        }
+        let serde_json::Value::Object(mut map) = serde_json::from_slice(line).ok()? else {
+            return None;
+        };
+        let mut changed = false;
+        for f in self.columns.fields() {
+            if f.data_type() != &DataType::Utf8 {
+                continue;
+            }
+            for (key, value) in map.iter_mut() {
+                if key.eq_ignore_ascii_case(f.name()) && !(value.is_string() || value.is_null()) {
+                    *value = serde_json::Value::String(value.to_string());
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return None;
+        }
+        let mut text = serde_json::to_vec(&serde_json::Value::Object(map)).ok()?;
+        text.push(b'\n');
+        self.decode_bytes(&text, 1)
+            .ok()
+            .filter(|b| b.num_rows() == 1)
+    }
+
     fn decode_bytes(&self, bytes: &[u8], rows: usize) -> Result<RecordBatch, String> {
         let schema = self.schema();
         let empty = || RecordBatch::new_empty(Arc::clone(&schema));
@@ -373,7 +405,10 @@ impl RecordDecoder {
                     chunk.lines[i].2 + line.iter().filter(|&&b| b == b'\n').count() as u64
                 )),
                 Err(e) => Err(format!("invalid UTF-8 at byte {}", e.valid_up_to())),
-                Ok(_) => match self.decode_bytes(&bytes, 1) {
+                Ok(_) => match self
+                    .decode_bytes(&bytes, 1)
+                    .or_else(|e| self.decode_with_json_text(line).ok_or(e))
+                {
                     Ok(b) if b.num_rows() == 1 => Ok(b),
                     Ok(b) if b.num_rows() == 0 => Err(match self.format {
                         Format::Json | Format::JsonValue => "not a JSON object".to_string(),
