@@ -373,14 +373,14 @@ fn table_table_joins_follow_updates_from_either_side() {
     };
     // The current state of each joined table (a pull query reads the latest row per key).
     assert_eq!(
-        state(&mut s, "SELECT * FROM joined;", &["ID", "NAME", "SCORE"]),
+        state(&mut s, "SELECT * FROM joined;", &["U_ID", "NAME", "SCORE"]),
         ["1|ann|11", "2|bobby|null"]
     );
     assert_eq!(
         state(
             &mut s,
             "SELECT * FROM both_sides;",
-            &["ID", "NAME", "SCORE"]
+            &["U_ID", "NAME", "SCORE"]
         ),
         ["1|ann|11"]
     );
@@ -466,7 +466,8 @@ fn stream_stream_then_table_join() {
         .map(|i| {
             format!(
                 "{}|{}|{}",
-                strings(&out, "ID")[i],
+                // ID is a column of two sources: ksqlDB names the qualified one O_ID.
+                strings(&out, "O_ID")[i],
                 strings(&out, "AMOUNT")[i],
                 strings(&out, "NAME")[i]
             )

@@ -521,11 +521,48 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
                 {
                     Some((qualifier, def)) => {
                         for f in def.columns.fields() {
-                            projection.push(SelectItem::UnnamedExpr(column(qualifier, f.name())));
+                            projection.push(if joined {
+                                // As for `*`: QUALIFIER_COLUMN in a join.
+                                SelectItem::ExprWithAlias {
+                                    expr: column(qualifier, f.name()),
+                                    alias: Ident::with_quote(
+                                        '"',
+                                        format!("{qualifier}_{}", f.name()),
+                                    ),
+                                }
+                            } else {
+                                SelectItem::UnnamedExpr(column(qualifier, f.name()))
+                            });
                         }
                     }
                     None => projection.push(SelectItem::QualifiedWildcard(kind, options)),
                 }
+            }
+            // In a join, a qualified column whose name more than one source has is named
+            // QUALIFIER_COLUMN (ksqlDB's rule), so the result's columns stay distinct.
+            SelectItem::UnnamedExpr(SqlExpr::CompoundIdentifier(parts))
+                if joined
+                    && parts.len() == 2
+                    && sources
+                        .iter()
+                        .filter(|(_, d)| {
+                            d.columns
+                                .fields()
+                                .iter()
+                                .any(|f| f.name().eq_ignore_ascii_case(&parts[1].value))
+                        })
+                        .count()
+                        > 1 =>
+            {
+                let alias = format!(
+                    "{}_{}",
+                    parts[0].value.to_uppercase(),
+                    parts[1].value.to_uppercase()
+                );
+                projection.push(SelectItem::ExprWithAlias {
+                    expr: SqlExpr::CompoundIdentifier(parts),
+                    alias: Ident::with_quote('"', alias),
+                });
             }
             other => projection.push(other),
         }
