@@ -1101,7 +1101,90 @@ fn rewrite_expr(expr: &mut Expr) {
     });
 }
 
+/// Whether `e` names a system time column (`ROWTIME`, `WINDOWSTART`, `WINDOWEND`).
+fn is_time_column(e: &Expr) -> bool {
+    let name = match e {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(i) => &i.value,
+            None => return false,
+        },
+        _ => return false,
+    };
+    matches!(
+        name.to_ascii_uppercase().as_str(),
+        "ROWTIME" | "WINDOWSTART" | "WINDOWEND"
+    )
+}
+
+/// Epoch milliseconds of an ISO 8601 timestamp as ksqlDB accepts it when compared with
+/// `ROWTIME` (`2018-01-01T00:00:00.001`, `2019-01-01T00:00:00+0445`, `2018-01-01`): UTC unless
+/// an offset is given.
+fn iso_millis(text: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    let text = text.trim();
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(text, f) {
+            return Some(t.timestamp_millis());
+        }
+    }
+    let naive = text.trim_end_matches('Z');
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(naive, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(&format!("{naive}:00"), "%Y-%m-%dT%H:%M") {
+        return Some(t.and_utc().timestamp_millis());
+    }
+    NaiveDate::parse_from_str(naive, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
+}
+
+/// A string literal compared with a time column becomes its epoch milliseconds.
+fn time_literal(e: &mut Expr) {
+    if let Expr::Value(v) = e {
+        if let Value::SingleQuotedString(s) = &v.value {
+            if let Some(ms) = iso_millis(s) {
+                *e = Expr::value(Value::Number(ms.to_string(), false));
+            }
+        }
+    }
+}
+
 fn rewrite_expr_node(expr: &mut Expr) {
+    // ksqlDB compares ROWTIME and window bounds with timestamp text: `ROWTIME > '2018-01-01'`.
+    match expr {
+        Expr::BinaryOp { left, op, right }
+            if matches!(
+                op,
+                BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+            ) =>
+        {
+            if is_time_column(left) {
+                time_literal(right);
+            } else if is_time_column(right) {
+                time_literal(left);
+            }
+        }
+        Expr::Between {
+            expr: inner,
+            low,
+            high,
+            ..
+        } if is_time_column(inner) => {
+            time_literal(low);
+            time_literal(high);
+        }
+        _ => {}
+    }
     // ksqlDB's SUBSTRING (negative positions count from the end) is a function, not SQL's
     // SUBSTRING syntax.
     if let Expr::Substring {
@@ -1324,6 +1407,33 @@ fn field_name(f: &Function) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamp_text_compared_with_rowtime_is_epoch_millis() {
+        assert_eq!(
+            iso_millis("2018-01-01T00:00:00.001"),
+            Some(1_514_764_800_001)
+        );
+        assert_eq!(iso_millis("2018-01-01"), Some(1_514_764_800_000));
+        assert_eq!(
+            iso_millis("2019-01-01T00:00:00+0445"),
+            Some(1_546_283_700_000)
+        );
+        assert_eq!(
+            iso_millis("2020-02-10T08:31:44.001+0000"),
+            Some(1_581_323_504_001)
+        );
+        assert_eq!(iso_millis("yesterday"), None);
+        let q =
+            parse("SELECT a FROM s WHERE ROWTIME BETWEEN '2018-01-01' AND '2018-01-02';").unwrap();
+        let StatementKind::Query(q) = &q[0].kind else {
+            panic!("a query")
+        };
+        assert!(q
+            .query
+            .to_string()
+            .contains("BETWEEN 1514764800000 AND 1514851200000"));
+    }
 
     fn one(sql: &str) -> Statement {
         let mut v = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
