@@ -1157,17 +1157,17 @@ fn time_literal(e: &mut Expr) {
 fn rewrite_expr_node(expr: &mut Expr) {
     // ksqlDB compares ROWTIME and window bounds with timestamp text: `ROWTIME > '2018-01-01'`.
     match expr {
-        Expr::BinaryOp { left, op, right }
-            if matches!(
-                op,
+        Expr::BinaryOp {
+            left,
+            op:
                 BinaryOperator::Gt
-                    | BinaryOperator::GtEq
-                    | BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Eq
-                    | BinaryOperator::NotEq
-            ) =>
-        {
+                | BinaryOperator::GtEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Eq
+                | BinaryOperator::NotEq,
+            right,
+        } => {
             if is_time_column(left) {
                 time_literal(right);
             } else if is_time_column(right) {
