@@ -441,3 +441,28 @@ fn eight_hour_hopping_average_with_missing_readings() {
     // Windows at the edges or over the gaps average fewer than 8 readings.
     assert_eq!(windows.iter().filter(|(_, _, n)| n != "8").count(), 155);
 }
+
+/// EARLIEST_BY_OFFSET / LATEST_BY_OFFSET skip NULLs unless asked not to, and take a count.
+#[test]
+fn earliest_and_latest_by_offset() {
+    let mut s = session_with(
+        "CREATE STREAM t (k STRING KEY, v INT);
+         INSERT INTO t VALUES ('a', NULL), ('a', 5), ('a', 9), ('b', 1), ('a', NULL);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT k, EARLIEST_BY_OFFSET(v) AS e, LATEST_BY_OFFSET(v) AS l,
+                LATEST_BY_OFFSET(v, false) AS ln, EARLIEST_BY_OFFSET(v, 2) AS e2,
+                LATEST_BY_OFFSET(v, 2, false) AS l2
+         FROM t GROUP BY k;",
+    );
+    let row = |i: usize| -> Vec<String> {
+        ["K", "E", "L", "LN", "E2", "L2"]
+            .iter()
+            .map(|c| strings(&out, c)[i].clone())
+            .collect()
+    };
+    assert_eq!(row(0), ["b", "1", "1", "1", "[1]", "[1]"]);
+    assert_eq!(row(1), ["a", "5", "9", "null", "[5, 9]", "[9, null]"]);
+}

@@ -27,8 +27,6 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
 /// a group's rows in input (offset) order, so first/last value are earliest/latest by offset.
 const KSQL_AGGREGATE_ALIASES: &[(&str, &str)] = &[
     ("collect_list", "array_agg"),
-    ("earliest_by_offset", "first_value"),
-    ("latest_by_offset", "last_value"),
     ("stddev_sample", "stddev_samp"),
     ("correlation", "corr"),
 ];

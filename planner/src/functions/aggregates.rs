@@ -298,6 +298,173 @@ impl Accumulator for HistogramAccumulator {
     }
 }
 
+/// `EARLIEST_BY_OFFSET(col [, n] [, ignore_nulls])` / `LATEST_BY_OFFSET(...)`: the first
+/// (last) value of a group in offset order — NULLs skipped unless `ignore_nulls` is false, as
+/// in ksqlDB — or, with `n`, an array of the first (last) n.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ByOffset {
+    name: &'static str,
+    latest: bool,
+    signature: Signature,
+}
+
+/// (n, ignore_nulls) from the literal arguments after the column.
+fn by_offset_args(
+    name: &str,
+    exprs: &[Arc<dyn datafusion_physical_expr::PhysicalExpr>],
+) -> Result<(Option<usize>, bool)> {
+    let mut n = None;
+    let mut ignore_nulls = true;
+    for e in exprs.iter().skip(1) {
+        match e.downcast_ref::<Literal>().map(Literal::value) {
+            Some(ScalarValue::Boolean(Some(b))) => ignore_nulls = *b,
+            Some(ScalarValue::Int64(Some(k))) if *k > 0 => n = usize::try_from(*k).ok(),
+            Some(ScalarValue::Int32(Some(k))) if *k > 0 => n = usize::try_from(*k).ok(),
+            _ => {
+                return plan_err!(
+                    "{}'s extra arguments are a positive whole number n and/or a boolean ignoreNulls, as literals",
+                    name.to_uppercase()
+                )
+            }
+        }
+    }
+    Ok((n, ignore_nulls))
+}
+
+impl AggregateUDFImpl for ByOffset {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let Some(t) = arg_types.first() else {
+            return plan_err!("{} takes a column", self.name.to_uppercase());
+        };
+        // With a count, an array of values.
+        let counted = arg_types.iter().skip(1).any(|a| a.is_integer());
+        Ok(if counted { list_of(t) } else { t.clone() })
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let (n, ignore_nulls) = by_offset_args(self.name, args.exprs)?;
+        let data_type = args
+            .expr_fields
+            .first()
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        Ok(Box::new(ByOffsetAccumulator {
+            latest: self.latest,
+            n,
+            ignore_nulls,
+            data_type,
+            values: std::collections::VecDeque::new(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let t = args
+            .input_fields
+            .first()
+            .map(|f| f.data_type().clone())
+            .unwrap_or(DataType::Null);
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[values]", args.name),
+            list_of(&t),
+            true,
+        ))])
+    }
+}
+
+#[derive(Debug)]
+struct ByOffsetAccumulator {
+    latest: bool,
+    n: Option<usize>,
+    ignore_nulls: bool,
+    data_type: DataType,
+    values: std::collections::VecDeque<ScalarValue>,
+}
+
+impl ByOffsetAccumulator {
+    fn keep(&self) -> usize {
+        self.n.unwrap_or(1)
+    }
+
+    fn add_array(&mut self, array: &ArrayRef) -> Result<()> {
+        for i in 0..array.len() {
+            if self.ignore_nulls && array.is_null(i) {
+                continue;
+            }
+            if !self.latest && self.values.len() >= self.keep() {
+                return Ok(());
+            }
+            self.values
+                .push_back(ScalarValue::try_from_array(array, i)?);
+            if self.latest && self.values.len() > self.keep() {
+                self.values.pop_front();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for ByOffsetAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values.first() {
+            Some(a) => self.add_array(a),
+            None => Ok(()),
+        }
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let values: Vec<ScalarValue> = self.values.iter().cloned().collect();
+        if self.n.is_some() {
+            return Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                &values,
+                &self.data_type,
+            )));
+        }
+        match values.into_iter().next() {
+            Some(v) => Ok(v),
+            None => ScalarValue::try_from(&self.data_type),
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: Vec<ScalarValue> = self.values.iter().cloned().collect();
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &values,
+            &self.data_type,
+        ))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
+            return exec_err!(
+                "{} state is not a list",
+                if self.latest {
+                    "LATEST_BY_OFFSET"
+                } else {
+                    "EARLIEST_BY_OFFSET"
+                }
+            );
+        };
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                self.add_array(&lists.value(i))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The aggregates defined here.
 pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
     vec![
@@ -310,6 +477,16 @@ pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
             name: "topkdistinct",
             distinct: true,
             signature: Signature::any(2, Volatility::Immutable),
+        })),
+        Arc::new(AggregateUDF::from(ByOffset {
+            name: "earliest_by_offset",
+            latest: false,
+            signature: Signature::variadic_any(Volatility::Immutable),
+        })),
+        Arc::new(AggregateUDF::from(ByOffset {
+            name: "latest_by_offset",
+            latest: true,
+            signature: Signature::variadic_any(Volatility::Immutable),
         })),
         Arc::new(AggregateUDF::from(Histogram {
             signature: Signature::any(1, Volatility::Immutable),
