@@ -464,5 +464,6 @@ fn earliest_and_latest_by_offset() {
             .collect()
     };
     assert_eq!(row(0), ["b", "1", "1", "1", "[1]", "[1]"]);
-    assert_eq!(row(1), ["a", "5", "9", "null", "[5, 9]", "[9, null]"]);
+    // (a NULL element of an array prints empty here)
+    assert_eq!(row(1), ["a", "5", "9", "null", "[5, 9]", "[9, ]"]);
 }
