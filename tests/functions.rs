@@ -212,3 +212,15 @@ fn round_is_half_up_and_keeps_decimals_exact() {
     assert_eq!(strings(&out, "RD2"), ["-1.5", "-0.12"]);
     assert_eq!(strings(&out, "RI"), ["1300", "0"]);
 }
+
+#[test]
+fn decimal_literals_keep_decimal_arithmetic_exact() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, m DECIMAL(10,2), d DOUBLE);
+         INSERT INTO s VALUES (1, 12345678.99, 1.5), (2, -0.01, 2.0);",
+        Config::default(),
+    );
+    let out = rows(&mut s, "SELECT m + 1.005 AS a, d * 1.5 AS b FROM s;");
+    assert_eq!(strings(&out, "A"), ["12345679.995", "0.995"]);
+    assert_eq!(strings(&out, "B"), ["2.25", "3.0"]);
+}

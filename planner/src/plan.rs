@@ -178,6 +178,8 @@ pub(crate) fn parser_options() -> ParserOptions {
     ParserOptions {
         enable_ident_normalization: false,
         collect_spans: true,
+        // `1.005` is a DECIMAL literal (as in ksqlDB), so DECIMAL arithmetic stays exact.
+        parse_float_as_decimal: true,
         ..ParserOptions::new()
     }
 }
