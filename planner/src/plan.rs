@@ -76,7 +76,18 @@ pub fn plan_query(
     let grouped = is_grouped(&ast);
     let window = match &query.window {
         None => None,
-        Some(w) => Some(window_def(w, grouped, at)?),
+        Some(w) => {
+            if !grouped {
+                if let Some(items) = ungrouped_columns_beside_aggregates(&ast) {
+                    return Err(PlanError::invalid(
+                        format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {items}"),
+                        w.position.or(at),
+                    )
+                    .with_suggestion(Some(format!("add GROUP BY {items}"))));
+                }
+            }
+            Some(window_def(w, grouped, at)?)
+        }
     };
     if window.is_some() {
         add_window_groups(&mut ast);
@@ -308,7 +319,14 @@ pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
 fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<WindowDef> {
     let pos = w.position.or(at);
     if !grouped {
-        return Err(PlanError::invalid("a WINDOW clause needs GROUP BY", pos));
+        return Err(PlanError::invalid(
+            "WINDOW clause requires a GROUP BY clause.",
+            pos,
+        )
+        .with_suggestion(Some(
+            "a windowed aggregation groups by its key: ... WINDOW TUMBLING (SIZE 1 HOUR) GROUP BY k"
+                .into(),
+        )));
     }
     let (size_ms, advance_ms) = match w.kind {
         WindowKind::Tumbling { size_ms } => (size_ms, size_ms),
@@ -417,6 +435,46 @@ fn where_type_error(
         );
     }
     PlanError::from_datafusion(err, at)
+}
+
+/// For a query without GROUP BY that aggregates: its select items that are not aggregates.
+fn ungrouped_columns_beside_aggregates(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let registry = crate::provider::FunctionRegistry::get();
+    let is_aggregate = |e: &SqlExpr| {
+        let mut found = false;
+        let _ = weir_parser::sqlparser::ast::visit_expressions(e, |x| {
+            if let SqlExpr::Function(f) = x {
+                if registry
+                    .aggregates
+                    .contains_key(&f.name.to_string().to_lowercase())
+                {
+                    found = true;
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        found
+    };
+    let exprs: Vec<&SqlExpr> = select
+        .projection
+        .iter()
+        .filter_map(|i| match i {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect();
+    if !exprs.iter().any(|e| is_aggregate(e)) {
+        return None;
+    }
+    let plain: Vec<String> = exprs
+        .iter()
+        .filter(|e| !is_aggregate(e))
+        .map(|e| e.to_string())
+        .collect();
+    (!plain.is_empty()).then(|| plain.join(", "))
 }
 
 /// Whether the query is `SELECT *` (possibly with more columns).
