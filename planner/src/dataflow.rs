@@ -182,6 +182,9 @@ pub struct DataflowPlan {
     /// Key columns the final projection drops (what kind of key, and their names): a
     /// persistent query must keep its key.
     pub dropped_key: Option<(String, Vec<String>)>,
+    /// A key column the final projection selects more than once (its name, and the names it
+    /// is selected as): a persistent query's key must be one column.
+    pub duplicate_key: Option<(String, Vec<String>)>,
 }
 
 impl DataflowPlan {
@@ -203,6 +206,15 @@ impl DataflowPlan {
 
     /// The error a persistent query writing `sink` gets when its projection drops the key.
     pub fn dropped_key_message(&self, sink: &str) -> Option<String> {
+        if let Some((key, aliases)) = &self.duplicate_key {
+            let list = match aliases.as_slice() {
+                [init @ .., last] => format!("{} and {last}", init.join(", ")),
+                [] => key.clone(),
+            };
+            return Some(format!(
+                "The projection contains a key column (`{key}`) more than once, aliased as: {list}."
+            ));
+        }
         let (kind, names) = self.dropped_key.as_ref()?;
         let plural = if names.len() == 1 { "" } else { "s" };
         let list = match names.as_slice() {

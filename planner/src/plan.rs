@@ -137,6 +137,7 @@ pub fn plan_query(
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let mut dropped_key = None;
+    let mut duplicate_key = None;
     let out = match body {
         LogicalPlan::Projection(p) => {
             let input = b.lower(&p.input)?;
@@ -157,6 +158,27 @@ pub fn plan_query(
                 (&before, &b.nodes[out.node].partitioning)
             {
                 dropped_key = Some(b.dropped_key(keys, !query.partition_by.is_empty()));
+            }
+            let joined = b.nodes.iter().any(|n| {
+                matches!(
+                    n.op,
+                    Op::LookupJoin(_) | Op::WindowJoin(_) | Op::TableJoin(_) | Op::Union
+                )
+            });
+            // (In a join, columns of several sources share names; the check is for one source.)
+            if let (Partitioning::Hash { keys, .. }, false) = (&before, joined) {
+                for key in keys {
+                    let aliases: Vec<String> = p
+                        .expr
+                        .iter()
+                        .zip(p.schema.fields())
+                        .filter(|(e, _)| matches!((*e).clone().unalias(), Expr::Column(c) if &c.name == key))
+                        .map(|(_, f)| f.name().clone())
+                        .collect();
+                    if aliases.len() > 1 {
+                        duplicate_key = Some((key.clone(), aliases));
+                    }
+                }
             }
             out
         }
@@ -182,6 +204,7 @@ pub fn plan_query(
         changelog: b.aggregated || b.reads_table,
         aggregates_table: b.aggregates_table,
         dropped_key,
+        duplicate_key,
     })
 }
 
