@@ -144,6 +144,18 @@ fn mistakes_are_refused_with_a_reason() {
             "SELECT x FROM a WHERE x REGEXP 'y';",
             "REGEXP / RLIKE is not supported",
         ),
+        (
+            "CREATE STREAM twice AS SELECT k, k AS k2, x FROM a;",
+            "The projection contains a key column (`K`) more than once, aliased as: K and K2.",
+        ),
+        (
+            "SELECT k, COUNT(*) FROM a WINDOW TUMBLING (SIZE 1 SECOND) EMIT FINAL;",
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: K",
+        ),
+        (
+            "SELECT k FROM a WINDOW TUMBLING (SIZE 1 SECOND);",
+            "WINDOW clause requires a GROUP BY clause.",
+        ),
     ] {
         let text = error(&mut s, sql);
         assert!(text.contains(expected), "{sql}\n{text}");
