@@ -57,8 +57,12 @@ fn repl_in_a_terminal() {
     }
     let home = std::env::temp_dir().join(format!("weir-repl-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("home");
+    // `script` runs the command through `$SHELL -c`; `exec` makes the REPL the terminal's
+    // foreground process itself, so Ctrl-C reaches it and not a shell (dash, for one, stays
+    // as the parent and dies of the SIGINT, reporting 130 for a REPL that exited normally).
+    let command = format!("exec {WEIR}");
     let mut child = Command::new("script")
-        .args(["-qfec", WEIR, "/dev/null"])
+        .args(["-qfec", &command, "/dev/null"])
         .env("HOME", &home)
         .env("TERM", "xterm")
         .stdin(Stdio::piped())
