@@ -201,7 +201,7 @@ impl Session {
             ));
         }
         let batch = RecordBatch::try_new(Arc::clone(&def.columns), batch.columns().to_vec())?;
-        self.append_rows(&def, batch, None)
+        self.append_rows(&def, batch, None, false)
     }
 
     /// The definition of the stream an embedding program names (unquoted names upper-cased).
@@ -240,6 +240,58 @@ impl Session {
     /// columns case-insensitively; missing fields are NULL. `rowtime` (ms) defaults to now.
     pub fn insert_json(&mut self, stream: &str, json: &str, rowtime: Option<i64>) -> Result<()> {
         let def = self.stream_def(stream)?;
+        let batch = json_row(&def, json)?;
+        let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
+        self.append_rows(&def, batch, rowtime, false)
+    }
+
+    /// Appends a tombstone to an in-memory table: deletes the row of the key given as a JSON
+    /// object of the key columns (`{"ID": 5}`), as a Kafka record with a null value does.
+    pub fn delete_json(&mut self, table: &str, key: &str, rowtime: Option<i64>) -> Result<()> {
+        let def = self.stream_def(table)?;
+        if def.kind != SourceKind::Table {
+            return Err(Error::sql(
+                format!(
+                    "{} is a stream: only a table's rows can be deleted",
+                    def.name
+                ),
+                None,
+            ));
+        }
+        let batch = json_row(&def, key)?;
+        if def
+            .key_columns
+            .iter()
+            .any(|&k| batch.column(k).null_count() > 0)
+        {
+            return Err(Error::sql(
+                format!("a tombstone for {} needs its key: {key}", def.name),
+                None,
+            ));
+        }
+        // Only the key of a tombstone counts.
+        let columns = batch
+            .columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if def.key_columns.contains(&i) {
+                    Arc::clone(c)
+                } else {
+                    arrow::array::new_null_array(c.data_type(), 1)
+                }
+            })
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&def.columns), columns)?;
+        let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
+        self.append_rows(&def, batch, rowtime, true)
+    }
+}
+
+/// One record given as a JSON object, decoded to a stream's declared columns (names match
+/// case-insensitively; missing fields are NULL).
+fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
+    {
         let value: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::sql(format!("invalid JSON record: {e}"), None))?;
         let serde_json::Value::Object(fields) = value else {
@@ -262,13 +314,13 @@ impl Session {
             .with_strict_mode(false)
             .build_decoder()?;
         decoder.decode(text.as_bytes())?;
-        let batch = decoder
+        decoder
             .flush()?
-            .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))?;
-        let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
-        self.append_rows(&def, batch, rowtime)
+            .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))
     }
+}
 
+impl Session {
     /// Appends one record whose value is DELIMITED text (the value columns in order) and whose
     /// key (a JSON scalar, or an object for several key columns) fills the key columns.
     pub fn insert_delimited(
@@ -332,7 +384,7 @@ impl Session {
         }
         let batch = RecordBatch::try_new(Arc::clone(&def.columns), columns)?;
         let rowtime = rowtime.map(|t| Arc::new(Int64Array::from(vec![t])) as ArrayRef);
-        self.append_rows(&def, batch, rowtime)
+        self.append_rows(&def, batch, rowtime, false)
     }
 
     /// Marks an in-memory stream complete: push queries over it end once they have read it.
@@ -619,7 +671,7 @@ impl Session {
                 let def = self.writable(target, true)?;
                 let values = values_batch(&self.catalog, &def, columns, rows)?;
                 let n = values.batch.num_rows();
-                self.append_rows(&def, values.batch, values.rowtime)?;
+                self.append_rows(&def, values.batch, values.rowtime, false)?;
                 Ok(Outcome::Done(format!(
                     "Inserted {n} row{} into {}",
                     if n == 1 { "" } else { "s" },
@@ -1191,6 +1243,7 @@ impl Session {
         def: &StreamDef,
         batch: RecordBatch,
         rowtime: Option<ArrayRef>,
+        tombstones: bool,
     ) -> Result<()> {
         let log = self.log_of(&def.name)?;
         let now = SystemTime::now()
@@ -1201,7 +1254,8 @@ impl Session {
         // the time given with the record, else now. A row whose TIMESTAMP column is null or
         // does not parse is reported as a bad record and skipped.
         let (batch, rowtime) = match &def.timestamp {
-            Some(ts) => {
+            // A tombstone has no value, so no TIMESTAMP column: its time is the record's.
+            Some(ts) if !tombstones => {
                 let times =
                     crate::sources::event_times(batch.column(ts.column), ts.format.as_deref())?;
                 if times.null_count() > 0 {
@@ -1226,7 +1280,7 @@ impl Session {
                     (batch, Some(times))
                 }
             }
-            None => (batch, rowtime),
+            _ => (batch, rowtime),
         };
         let n = batch.num_rows();
         let first = log.reserve_offsets(n)?;
@@ -1242,6 +1296,12 @@ impl Session {
         let mut columns = batch.columns().to_vec();
         columns.push(rowtime);
         columns.push(offsets);
+        if def.kind == SourceKind::Table {
+            columns.push(Arc::new(arrow::array::BooleanArray::from(vec![
+                tombstones;
+                n
+            ])));
+        }
         let full = RecordBatch::try_new(def.physical_schema(), columns)?;
         let mut parts = vec![Vec::new(); log.partitions()];
         if def.key_columns.is_empty() {

@@ -9,7 +9,7 @@ use weir_parser::{
     closest_match, CreateSource, KeyKind, Name, OptionValue, SourceKind, WithOptions,
 };
 
-use crate::columns::{hidden_fields, RESERVED};
+use crate::columns::{hidden_fields, tombstone_field, RESERVED};
 use crate::error::{PlanError, Result};
 use crate::types::arrow_type;
 
@@ -144,10 +144,14 @@ impl StreamDef {
         Ok(def)
     }
 
-    /// Columns as records carry them: the declared columns, then `ROWTIME` and `ROWOFFSET`.
+    /// Columns as records carry them: the declared columns, then `ROWTIME` and `ROWOFFSET`
+    /// (and, for a table, `ROWDELETED`: its rows are a changelog that may delete keys).
     pub fn physical_schema(&self) -> SchemaRef {
         let mut fields: Vec<Arc<Field>> = self.columns.fields().iter().cloned().collect();
         fields.extend(hidden_fields());
+        if self.kind == SourceKind::Table {
+            fields.push(tombstone_field());
+        }
         Arc::new(Schema::new(fields))
     }
 

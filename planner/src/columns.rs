@@ -6,6 +6,10 @@
 //!   column when one is declared, otherwise the time the record was ingested);
 //! - [`ROWOFFSET`]: the record's position in its original source (0-based), which also
 //!   restores source order when an exchange merges rows from several partitions.
+//!
+//! Tables (and every changelog, such as an aggregation's output) carry a third:
+//! - [`ROWDELETED`]: true on a tombstone, a row that deletes its key (its value columns are
+//!   NULL), as a Kafka record with a null value deletes its key from a compacted topic.
 
 use std::sync::Arc;
 
@@ -15,6 +19,8 @@ use arrow::datatypes::{DataType, Field};
 pub const ROWTIME: &str = "ROWTIME";
 /// Position of the record in its original source, BIGINT.
 pub const ROWOFFSET: &str = "ROWOFFSET";
+/// Whether a changelog row is a tombstone (deletes its key), BOOLEAN.
+pub const ROWDELETED: &str = "ROWDELETED";
 /// Start of a record's window (ms), in windowed aggregations.
 pub const WINDOWSTART: &str = "WINDOWSTART";
 /// End of a record's window (ms, exclusive), in windowed aggregations.
@@ -23,6 +29,7 @@ pub const WINDOWEND: &str = "WINDOWEND";
 pub const RESERVED: &[&str] = &[
     ROWTIME,
     ROWOFFSET,
+    ROWDELETED,
     "ROWPARTITION",
     "WINDOWSTART",
     "WINDOWEND",
@@ -30,7 +37,7 @@ pub const RESERVED: &[&str] = &[
 
 /// Whether `name` is one of the hidden system columns.
 pub fn is_hidden(name: &str) -> bool {
-    name == ROWTIME || name == ROWOFFSET
+    name == ROWTIME || name == ROWOFFSET || name == ROWDELETED
 }
 
 /// The hidden fields appended to every stream's physical schema.
@@ -39,6 +46,11 @@ pub fn hidden_fields() -> [Arc<Field>; 2] {
         Arc::new(Field::new(ROWTIME, DataType::Int64, false)),
         Arc::new(Field::new(ROWOFFSET, DataType::Int64, false)),
     ]
+}
+
+/// The tombstone flag a changelog's rows carry after the hidden fields.
+pub fn tombstone_field() -> Arc<Field> {
+    Arc::new(Field::new(ROWDELETED, DataType::Boolean, false))
 }
 
 /// The window-bound fields a windowed query adds after the hidden columns.

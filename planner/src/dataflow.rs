@@ -87,6 +87,9 @@ pub enum MapStep {
     Filter {
         /// Boolean predicate.
         predicate: Arc<dyn PhysicalExpr>,
+        /// On a changelog, the `ROWDELETED` column: tombstones pass whatever the predicate says
+        /// (they delete a key, and the key's earlier row may have passed).
+        tombstones: Option<usize>,
         /// For EXPLAIN.
         display: String,
     },
@@ -295,14 +298,28 @@ impl DataflowPlan {
                 }
             }
             Op::Aggregate(spec) => {
-                let window = match &spec.window {
-                    Some(w) if w.advance_ms == w.size_ms => {
-                        format!(" window TUMBLING {} ms, grace {} ms", w.size_ms, w.grace_ms)
+                let window = match spec.window.as_ref().map(|w| (w.kind, w.grace_ms)) {
+                    Some((
+                        WindowType::Time {
+                            size_ms,
+                            advance_ms,
+                        },
+                        grace,
+                    )) if advance_ms == size_ms => {
+                        format!(" window TUMBLING {size_ms} ms, grace {grace} ms")
                     }
-                    Some(w) => format!(
-                        " window HOPPING {} ms by {} ms, grace {} ms",
-                        w.size_ms, w.advance_ms, w.grace_ms
-                    ),
+                    Some((
+                        WindowType::Time {
+                            size_ms,
+                            advance_ms,
+                        },
+                        grace,
+                    )) => {
+                        format!(" window HOPPING {size_ms} ms by {advance_ms} ms, grace {grace} ms")
+                    }
+                    Some((WindowType::Session { gap_ms }, grace)) => {
+                        format!(" window SESSION gap {gap_ms} ms, grace {grace} ms")
+                    }
                     None => String::new(),
                 };
                 let emit = match spec.emit {
@@ -380,15 +397,33 @@ pub enum EmitMode {
     Final,
 }
 
-/// A time window of a `GROUP BY` (tumbling: `advance_ms == size_ms`).
+/// The window of a windowed `GROUP BY`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowDef {
-    /// Window length.
-    pub size_ms: i64,
-    /// Distance between window starts.
-    pub advance_ms: i64,
+    /// Its shape.
+    pub kind: WindowType,
     /// How long after its end a window still accepts late records.
     pub grace_ms: i64,
+}
+
+/// The shape of a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowType {
+    /// Fixed-size, epoch-aligned windows `[start, start + size)`, starting every `advance_ms`
+    /// (tumbling: `advance_ms == size_ms`); assigned to each row as it is read.
+    Time {
+        /// Window length.
+        size_ms: i64,
+        /// Distance between window starts.
+        advance_ms: i64,
+    },
+    /// Per-key activity sessions: a record within `gap_ms` of a session (before its start or
+    /// after its end) joins it, and one that bridges two sessions merges them. Bounds are the
+    /// first and last event times; the aggregation assigns them.
+    Session {
+        /// Inactivity gap.
+        gap_ms: i64,
+    },
 }
 
 /// A streaming aggregation (see the engine's aggregate operator for how it runs).
@@ -475,6 +510,11 @@ pub struct TableJoinSpec {
     pub right_time: usize,
     /// See `left_time`.
     pub right_offset: usize,
+    /// `ROWDELETED` within the left and the right columns: tombstones delete a key from its
+    /// side, and the left one holds whether a result row is a tombstone.
+    pub left_deleted: usize,
+    /// See `left_deleted`.
+    pub right_deleted: usize,
     /// Output: the left table's columns, then the right's; the left `ROWTIME` holds the later
     /// of the two rows' times.
     pub output: SchemaRef,

@@ -22,10 +22,10 @@ use weir_parser::sqlparser::ast::{
 };
 use weir_parser::{Emit, Position, SourceKind, StreamQuery, WindowKind, WindowSpec};
 
-use crate::columns::{window_fields, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
+use crate::columns::{window_fields, ROWDELETED, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
 use crate::dataflow::{
     AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId, Op,
-    Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec,
+    Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec, WindowType,
 };
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
@@ -351,17 +351,24 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
                 .into(),
         )));
     }
+    let grace_ms = w.grace_ms.unwrap_or(DEFAULT_GRACE_MS);
     let (size_ms, advance_ms) = match w.kind {
         WindowKind::Tumbling { size_ms } => (size_ms, size_ms),
         WindowKind::Hopping {
             size_ms,
             advance_ms,
         } => (size_ms, advance_ms),
-        WindowKind::Session { .. } => {
-            return Err(PlanError::unsupported(
-                "SESSION windows are not supported yet",
-                pos,
-            ));
+        WindowKind::Session { gap_ms } => {
+            if gap_ms <= 0 {
+                return Err(PlanError::invalid(
+                    "a SESSION window's inactivity gap must be positive",
+                    pos,
+                ));
+            }
+            return Ok(WindowDef {
+                kind: WindowType::Session { gap_ms },
+                grace_ms,
+            });
         }
     };
     if size_ms <= 0 || advance_ms <= 0 {
@@ -388,9 +395,11 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
         ));
     }
     Ok(WindowDef {
-        size_ms,
-        advance_ms,
-        grace_ms: w.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+        kind: WindowType::Time {
+            size_ms,
+            advance_ms,
+        },
+        grace_ms,
     })
 }
 
@@ -788,11 +797,36 @@ impl<'a> Builder<'a> {
                 let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
                 fields.extend(window_fields());
                 let physical = Arc::new(Schema::new(fields));
-                let step = MapStep::AssignWindows {
-                    size_ms: window.size_ms,
-                    advance_ms: window.advance_ms,
-                    rowtime_column,
-                    schema: Arc::clone(&physical),
+                let step = match window.kind {
+                    WindowType::Time {
+                        size_ms,
+                        advance_ms,
+                    } => MapStep::AssignWindows {
+                        size_ms,
+                        advance_ms,
+                        rowtime_column,
+                        schema: Arc::clone(&physical),
+                    },
+                    // A record starts as a session of its own, [t, t]; the aggregation merges
+                    // it with the sessions of its key it falls within the gap of.
+                    WindowType::Session { .. } => {
+                        let mut exprs: Vec<Arc<dyn PhysicalExpr>> = schema
+                            .fields()
+                            .iter()
+                            .enumerate()
+                            .map(|(i, f)| {
+                                Arc::new(PhysicalColumn::new(f.name(), i)) as Arc<dyn PhysicalExpr>
+                            })
+                            .collect();
+                        for _ in 0..2 {
+                            exprs.push(Arc::new(PhysicalColumn::new(ROWTIME, rowtime_column)));
+                        }
+                        MapStep::Project {
+                            exprs,
+                            schema: Arc::clone(&physical),
+                            display: "session of its own: WINDOWSTART = WINDOWEND = ROWTIME".into(),
+                        }
+                    }
                 };
                 let partitioning = self.nodes[node].partitioning.clone();
                 let logical = Arc::clone(&lowered.logical);
@@ -806,8 +840,14 @@ impl<'a> Builder<'a> {
             LogicalPlan::Filter(filter) => {
                 let input = self.lower(&filter.input)?;
                 let predicate = self.physical(&filter.predicate, &input.logical)?;
+                let tombstones = if self.is_changelog(input.node) {
+                    input.physical.index_of(ROWDELETED).ok()
+                } else {
+                    None
+                };
                 let step = MapStep::Filter {
                     predicate,
+                    tombstones,
                     display: filter.predicate.to_string(),
                 };
                 Ok(self.push_step(input, step, None))
@@ -886,6 +926,24 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether a node's rows are a changelog (a table's rows, an aggregation's output, a
+    /// table-table join's): later rows replace earlier ones of their key, and tombstones
+    /// (`ROWDELETED`) delete keys.
+    fn is_changelog(&self, node: NodeId) -> bool {
+        let node = &self.nodes[node];
+        match &node.op {
+            Op::Scan { stream, .. } => self
+                .catalog
+                .get(stream)
+                .is_some_and(|d| d.kind == SourceKind::Table),
+            Op::Aggregate(_) | Op::TableJoin(_) => true,
+            Op::Map { .. } | Op::Exchange { .. } => {
+                node.inputs.first().is_some_and(|&i| self.is_changelog(i))
+            }
+            Op::LookupJoin(_) | Op::WindowJoin(_) | Op::Union => false,
+        }
+    }
+
     /// A projection carries the hidden system columns through, and keeps the key when the key
     /// columns are projected as they are.
     fn project(&mut self, p: &Projection, input: Lowered) -> Result<Lowered> {
@@ -908,8 +966,17 @@ impl<'a> Builder<'a> {
             }
         }
         let visible = fields.len();
-        for hidden in [ROWTIME, ROWOFFSET] {
-            if fields.iter().any(|f| f.name() == hidden) {
+        let changelog = self.is_changelog(input.node);
+        if changelog {
+            // A changelog's tombstones have NULL values in every column but the key.
+            for f in &mut fields {
+                if !f.is_nullable() {
+                    *f = Arc::new(f.as_ref().clone().with_nullable(true));
+                }
+            }
+        }
+        for hidden in [ROWTIME, ROWOFFSET, ROWDELETED] {
+            if fields.iter().any(|f| f.name() == hidden) || (hidden == ROWDELETED && !changelog) {
                 continue;
             }
             if let Ok(idx) = input.physical.index_of(hidden) {
@@ -1453,6 +1520,8 @@ impl<'a> Builder<'a> {
             left_offset: hidden(&left.physical, ROWOFFSET)?,
             right_time: hidden(&right.physical, ROWTIME)?,
             right_offset: hidden(&right.physical, ROWOFFSET)?,
+            left_deleted: hidden(&left.physical, ROWDELETED)?,
+            right_deleted: hidden(&right.physical, ROWDELETED)?,
             output: Arc::clone(&output),
             display: format!("{} = {}", on.0, on.1),
         };
@@ -1846,8 +1915,20 @@ impl<'a> Builder<'a> {
                 .index_of(name)
                 .map_err(|_| PlanError::Internal(format!("aggregate input without {name}")))
         };
-        let mut fields = out_fields.clone();
+        // Aggregate values are NULL on the tombstones a changelog may carry.
+        let mut fields: Vec<Arc<Field>> = out_fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if i < n_groups {
+                    Arc::clone(f)
+                } else {
+                    Arc::new(f.as_ref().clone().with_nullable(true))
+                }
+            })
+            .collect();
         fields.extend(crate::columns::hidden_fields());
+        fields.push(crate::columns::tombstone_field());
         let output = Arc::new(Schema::new(fields));
         let spec = AggregateSpec {
             group_exprs,

@@ -344,11 +344,36 @@ fn feed_inputs(session: &mut Session, case: &Value) -> Result<(), Verdict> {
             return Err(Verdict::Fail(format!("no stream reads topic {topic}")));
         }
         let value = record.get("value").cloned().unwrap_or(Value::Null);
-        if value.is_null() {
-            return Err(Verdict::Skip("tombstone (null value) inputs".into()));
-        }
         let timestamp = record.get("timestamp").and_then(Value::as_i64).unwrap_or(0);
         for info in &targets {
+            if value.is_null() {
+                if !info.is_table {
+                    return Err(Verdict::Skip("null-value records in streams".into()));
+                }
+                let key = record.get("key").cloned().unwrap_or(Value::Null);
+                let mut fields = Map::new();
+                match (info.key_columns.as_slice(), &key) {
+                    ([k], _) => {
+                        fields.insert(info.schema.field(*k).name().clone(), key.clone());
+                    }
+                    (keys, Value::Object(obj)) => {
+                        for k in keys {
+                            let name = info.schema.field(*k).name();
+                            let v = obj
+                                .iter()
+                                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                                .map(|(_, v)| v.clone());
+                            fields.insert(name.clone(), v.unwrap_or(Value::Null));
+                        }
+                    }
+                    _ => return Err(Verdict::Skip("tombstones for keyless tables".into())),
+                }
+                let text = Value::Object(fields).to_string();
+                if let Err(e) = session.delete_json(&info.name, &text, Some(timestamp)) {
+                    return Err(Verdict::Fail(format!("could not delete {text}: {e}")));
+                }
+                continue;
+            }
             if let (Some(_), Value::String(text)) = (info.delimiter, &value) {
                 let key = record
                     .get("key")
@@ -493,7 +518,14 @@ fn csv_field(text: &str, first: bool, delimiter: char) -> String {
 
 /// A sink's records as `{key, value, timestamp, window}` objects, in order.
 fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Result<Vec<Value>> {
-    let sql = format!("SELECT *, ROWTIME FROM `{}` EMIT CHANGES;", info.name);
+    let sql = if info.is_table {
+        format!(
+            "SELECT *, ROWTIME, ROWDELETED FROM `{}` EMIT CHANGES;",
+            info.name
+        )
+    } else {
+        format!("SELECT *, ROWTIME FROM `{}` EMIT CHANGES;", info.name)
+    };
     let query = session.query(&sql)?;
     let mut out = Vec::new();
     for batch in query {
@@ -511,6 +543,7 @@ fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Resul
                 bail!("a row did not serialise as an object");
             };
             let timestamp = row.remove("ROWTIME").unwrap_or(Value::Null);
+            let deleted = row.remove("ROWDELETED") == Some(Value::Bool(true));
             let start = row.remove("WINDOWSTART");
             let end = row.remove("WINDOWEND");
             let key_names: Vec<String> = info
@@ -534,6 +567,8 @@ fn read_records(session: &mut Session, info: &weir::StreamInfo) -> anyhow::Resul
                 _ => Value::Object(key_fields),
             };
             let value = match info.delimiter {
+                // A tombstone: the key is deleted.
+                _ if deleted => Value::Null,
                 // DELIMITED values compare as the text ksqlDB would write: the value columns in
                 // declared order.
                 Some(d) => {

@@ -15,6 +15,13 @@
 //! 4. Output rows carry `ROWTIME` = the latest event time of the group's inputs and
 //!    `ROWOFFSET` = the offset of its latest input row.
 //!
+//! Session windows have no fixed bounds, so they are assigned here rather than at the scan:
+//! every key keeps its open sessions, a record within the inactivity gap of one joins it, and
+//! a record that bridges several merges them (their accumulator states are merged, as in
+//! step 3's reshaping). A session whose bounds changed, or that was merged into another, was
+//! emitted under its old bounds: `EMIT CHANGES` retracts it with a tombstone (`ROWDELETED`)
+//! right before the new session's row, as ksqlDB does.
+//!
 //! Reading some groups, or dropping closed ones, goes through the accumulators' partial state
 //! (`state` + `merge_batch`, as DataFusion's two-phase aggregation does): the state of every
 //! group is taken out once, the survivors are merged back under their new indices, and the
@@ -23,7 +30,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use arrow::compute::{filter_record_batch, take};
 use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
@@ -31,11 +38,21 @@ use arrow::row::{RowConverter, SortField};
 use datafusion_expr::{EmitTo, GroupsAccumulator};
 use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion_physical_expr::GroupsAccumulatorAdapter;
-use weir_planner::{AggregateSpec, EmitMode};
+use weir_planner::{AggregateSpec, EmitMode, WindowType};
 
 use super::operator::Operator;
 use crate::error::Result;
 use crate::sources::Metrics;
+
+/// One output row: a group, with the bounds, time and offset it is emitted with.
+#[derive(Clone, Copy)]
+struct OutRow {
+    group: usize,
+    start: i64,
+    end: i64,
+    time: i64,
+    offset: i64,
+}
 
 pub(crate) struct AggregateOperator {
     spec: Arc<AggregateSpec>,
@@ -45,6 +62,11 @@ pub(crate) struct AggregateOperator {
     /// Per group index: its encoded key, window end, latest event time and offset.
     keys: Vec<Vec<u8>>,
     window_ends: Vec<Option<i64>>,
+    /// Session windows: the inactivity gap, each group's session start (its end is in
+    /// `window_ends`), and the open sessions of every key (encoded without the window).
+    session_gap: Option<i64>,
+    window_starts: Vec<i64>,
+    sessions: HashMap<Vec<u8>, Vec<usize>>,
     last_time: Vec<i64>,
     last_offset: Vec<i64>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
@@ -67,8 +89,13 @@ fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAcc
 
 impl AggregateOperator {
     pub(crate) fn new(spec: Arc<AggregateSpec>, metrics: Arc<Metrics>) -> Result<Self> {
-        let fields = spec
-            .group_types
+        let session_gap = match spec.window.as_ref().map(|w| w.kind) {
+            Some(WindowType::Session { gap_ms }) => Some(gap_ms),
+            _ => None,
+        };
+        // A session group's key is encoded without its (changing) window bounds.
+        let encoded_keys = spec.group_types.len() - 2 * usize::from(session_gap.is_some());
+        let fields = spec.group_types[..encoded_keys]
             .iter()
             .map(|t| SortField::new(t.clone()))
             .collect();
@@ -83,6 +110,9 @@ impl AggregateOperator {
             ids: HashMap::new(),
             keys: Vec::new(),
             window_ends: Vec::new(),
+            session_gap,
+            window_starts: Vec::new(),
+            sessions: HashMap::new(),
             last_time: Vec::new(),
             last_offset: Vec::new(),
             accumulators,
@@ -135,32 +165,101 @@ impl AggregateOperator {
         if read.is_empty() {
             return Ok(None);
         }
+        let rows: Vec<OutRow> = read
+            .iter()
+            .map(|&g| OutRow {
+                group: g,
+                start: self.window_starts.get(g).copied().unwrap_or(0),
+                end: self.window_ends[g].unwrap_or(0),
+                time: self.last_time[g],
+                offset: self.last_offset[g],
+            })
+            .collect();
+        self.assemble(&rows, Some(values)).map(Some)
+    }
+
+    /// Output rows: the group keys of `rows` (with their session bounds, for sessions), the
+    /// aggregate `values` — or, without values, tombstones (NULL values, `ROWDELETED`).
+    fn assemble(&self, rows: &[OutRow], values: Option<Vec<ArrayRef>>) -> Result<RecordBatch> {
         let parser = self.converter.parser();
         let mut columns = self
             .converter
-            .convert_rows(read.iter().map(|&g| parser.parse(&self.keys[g])))?;
-        for (i, array) in values.into_iter().enumerate() {
-            let field = self.spec.output.field(self.spec.group_types.len() + i);
-            columns.push(if array.data_type() == field.data_type() {
-                array
-            } else {
-                arrow::compute::cast(&array, field.data_type())?
-            });
+            .convert_rows(rows.iter().map(|r| parser.parse(&self.keys[r.group])))?;
+        if self.session_gap.is_some() {
+            columns.push(Arc::new(
+                rows.iter().map(|r| r.start).collect::<Int64Array>(),
+            ));
+            columns.push(Arc::new(rows.iter().map(|r| r.end).collect::<Int64Array>()));
+        }
+        let groups = self.spec.group_types.len();
+        let deleted = values.is_none();
+        match values {
+            Some(values) => {
+                for (i, array) in values.into_iter().enumerate() {
+                    let field = self.spec.output.field(groups + i);
+                    columns.push(if array.data_type() == field.data_type() {
+                        array
+                    } else {
+                        arrow::compute::cast(&array, field.data_type())?
+                    });
+                }
+            }
+            None => {
+                for i in 0..self.spec.aggregates.len() {
+                    let field = self.spec.output.field(groups + i);
+                    columns.push(arrow::array::new_null_array(field.data_type(), rows.len()));
+                }
+            }
         }
         columns.push(Arc::new(
-            read.iter()
-                .map(|&g| self.last_time[g])
-                .collect::<Int64Array>(),
+            rows.iter().map(|r| r.time).collect::<Int64Array>(),
         ));
         columns.push(Arc::new(
-            read.iter()
-                .map(|&g| self.last_offset[g])
-                .collect::<Int64Array>(),
+            rows.iter().map(|r| r.offset).collect::<Int64Array>(),
         ));
-        Ok(Some(RecordBatch::try_new(
+        columns.push(Arc::new(BooleanArray::from(vec![deleted; rows.len()])));
+        Ok(RecordBatch::try_new(
             Arc::clone(&self.spec.output),
             columns,
-        )?))
+        )?)
+    }
+
+    /// Keeps the groups `kept` (in that order, as the new indices 0..) in the bookkeeping
+    /// (the accumulators are reshaped separately).
+    fn compact(&mut self, kept: &[usize]) {
+        let old_len = self.keys.len();
+        let take_vec = |v: &Vec<i64>| kept.iter().map(|&g| v[g]).collect::<Vec<_>>();
+        self.last_time = take_vec(&self.last_time);
+        self.last_offset = take_vec(&self.last_offset);
+        self.window_ends = kept.iter().map(|&g| self.window_ends[g]).collect();
+        self.keys = kept
+            .iter()
+            .map(|&g| std::mem::take(&mut self.keys[g]))
+            .collect();
+        if self.session_gap.is_some() {
+            self.window_starts = take_vec(&self.window_starts);
+            let mut new_index = vec![usize::MAX; old_len];
+            for (i, &g) in kept.iter().enumerate() {
+                new_index[g] = i;
+            }
+            self.sessions.retain(|_, list| {
+                list.retain_mut(|g| match new_index.get(*g) {
+                    Some(&i) if i != usize::MAX => {
+                        *g = i;
+                        true
+                    }
+                    _ => false,
+                });
+                !list.is_empty()
+            });
+        } else {
+            self.ids = self
+                .keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| (k.clone(), i))
+                .collect();
+        }
     }
 
     /// Drops (and counts) rows whose window end + grace is at or before the stream time the
@@ -192,6 +291,198 @@ impl AggregateOperator {
         }
         self.metrics.add_late(dropped as u64);
         Ok(filter_record_batch(&batch, &keep)?)
+    }
+}
+
+impl AggregateOperator {
+    /// Session windows: assigns each row to a session of its key (creating, extending or
+    /// merging sessions, in row order), updates the accumulators, and emits the changes —
+    /// tombstones for the sessions that were emitted under bounds they no longer have.
+    fn process_sessions(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &[ArrayRef],
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let gap = self.session_gap.unwrap_or(0);
+        let rows = batch.num_rows();
+        let encoded = if keys.is_empty() {
+            None
+        } else {
+            Some(self.converter.convert_columns(keys)?)
+        };
+        let times = batch
+            .column(self.spec.rowtime_column)
+            .as_primitive::<Int64Type>()
+            .clone();
+        let offsets = batch
+            .column(self.spec.rowoffset_column)
+            .as_primitive::<Int64Type>()
+            .clone();
+        let old_total = self.groups();
+        // Groups merged into another during this batch (→ the group that absorbed them).
+        let mut merged_into: HashMap<usize, usize> = HashMap::new();
+        // Bounds and time of the groups that existed before this batch, as last emitted.
+        let mut before: HashMap<usize, (i64, i64, i64)> = HashMap::new();
+        let mut row_group = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let key: &[u8] = match &encoded {
+                Some(r) => r.row(row).data(),
+                None => &[],
+            };
+            let (t, offset) = (times.value(row), offsets.value(row));
+            if !self.sessions.contains_key(key) {
+                self.sessions.insert(key.to_vec(), Vec::new());
+            }
+            let Some(list) = self.sessions.get_mut(key) else {
+                continue;
+            };
+            // Sessions this record falls within the gap of (as Kafka Streams finds them:
+            // end >= t - gap and start <= t + gap), earliest first.
+            let mut hits: Vec<usize> = list
+                .iter()
+                .copied()
+                .filter(|&g| {
+                    self.window_starts[g].saturating_sub(gap) <= t
+                        && t <= self.window_ends[g].unwrap_or(i64::MIN).saturating_add(gap)
+                })
+                .collect();
+            hits.sort_by_key(|&g| (self.window_starts[g], g));
+            for &g in &hits {
+                if g < old_total {
+                    before.entry(g).or_insert((
+                        self.window_starts[g],
+                        self.window_ends[g].unwrap_or(0),
+                        self.last_time[g],
+                    ));
+                }
+            }
+            let target = match hits.split_first() {
+                None => {
+                    let id = self.keys.len();
+                    self.keys.push(key.to_vec());
+                    self.window_starts.push(t);
+                    self.window_ends.push(Some(t));
+                    self.last_time.push(t);
+                    self.last_offset.push(offset);
+                    list.push(id);
+                    id
+                }
+                Some((&first, rest)) => {
+                    for &g in rest {
+                        self.window_starts[first] =
+                            self.window_starts[first].min(self.window_starts[g]);
+                        self.window_ends[first] = self.window_ends[first].max(self.window_ends[g]);
+                        self.last_time[first] = self.last_time[first].max(self.last_time[g]);
+                        self.last_offset[first] = self.last_offset[first].max(self.last_offset[g]);
+                        merged_into.insert(g, first);
+                    }
+                    list.retain(|g| !rest.contains(g));
+                    first
+                }
+            };
+            self.window_starts[target] = self.window_starts[target].min(t);
+            self.window_ends[target] = self.window_ends[target].max(Some(t));
+            self.last_time[target] = self.last_time[target].max(t);
+            self.last_offset[target] = self.last_offset[target].max(offset);
+            row_group.push(target);
+        }
+        let find = |mut g: usize| {
+            while let Some(&to) = merged_into.get(&g) {
+                g = to;
+            }
+            g
+        };
+        // Renumber: merged-away groups leave, the others keep their order.
+        let total = self.groups();
+        let kept: Vec<usize> = (0..total)
+            .filter(|g| !merged_into.contains_key(g))
+            .collect();
+        let mut new_index = vec![usize::MAX; total];
+        for (i, &g) in kept.iter().enumerate() {
+            new_index[g] = i;
+        }
+        let resolve = |g: usize| new_index[find(g)];
+        if merged_into.keys().any(|&g| g < old_total) {
+            // Fold the states of merged sessions into the sessions that absorbed them.
+            let targets: Vec<usize> = (0..old_total).map(resolve).collect();
+            for (acc, agg) in self.accumulators.iter_mut().zip(&self.spec.aggregates) {
+                let state = acc.state(EmitTo::All)?;
+                let mut fresh = new_accumulator(agg)?;
+                fresh.merge_batch(&state, &targets, kept.len())?;
+                *acc = fresh;
+            }
+        }
+        // Tombstones for the sessions emitted under bounds they no longer have, keyed by the
+        // group (new index) whose row follows them.
+        let mut retracted: Vec<(usize, OutRow)> = Vec::new();
+        if self.spec.emit == EmitMode::Changes {
+            for (&g, &(start, end, time)) in &before {
+                let now = find(g);
+                let moved =
+                    now != g || self.window_starts[g] != start || self.window_ends[g] != Some(end);
+                if moved {
+                    retracted.push((
+                        new_index[now],
+                        OutRow {
+                            group: new_index[now],
+                            start,
+                            end,
+                            time,
+                            offset: self.last_offset[now],
+                        },
+                    ));
+                }
+            }
+        }
+        let indices: Vec<usize> = row_group.iter().map(|&g| resolve(g)).collect();
+        if kept.len() != total {
+            self.compact(&kept);
+        }
+        let groups = self.groups();
+        for (acc, agg) in self.accumulators.iter_mut().zip(&self.spec.aggregates) {
+            let args = agg
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(rows)))
+                .collect::<Result<Vec<ArrayRef>, _>>()?;
+            acc.update_batch(&args, &indices, None, groups)?;
+        }
+        if self.spec.emit != EmitMode::Changes {
+            return Ok(());
+        }
+        let mut changed = indices;
+        changed.sort_unstable();
+        changed.dedup();
+        changed.sort_by_key(|&g| self.last_offset[g]);
+        let values = self.reshape(&changed, None)?;
+        let Some(updates) = self.rows(&changed, values)? else {
+            return Ok(());
+        };
+        if retracted.is_empty() {
+            out.push(updates);
+            return Ok(());
+        }
+        // Each session's tombstones (earliest first), then its new row.
+        retracted.sort_by_key(|(owner, row)| (*owner, row.start));
+        let tombstones =
+            self.assemble(&retracted.iter().map(|(_, r)| *r).collect::<Vec<_>>(), None)?;
+        let mut by_owner: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (j, (owner, _)) in retracted.iter().enumerate() {
+            by_owner.entry(*owner).or_default().push(j);
+        }
+        let mut order: Vec<(usize, usize)> = Vec::with_capacity(retracted.len() + changed.len());
+        for (i, g) in changed.iter().enumerate() {
+            for &j in by_owner.get(g).map(Vec::as_slice).unwrap_or(&[]) {
+                order.push((0, j));
+            }
+            order.push((1, i));
+        }
+        out.push(arrow::compute::interleave_record_batch(
+            &[&tombstones, &updates],
+            &order,
+        )?);
+        Ok(())
     }
 }
 
@@ -231,6 +522,9 @@ impl Operator for AggregateOperator {
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
+        }
+        if self.session_gap.is_some() {
+            return self.process_sessions(&batch, &keys[..key_count], out);
         }
         // A global aggregate (no GROUP BY) has one group with an empty key.
         let encoded = if keys.is_empty() {
@@ -299,7 +593,11 @@ impl Operator for AggregateOperator {
         let Some(window) = &self.spec.window else {
             return Ok(());
         };
-        let cutoff = watermark.saturating_sub(window.grace_ms);
+        // A session can still grow (and merge) until its end + gap has passed too.
+        let gap = self.session_gap.unwrap_or(0);
+        let cutoff = watermark
+            .saturating_sub(window.grace_ms)
+            .saturating_sub(gap);
         // The end of input (watermark at the end of time) closes every window.
         let closes = |g: usize| {
             self.window_ends[g].is_some_and(|end| watermark == i64::MAX || end <= cutoff)
@@ -319,21 +617,7 @@ impl Operator for AggregateOperator {
         if let Some(b) = self.rows(read, values)? {
             out.push(b);
         }
-        // Renumber the surviving groups.
-        let take_vec = |v: &Vec<i64>| kept.iter().map(|&g| v[g]).collect::<Vec<_>>();
-        self.last_time = take_vec(&self.last_time);
-        self.last_offset = take_vec(&self.last_offset);
-        self.window_ends = kept.iter().map(|&g| self.window_ends[g]).collect();
-        self.keys = kept
-            .iter()
-            .map(|&g| std::mem::take(&mut self.keys[g]))
-            .collect();
-        self.ids = self
-            .keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i))
-            .collect();
+        self.compact(&kept);
         Ok(())
     }
 }

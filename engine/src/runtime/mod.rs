@@ -343,9 +343,15 @@ fn run_partitions(
     let parts = ops.len();
     // Per partition: its batches, each tagged with its input index, in processing order.
     let mut per_partition: Vec<Vec<(usize, RecordBatch)>> = vec![Vec::new(); parts];
+    let several = inputs.len() > 1;
     for (input, by_partition) in inputs.into_iter().enumerate().rev() {
         for (p, batches) in by_partition.into_iter().enumerate() {
             per_partition[p % parts].extend(batches.into_iter().map(|b| (input, b)));
+        }
+    }
+    if several && ops.first().is_some_and(|op| op.merges_inputs_by_time()) {
+        for items in per_partition.iter_mut() {
+            *items = merge_by_time(std::mem::take(items))?;
         }
     }
     type Work<'a> = (
@@ -405,6 +411,54 @@ fn run_partitions(
     })?;
     done.sort_by_key(|(p, _)| *p);
     Ok(done.into_iter().map(|(_, out)| out).collect())
+}
+
+/// Rows of several inputs in event-time order: repeatedly the input whose next row has the
+/// earliest `ROWTIME` (the lower input on ties), each input keeping its own order; returned as
+/// slices of the original batches.
+fn merge_by_time(items: Vec<(usize, RecordBatch)>) -> Result<Vec<(usize, RecordBatch)>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    let inputs = items.iter().map(|(i, _)| *i + 1).max().unwrap_or(0);
+    // Per input: its (item, row) sequence, with times.
+    let mut queues: Vec<Vec<(usize, usize, i64)>> = vec![Vec::new(); inputs];
+    for (k, (input, batch)) in items.iter().enumerate() {
+        let times = batch
+            .schema()
+            .index_of(weir_planner::columns::ROWTIME)
+            .ok()
+            .and_then(|c| batch.column(c).as_primitive_opt::<Int64Type>().cloned());
+        for r in 0..batch.num_rows() {
+            let t = times.as_ref().map_or(0, |t| t.value(r));
+            queues[*input].push((k, r, t));
+        }
+    }
+    let mut heads = vec![0usize; inputs];
+    let mut out: Vec<(usize, RecordBatch)> = Vec::new();
+    // The run being collected: (input, item, first row, rows).
+    let mut run: Option<(usize, usize, usize, usize)> = None;
+    loop {
+        let next = (0..inputs)
+            .filter(|&i| heads[i] < queues[i].len())
+            .min_by_key(|&i| (queues[i][heads[i]].2, i));
+        let Some(i) = next else { break };
+        let (k, r, _) = queues[i][heads[i]];
+        heads[i] += 1;
+        run = match run {
+            Some((ri, rk, start, len)) if ri == i && rk == k && start + len == r => {
+                Some((ri, rk, start, len + 1))
+            }
+            Some((ri, rk, start, len)) => {
+                out.push((ri, items[rk].1.slice(start, len)));
+                Some((i, k, r, 1))
+            }
+            None => Some((i, k, r, 1)),
+        };
+    }
+    if let Some((ri, rk, start, len)) = run {
+        out.push((ri, items[rk].1.slice(start, len)));
+    }
+    Ok(out)
 }
 
 /// Whether the scan `scan` feeds (through maps and exchanges) the table side of a join.

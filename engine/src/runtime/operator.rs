@@ -43,6 +43,12 @@ pub(crate) trait Operator: Send {
         Ok(())
     }
 
+    /// Whether rows of several inputs must arrive in event-time order (each input keeping its
+    /// own order), as Kafka Streams picks the input whose next record is earliest.
+    fn merges_inputs_by_time(&self) -> bool {
+        false
+    }
+
     /// The input has ended.
     fn finish(&mut self, _out: &mut Vec<RecordBatch>) -> Result<()> {
         Ok(())
@@ -92,7 +98,11 @@ impl Operator for MapOperator {
                 return Ok(());
             }
             batch = match step {
-                MapStep::Filter { predicate, .. } => {
+                MapStep::Filter {
+                    predicate,
+                    tombstones,
+                    ..
+                } => {
                     // A row the condition cannot be evaluated on does not pass it.
                     let mask = evaluate_lenient(predicate, &batch)?;
                     let mask = match arrow::array::Array::nulls(&mask) {
@@ -104,7 +114,16 @@ impl Operator for MapOperator {
                     if mask.data_type() != &DataType::Boolean {
                         return Err(Error::Internal("filter predicate is not boolean".into()));
                     }
-                    filter_record_batch(&batch, mask.as_boolean())?
+                    match tombstones {
+                        Some(t) => {
+                            let keep = arrow::compute::or(
+                                mask.as_boolean(),
+                                batch.column(*t).as_boolean(),
+                            )?;
+                            filter_record_batch(&batch, &keep)?
+                        }
+                        None => filter_record_batch(&batch, mask.as_boolean())?,
+                    }
                 }
                 MapStep::AssignWindows {
                     size_ms,

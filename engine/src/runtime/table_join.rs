@@ -5,6 +5,10 @@
 //! both sides have the key, LEFT / RIGHT / FULL OUTER also when only the kept side has it
 //! (with NULLs for the other). The result is a changelog keyed like the left table; its time
 //! is the later of the two rows' times.
+//!
+//! A tombstone (`ROWDELETED`) deletes its key from its side. When that removes a joined row
+//! that existed (for an INNER join, both sides had the key), the result is a tombstone too;
+//! when the other side is kept alone (an outer join), the key's row loses this side instead.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -101,72 +105,106 @@ impl TableJoinOperator {
         let batch =
             RecordBatch::try_new(Arc::clone(&self.sides[s].schema), batch.columns().to_vec())?;
         let keys = self.sides[s].keys(&batch)?;
+        let deleted_col = if s == 0 {
+            self.spec.left_deleted
+        } else {
+            self.spec.right_deleted
+        };
+        let deleted = batch.column(deleted_col).as_boolean().clone();
         let at = self.sides[s].batches.len();
         self.sides[s].batches.push(batch);
         let keep = [self.spec.kind.keeps_left(), self.spec.kind.keeps_right()];
         let other = 1 - s;
+        // Whether the join has a row for a key with these sides present.
+        let joined = |this: bool, that: bool| (this && (that || keep[s])) || (that && keep[other]);
         // (left (batch, row), right (batch, row)) of each emitted row; (0, 0) is the NULL row.
         let mut picks: [Vec<(usize, usize)>; 2] = [Vec::new(), Vec::new()];
+        let mut tombstones: Vec<bool> = Vec::new();
+        let mut triggers: Vec<usize> = Vec::new();
         for (r, key) in keys.iter().enumerate() {
             // A NULL primary key is not a row of the table.
             let Some(key) = key else { continue };
-            self.sides[s].latest.insert(key.clone(), (at, r));
             let partner = self.sides[other].latest.get(key).copied();
-            if partner.is_none() && !keep[s] {
+            if deleted.value(r) {
+                let existed = self.sides[s].latest.remove(key).is_some();
+                if joined(false, partner.is_some()) {
+                    // The other side stays, without this one.
+                    picks[s].push((0, 0));
+                    picks[other].push(partner.unwrap_or((0, 0)));
+                    tombstones.push(false);
+                    triggers.push(r);
+                } else if joined(existed, partner.is_some()) {
+                    picks[s].push((at, r));
+                    picks[other].push((0, 0));
+                    tombstones.push(true);
+                    triggers.push(r);
+                }
+                continue;
+            }
+            self.sides[s].latest.insert(key.clone(), (at, r));
+            if !joined(true, partner.is_some()) {
                 continue;
             }
             picks[s].push((at, r));
             picks[other].push(partner.unwrap_or((0, 0)));
+            tombstones.push(false);
+            triggers.push(r);
         }
         if picks[0].is_empty() {
             return Ok(());
         }
         let mut columns = Vec::with_capacity(self.spec.output.fields().len());
         let mut times: [Vec<Option<i64>>; 2] = [Vec::new(), Vec::new()];
-        let mut offsets: [Vec<Option<i64>>; 2] = [Vec::new(), Vec::new()];
         for (side_no, side) in self.sides.iter().enumerate() {
-            let (time_col, offset_col) = if side_no == 0 {
-                (self.spec.left_time, self.spec.left_offset)
+            let time_col = if side_no == 0 {
+                self.spec.left_time
             } else {
-                (self.spec.right_time, self.spec.right_offset)
+                self.spec.right_time
             };
             for c in 0..side.schema.fields().len() {
                 let arrays: Vec<&dyn Array> =
                     side.batches.iter().map(|b| b.column(c).as_ref()).collect();
                 let column = interleave(&arrays, &picks[side_no])?;
-                if c == time_col || c == offset_col {
-                    let values: Vec<Option<i64>> = match column.as_primitive_opt::<Int64Type>() {
+                if c == time_col {
+                    times[side_no] = match column.as_primitive_opt::<Int64Type>() {
                         Some(a) => a.iter().collect(),
                         None => vec![None; column.len()],
                     };
-                    if c == time_col {
-                        times[side_no] = values;
-                    } else {
-                        offsets[side_no] = values;
-                    }
                 }
                 columns.push(column);
             }
         }
-        let time: Int64Array = times[0]
+        // The update that produced each row (also when it removed this side of the row) gives
+        // its position, and its time when that is later than the other side's.
+        let (time_col, offset_col) = if s == 0 {
+            (self.spec.left_time, self.spec.left_offset)
+        } else {
+            (self.spec.right_time, self.spec.right_offset)
+        };
+        let trigger = &self.sides[s].batches[at];
+        let trigger_times = trigger.column(time_col).as_primitive::<Int64Type>();
+        let trigger_offsets = trigger.column(offset_col).as_primitive::<Int64Type>();
+        let time: Int64Array = triggers
             .iter()
-            .zip(&times[1])
-            .map(|(l, r)| match (l, r) {
-                (Some(l), Some(r)) => Some(*l.max(r)),
-                (l, r) => l.or(*r),
+            .enumerate()
+            .map(|(i, &r)| {
+                let t = trigger_times.value(r);
+                Some(t.max(times[other][i].unwrap_or(i64::MIN)))
             })
             .collect();
-        // The row's position is the update's (the side that triggered it).
-        let offset: Int64Array = offsets[s].iter().copied().collect();
+        let offset: Int64Array = triggers
+            .iter()
+            .map(|&r| Some(trigger_offsets.value(r)))
+            .collect();
         columns[self.spec.left_time] = Arc::new(time);
         columns[self.spec.left_offset] = Arc::new(offset);
-        if self.spec.kind.keeps_right() {
-            let left_key = Arc::clone(&columns[self.spec.left_key_column]);
-            let right_key = &columns[self.spec.left_columns + self.spec.right_key_column];
-            let present = arrow::compute::is_not_null(&left_key)?;
-            columns[self.spec.left_key_column] =
-                arrow::compute::kernels::zip::zip(&present, &left_key, right_key)?;
-        }
+        columns[self.spec.left_deleted] = Arc::new(arrow::array::BooleanArray::from(tombstones));
+        // The result's key is the left key, or the right one where the left side is missing.
+        let left_key = Arc::clone(&columns[self.spec.left_key_column]);
+        let right_key = &columns[self.spec.left_columns + self.spec.right_key_column];
+        let present = arrow::compute::is_not_null(&left_key)?;
+        columns[self.spec.left_key_column] =
+            arrow::compute::kernels::zip::zip(&present, &left_key, right_key)?;
         out.push(RecordBatch::try_new(
             Arc::clone(&self.spec.output),
             columns,
@@ -187,5 +225,9 @@ impl Operator for TableJoinOperator {
         out: &mut Vec<RecordBatch>,
     ) -> Result<()> {
         self.update(input.min(1), batch, out)
+    }
+
+    fn merges_inputs_by_time(&self) -> bool {
+        true
     }
 }

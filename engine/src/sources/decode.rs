@@ -172,9 +172,17 @@ impl RecordDecoder {
                 filter(&offsets, &valid)?,
             )
         };
+        let rows = batch.num_rows();
         let mut columns = batch.columns().to_vec();
         columns.push(rowtime);
         columns.push(offsets);
+        // A table's rows read from a file are upserts, never tombstones (ROWDELETED).
+        if self.physical.fields().len() > columns.len() {
+            columns.push(Arc::new(arrow::array::BooleanArray::from(vec![
+                false;
+                rows
+            ])));
+        }
         Ok(RecordBatch::try_new(Arc::clone(&self.physical), columns)?)
     }
 
