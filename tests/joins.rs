@@ -451,7 +451,7 @@ fn stream_stream_then_table_join() {
         "CREATE STREAM orders (id INT KEY, customer INT, ts BIGINT) WITH (TIMESTAMP='ts');
          CREATE TABLE customers (id INT PRIMARY KEY, name STRING);
          CREATE STREAM payments (order_id INT KEY, amount DOUBLE, ts BIGINT) WITH (TIMESTAMP='ts');
-         INSERT INTO customers VALUES (1, 'ann'), (2, 'bob');
+         INSERT INTO customers (ROWTIME, id, name) VALUES (0, 1, 'ann'), (0, 2, 'bob');
          INSERT INTO orders VALUES (100, 1, 1000), (101, 2, 2000), (102, 3, 3000);
          INSERT INTO payments VALUES (100, 9.5, 1500), (101, 1.5, 900000), (102, 4.0, 3100);",
         Config::default(),
@@ -476,4 +476,19 @@ fn stream_stream_then_table_join() {
     got.sort();
     // Order 101's payment came 15 minutes late: no match within a minute.
     assert_eq!(got, ["100|9.5|ann", "102|4.0|null"]);
+    // The table is looked up as of each row's event time: customers inserted now (ROWTIME =
+    // wall clock) are not there yet for orders of 1970.
+    s.execute("INSERT INTO customers VALUES (3, 'cyd');")
+        .unwrap();
+    s.execute(
+        "INSERT INTO orders VALUES (103, 3, 4000); INSERT INTO payments VALUES (103, 1.0, 4100);",
+    )
+    .unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT o.id, c.name FROM orders o
+         JOIN payments p WITHIN 1 MINUTE ON o.id = p.order_id
+         LEFT JOIN customers c ON o.customer = c.id WHERE o.id = 103;",
+    );
+    assert_eq!(strings(&out, "NAME"), ["null"]);
 }

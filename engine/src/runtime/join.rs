@@ -3,9 +3,10 @@
 //! How it works, per partition (the stream is copartitioned with the table by the planner):
 //! 1. Table rows (input 1) are kept as they arrive; an index maps each primary key (Arrow row
 //!    format) to its latest row, so a later row for a key replaces the earlier one.
-//! 2. Within a micro-batch the table side is applied before the stream side; a bounded table
-//!    file is loaded completely before any stream row is read (the pipeline sees to that), so
-//!    enrichment never depends on timing.
+//! 2. Within a micro-batch both sides are applied in event-time order (table rows first on
+//!    equal times), so a stream row sees the table as of its own time and a tombstone removes
+//!    its key from then on; a bounded table file is loaded completely before any stream row is
+//!    read (the pipeline sees to that), so enrichment never depends on timing.
 //! 3. Each stream batch (input 0) evaluates its key, looks every row up, and builds the output
 //!    with one `take` of the stream columns and one `interleave` per table column. INNER drops
 //!    rows without a match; LEFT keeps them with NULL table columns. A NULL key never matches.
@@ -13,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, Array, ArrayRef, UInt32Array};
+use arrow::array::{new_null_array, Array, ArrayRef, AsArray, UInt32Array};
 use arrow::compute::{interleave, take};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -68,8 +69,19 @@ impl LookupJoinOperator {
             .collect();
         let rows = self.converter.convert_columns(&keys)?;
         let at = self.table.len();
+        // A tombstone (ROWDELETED) removes its key: later stream rows find no match.
+        let deleted = batch
+            .schema()
+            .index_of(weir_planner::columns::ROWDELETED)
+            .ok()
+            .and_then(|c| batch.column(c).as_boolean_opt().cloned());
         for r in 0..batch.num_rows() {
-            if keys[0].is_valid(r) {
+            if !keys[0].is_valid(r) {
+                continue;
+            }
+            if deleted.as_ref().is_some_and(|d| d.value(r)) {
+                self.latest.remove(rows.row(r).as_ref());
+            } else {
                 self.latest.insert(rows.row(r).as_ref().to_vec(), (at, r));
             }
         }
@@ -139,5 +151,11 @@ impl Operator for LookupJoinOperator {
         } else {
             self.probe(batch, out)
         }
+    }
+
+    /// Stream and table rows meet in event-time order, table rows first on equal times: a
+    /// stream row sees the table as of its own time.
+    fn merges_inputs_by_time(&self) -> Option<usize> {
+        Some(1)
     }
 }

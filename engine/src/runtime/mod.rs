@@ -9,6 +9,7 @@
 //! between epochs is a consistent cut (what a checkpoint needs).
 
 pub(crate) mod aggregate;
+pub(crate) mod align;
 pub(crate) mod hash;
 pub(crate) mod join;
 pub(crate) mod log;
@@ -32,6 +33,7 @@ use crate::assignment::WorkerPlan;
 use crate::error::{Error, Result};
 use crate::sources::{Metrics, Scan, ScanPoll};
 use aggregate::AggregateOperator;
+use align::Aligner;
 use join::LookupJoinOperator;
 use operator::{MapOperator, Operator};
 use route::{merge_in_source_order, split_by_key, split_evenly};
@@ -72,6 +74,8 @@ pub(crate) struct Pipeline {
     metrics: Arc<Metrics>,
     stages: Vec<Stage>,
     inputs: Vec<Vec<usize>>,
+    /// Per stage: the event-time alignment of an operator whose inputs meet in time order.
+    aligners: Vec<Option<Aligner>>,
     /// Workers and assignment strategy, shared with the session (`SET 'workers'` reaches
     /// running queries at their next micro-batch).
     workers: Arc<RwLock<WorkerPlan>>,
@@ -88,6 +92,7 @@ impl Pipeline {
     ) -> Result<Self> {
         let mut stages = Vec::with_capacity(plan.nodes.len());
         let mut inputs = Vec::with_capacity(plan.nodes.len());
+        let mut aligners = Vec::with_capacity(plan.nodes.len());
         for node in &plan.nodes {
             let stage = match &node.op {
                 Op::Scan { stream, source } => Stage::Scan {
@@ -155,6 +160,15 @@ impl Pipeline {
                     offset_column: node.schema.index_of(ROWOFFSET).ok(),
                 },
             };
+            let first = match &stage {
+                Stage::Ops { ops } if node.inputs.len() > 1 => {
+                    ops.first().and_then(|op| op.merges_inputs_by_time())
+                }
+                _ => None,
+            };
+            aligners.push(
+                first.map(|f| Aligner::new(f, node.partitioning.partitions(), node.inputs.len())),
+            );
             stages.push(stage);
             inputs.push(node.inputs.clone());
         }
@@ -162,6 +176,7 @@ impl Pipeline {
             metrics: Arc::clone(metrics),
             stages,
             inputs,
+            aligners,
             workers,
             watermark: i64::MIN,
         })
@@ -173,6 +188,9 @@ impl Pipeline {
         let mut outputs: Vec<Vec<Vec<RecordBatch>>> = vec![Vec::new(); self.stages.len()];
         let mut all_done = true;
         let mut idle = true;
+        // Per stage: whether nothing more is waiting upstream of it (every source it reads has
+        // read all that is available now).
+        let mut caught_up = vec![true; self.stages.len()];
         // 1. Read every source; the epoch's watermark follows from what they read. While a
         //    bounded join table is still loading, only such tables are read.
         let loading = self.stages.iter().any(|s| {
@@ -214,6 +232,7 @@ impl Pipeline {
                         if *drives_time {
                             track_event_time(&batches, max_time);
                         }
+                        caught_up[i] = !scan.has_more()?;
                         batches
                     }
                     ScanPoll::Pending => {
@@ -237,6 +256,11 @@ impl Pipeline {
                 .iter()
                 .map(|&j| std::mem::take(&mut outputs[j]))
                 .collect();
+            let inputs_caught_up: Vec<bool> =
+                self.inputs[i].iter().map(|&j| caught_up[j]).collect();
+            if !matches!(self.stages[i], Stage::Scan { .. }) {
+                caught_up[i] = inputs_caught_up.iter().all(|&c| c);
+            }
             let plan = match self.workers.read() {
                 Ok(p) => p.clone(),
                 Err(poisoned) => poisoned.into_inner().clone(),
@@ -244,7 +268,13 @@ impl Pipeline {
             match &mut self.stages[i] {
                 Stage::Scan { .. } => {}
                 Stage::Ops { ops } => {
-                    let mut out = run_partitions(ops, inputs, &plan)?;
+                    let mut out = run_partitions(
+                        ops,
+                        inputs,
+                        &plan,
+                        self.aligners[i].as_mut(),
+                        &inputs_caught_up,
+                    )?;
                     if let Some(wm) = watermark {
                         for (op, slot) in ops.iter_mut().zip(out.iter_mut()) {
                             op.on_watermark(wm, slot)?;
@@ -333,6 +363,8 @@ fn run_partitions(
     ops: &mut [Box<dyn Operator>],
     inputs: Vec<Vec<Vec<RecordBatch>>>,
     plan: &WorkerPlan,
+    aligner: Option<&mut Aligner>,
+    caught_up: &[bool],
 ) -> Result<Vec<Vec<RecordBatch>>> {
     let rows: usize = inputs
         .iter()
@@ -343,15 +375,14 @@ fn run_partitions(
     let parts = ops.len();
     // Per partition: its batches, each tagged with its input index, in processing order.
     let mut per_partition: Vec<Vec<(usize, RecordBatch)>> = vec![Vec::new(); parts];
-    let several = inputs.len() > 1;
     for (input, by_partition) in inputs.into_iter().enumerate().rev() {
         for (p, batches) in by_partition.into_iter().enumerate() {
             per_partition[p % parts].extend(batches.into_iter().map(|b| (input, b)));
         }
     }
-    if several && ops.first().is_some_and(|op| op.merges_inputs_by_time()) {
-        for items in per_partition.iter_mut() {
-            *items = merge_by_time(std::mem::take(items))?;
+    if let Some(aligner) = aligner {
+        for (p, items) in per_partition.iter_mut().enumerate() {
+            *items = aligner.release(p, std::mem::take(items), caught_up)?;
         }
     }
     type Work<'a> = (
@@ -411,54 +442,6 @@ fn run_partitions(
     })?;
     done.sort_by_key(|(p, _)| *p);
     Ok(done.into_iter().map(|(_, out)| out).collect())
-}
-
-/// Rows of several inputs in event-time order: repeatedly the input whose next row has the
-/// earliest `ROWTIME` (the lower input on ties), each input keeping its own order; returned as
-/// slices of the original batches.
-fn merge_by_time(items: Vec<(usize, RecordBatch)>) -> Result<Vec<(usize, RecordBatch)>> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::Int64Type;
-    let inputs = items.iter().map(|(i, _)| *i + 1).max().unwrap_or(0);
-    // Per input: its (item, row) sequence, with times.
-    let mut queues: Vec<Vec<(usize, usize, i64)>> = vec![Vec::new(); inputs];
-    for (k, (input, batch)) in items.iter().enumerate() {
-        let times = batch
-            .schema()
-            .index_of(weir_planner::columns::ROWTIME)
-            .ok()
-            .and_then(|c| batch.column(c).as_primitive_opt::<Int64Type>().cloned());
-        for r in 0..batch.num_rows() {
-            let t = times.as_ref().map_or(0, |t| t.value(r));
-            queues[*input].push((k, r, t));
-        }
-    }
-    let mut heads = vec![0usize; inputs];
-    let mut out: Vec<(usize, RecordBatch)> = Vec::new();
-    // The run being collected: (input, item, first row, rows).
-    let mut run: Option<(usize, usize, usize, usize)> = None;
-    loop {
-        let next = (0..inputs)
-            .filter(|&i| heads[i] < queues[i].len())
-            .min_by_key(|&i| (queues[i][heads[i]].2, i));
-        let Some(i) = next else { break };
-        let (k, r, _) = queues[i][heads[i]];
-        heads[i] += 1;
-        run = match run {
-            Some((ri, rk, start, len)) if ri == i && rk == k && start + len == r => {
-                Some((ri, rk, start, len + 1))
-            }
-            Some((ri, rk, start, len)) => {
-                out.push((ri, items[rk].1.slice(start, len)));
-                Some((i, k, r, 1))
-            }
-            None => Some((i, k, r, 1)),
-        };
-    }
-    if let Some((ri, rk, start, len)) = run {
-        out.push((ri, items[rk].1.slice(start, len)));
-    }
-    Ok(out)
 }
 
 /// Whether the scan `scan` feeds (through maps and exchanges) the table side of a join.

@@ -44,9 +44,10 @@ pub(crate) trait Operator: Send {
     }
 
     /// Whether rows of several inputs must arrive in event-time order (each input keeping its
-    /// own order), as Kafka Streams picks the input whose next record is earliest.
-    fn merges_inputs_by_time(&self) -> bool {
-        false
+    /// own order), as Kafka Streams picks the input whose next record is earliest: `Some(i)`
+    /// names the input whose rows go first when times are equal.
+    fn merges_inputs_by_time(&self) -> Option<usize> {
+        None
     }
 
     /// The input has ended.

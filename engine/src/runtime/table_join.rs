@@ -227,7 +227,7 @@ impl Operator for TableJoinOperator {
         self.update(input.min(1), batch, out)
     }
 
-    fn merges_inputs_by_time(&self) -> bool {
-        true
+    fn merges_inputs_by_time(&self) -> Option<usize> {
+        Some(0)
     }
 }

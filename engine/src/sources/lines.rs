@@ -47,6 +47,11 @@ pub(crate) enum LinesPoll {
 pub(crate) trait LineReader: Send {
     /// Up to `max_lines` lines; waits at most until `deadline` when none are ready yet.
     fn poll(&mut self, max_lines: usize, deadline: Instant) -> Result<LinesPoll>;
+
+    /// Whether more lines are known to be waiting (a file until its end; a pipe cannot say).
+    fn has_more(&self) -> bool {
+        true
+    }
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {
@@ -347,6 +352,10 @@ impl StdinLines {
 }
 
 impl LineReader for StdinLines {
+    fn has_more(&self) -> bool {
+        false
+    }
+
     fn poll(&mut self, max_lines: usize, deadline: Instant) -> Result<LinesPoll> {
         if self.done {
             return Ok(LinesPoll::Finished);

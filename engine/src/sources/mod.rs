@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::ArrayRef;
+use arrow::array::{ArrayRef, AsArray};
 use arrow::record_batch::RecordBatch;
 use weir_planner::{SourceSpec, StreamDef};
 
@@ -183,6 +183,15 @@ pub(crate) fn latest_per_key(
         .map(|i| i as u32)
         .collect();
     keep.reverse();
+    // A key whose latest row is a tombstone (ROWDELETED) is not in the table.
+    if let Some(deleted) = all
+        .schema()
+        .index_of(weir_planner::columns::ROWDELETED)
+        .ok()
+        .and_then(|c| all.column(c).as_boolean_opt().cloned())
+    {
+        keep.retain(|&i| !deleted.value(i as usize));
+    }
     Ok(Some(arrow::compute::take_record_batch(
         &all,
         &arrow::array::UInt32Array::from(keep),
@@ -341,6 +350,31 @@ impl Scan {
             decoder: Box::new(RecordDecoder::new(def, format, ctx, sample)?),
             key_columns: def.key_columns.clone(),
             partitions: def.partitions,
+        })
+    }
+
+    /// Whether more records are known to be available right now (read ahead is possible):
+    /// a file until its end, an in-memory log until its cursor reaches the end; stdin never
+    /// says so (nothing waits for it).
+    pub(crate) fn has_more(&self) -> Result<bool> {
+        Ok(match self {
+            Scan::Lines { reader, .. } => reader.has_more(),
+            Scan::Latest { done, .. } => !done,
+            Scan::Log {
+                latest_by: Some(_), ..
+            } => false,
+            Scan::Log {
+                log,
+                cursors,
+                stop_at,
+                ..
+            } => {
+                let ends = match stop_at {
+                    Some(s) => s.clone(),
+                    None => log.ends()?,
+                };
+                cursors.iter().zip(&ends).any(|(c, e)| c < e)
+            }
         })
     }
 

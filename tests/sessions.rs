@@ -1,0 +1,263 @@
+//! Session windows and tombstones: sessions that merge retract what they replaced, tables
+//! that lose a key delete it downstream.
+
+use std::path::PathBuf;
+
+use weir::Config;
+
+use crate::common::{rows, session_with, strings};
+
+fn nasa_path() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/nasa_1995-07-01_first3000.jsonl")
+        .display()
+        .to_string()
+}
+
+/// Every row of `column` in `table`'s changelog, with `ROWDELETED`, as `value/deleted` strings.
+fn changelog(session: &mut weir::Session, table: &str, columns: &[&str]) -> Vec<String> {
+    let sql = format!("SELECT *, ROWDELETED FROM {table} EMIT CHANGES;");
+    let batches = rows(session, &sql);
+    let mut cols: Vec<Vec<String>> = columns.iter().map(|c| strings(&batches, c)).collect();
+    cols.push(strings(&batches, "ROWDELETED"));
+    (0..cols[0].len())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c[i].as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
+#[test]
+fn a_record_that_bridges_two_sessions_merges_them_and_retracts_both() {
+    let setup = "
+        CREATE STREAM clicks (user_id STRING KEY, page STRING, ts BIGINT)
+          WITH (TIMESTAMP='ts');
+        CREATE TABLE visits AS
+          SELECT user_id, COUNT(*) AS pages, COLLECT_LIST(page) AS path
+          FROM clicks WINDOW SESSION (1 SECOND) GROUP BY user_id;
+    ";
+    // Per-record mode sees every input on its own; with normal batching all five rows
+    // arrive in one INSERT and so in one micro-batch.
+    let one_by_one = "
+        INSERT INTO clicks VALUES ('ann', 'home', 0);
+        INSERT INTO clicks VALUES ('ann', 'cart', 1500);
+        INSERT INTO clicks VALUES ('bob', 'home', 200);
+        INSERT INTO clicks VALUES ('ann', 'search', 700);
+        INSERT INTO clicks VALUES ('ann', 'pay', 2400);
+    ";
+    let all_at_once = "
+        INSERT INTO clicks VALUES ('ann', 'home', 0), ('ann', 'cart', 1500),
+          ('bob', 'home', 200), ('ann', 'search', 700), ('ann', 'pay', 2400);
+    ";
+    for (batch, inserts) in [(1, one_by_one), (1000, all_at_once)] {
+        let mut s = session_with(
+            &format!("{setup}{inserts}"),
+            Config::builder().batch_max_rows(batch).build().unwrap(),
+        );
+        s.finish().unwrap();
+        let got = changelog(
+            &mut s,
+            "visits",
+            &["USER_ID", "WINDOWSTART", "WINDOWEND", "PAGES", "PATH"],
+        );
+        if batch == 1 {
+            // Every input's update: the bridging record at 700 deletes [0,0] and [1500,1500]
+            // and emits [0,1500]; the one at 2400 extends it to [0,2400].
+            assert_eq!(
+                got,
+                [
+                    "ann/0/0/1/[home]/false",
+                    "ann/1500/1500/1/[cart]/false",
+                    "bob/200/200/1/[home]/false",
+                    "ann/0/0/null/null/true",
+                    "ann/1500/1500/null/null/true",
+                    "ann/0/1500/3/[home, cart, search]/false",
+                    "ann/0/1500/null/null/true",
+                    "ann/0/2400/4/[home, cart, search, pay]/false",
+                ]
+            );
+        } else {
+            // One batch: sessions never emitted are never retracted.
+            assert_eq!(
+                got,
+                [
+                    "bob/200/200/1/[home]/false",
+                    "ann/0/2400/4/[home, cart, search, pay]/false",
+                ]
+            );
+        }
+        // The table's state is the same either way.
+        let state = rows(&mut s, "SELECT user_id, WINDOWSTART, pages FROM visits;");
+        assert_eq!(strings(&state, "PAGES"), ["1", "4"], "batch {batch}");
+    }
+}
+
+#[test]
+fn late_records_outside_the_grace_period_do_not_reopen_sessions() {
+    let mut s = session_with(
+        "
+        CREATE STREAM clicks (user_id STRING KEY, ts BIGINT) WITH (TIMESTAMP='ts');
+        CREATE TABLE visits AS
+          SELECT user_id, COUNT(*) AS pages FROM clicks
+          WINDOW SESSION (10 SECONDS, GRACE PERIOD 5 SECONDS) GROUP BY user_id EMIT FINAL;
+        INSERT INTO clicks VALUES ('ann', 0);
+        INSERT INTO clicks VALUES ('ann', 8000);
+        INSERT INTO clicks VALUES ('ann', 60000);
+        INSERT INTO clicks VALUES ('ann', 9000);
+        INSERT INTO clicks VALUES ('ann', 61000);
+        ",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    s.finish().unwrap();
+    // The record at 9000 arrives when stream time is 60000: later than 8000 + 5 s of grace.
+    let got = changelog(&mut s, "visits", &["WINDOWSTART", "WINDOWEND", "PAGES"]);
+    assert_eq!(got, ["0/8000/2/false", "60000/61000/2/false"]);
+}
+
+fn nasa_sessions(partitions: usize, batch: usize) -> Vec<String> {
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM requests (client_id STRING KEY, ts BIGINT, url STRING, bytes INT)
+               WITH (PATH='{}', VALUE_FORMAT='JSON', PARTITIONS={partitions}, TIMESTAMP='ts');",
+            nasa_path()
+        ),
+        Config::builder().batch_max_rows(batch).build().unwrap(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT client_id, WINDOWSTART, WINDOWEND, COUNT(*) AS requests, SUM(bytes) AS bytes
+         FROM requests WINDOW SESSION (10 MINUTES) GROUP BY client_id EMIT FINAL;",
+    );
+    let cols: Vec<Vec<String>> = ["CLIENT_ID", "WINDOWSTART", "WINDOWEND", "REQUESTS", "BYTES"]
+        .iter()
+        .map(|c| strings(&out, c))
+        .collect();
+    let mut got: Vec<String> = (0..cols[0].len())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c[i].as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    got.sort();
+    got
+}
+
+/// The first 3,000 requests of 1 July 1995 sessionised per client with a 10-minute gap.
+/// Expected values computed independently (a sequential scan per client in Python).
+#[test]
+fn nasa_web_log_sessions_per_client() {
+    let got = nasa_sessions(1, 1000);
+    assert_eq!(got.len(), 349);
+    let of = |client: &str| -> Vec<&String> {
+        got.iter()
+            .filter(|r| r.starts_with(&format!("{client}/")))
+            .collect()
+    };
+    assert_eq!(
+        of("client-00044"),
+        [
+            "client-00044/804571377000/804571872000/14/257732",
+            "client-00044/804572778000/804573035000/10/1164060",
+            "client-00044/804574075000/804574229000/8/111837",
+        ]
+    );
+    assert_eq!(
+        of("client-00046"),
+        ["client-00046/804571378000/804573168000/58/1442450"]
+    );
+    assert_eq!(
+        of("client-00009"),
+        [
+            "client-00009/804571219000/804571787000/5/195192",
+            "client-00009/804574034000/804574086000/3/76555",
+        ]
+    );
+    let requests: u64 = got
+        .iter()
+        .map(|r| r.split('/').nth(3).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(requests, 3000);
+    // Independent of partitioning and batch size.
+    assert_eq!(nasa_sessions(4, 1), got);
+    assert_eq!(nasa_sessions(3, 64), got);
+}
+
+#[test]
+fn table_table_join_deletes_propagate() {
+    let mut s = session_with(
+        "
+        CREATE TABLE users (id BIGINT PRIMARY KEY, name STRING);
+        CREATE TABLE plans (id BIGINT PRIMARY KEY, plan STRING);
+        CREATE TABLE inner_j AS SELECT u.id, name, plan FROM users u JOIN plans p ON u.id = p.id;
+        CREATE TABLE left_j AS SELECT u.id, name, plan FROM users u LEFT JOIN plans p ON u.id = p.id;
+        ",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    s.insert_json("users", r#"{"id": 1, "name": "ann"}"#, Some(0))
+        .unwrap();
+    s.insert_json("plans", r#"{"id": 1, "plan": "pro"}"#, Some(10))
+        .unwrap();
+    s.delete_json("plans", r#"{"id": 1}"#, Some(20)).unwrap();
+    s.delete_json("users", r#"{"id": 1}"#, Some(30)).unwrap();
+    // Deleting a key that was never there deletes nothing downstream.
+    s.delete_json("plans", r#"{"id": 2}"#, Some(40)).unwrap();
+    s.finish().unwrap();
+    assert_eq!(
+        changelog(&mut s, "inner_j", &["U_ID", "NAME", "PLAN"]),
+        ["1/ann/pro/false", "1/null/null/true"]
+    );
+    assert_eq!(
+        changelog(&mut s, "left_j", &["U_ID", "NAME", "PLAN"]),
+        [
+            "1/ann/null/false",
+            "1/ann/pro/false",
+            "1/ann/null/false",
+            "1/null/null/true"
+        ]
+    );
+    // A pull query shows what is left: nothing.
+    assert!(rows(&mut s, "SELECT * FROM left_j;")
+        .iter()
+        .all(|b| b.num_rows() == 0));
+    // Only tables have tombstones.
+    s.execute("CREATE STREAM events (id BIGINT KEY, v STRING);")
+        .unwrap();
+    let err = s.delete_json("events", r#"{"id": 1}"#, None).unwrap_err();
+    assert!(err.to_string().contains("is a stream"), "{err}");
+}
+
+#[test]
+fn a_deleted_table_row_no_longer_enriches_the_stream() {
+    let mut s = session_with(
+        "
+        CREATE TABLE users (id BIGINT PRIMARY KEY, name STRING);
+        CREATE STREAM orders (id BIGINT KEY, amount INT);
+        CREATE STREAM enriched AS
+          SELECT o.id, amount, name FROM orders o LEFT JOIN users u ON o.id = u.id;
+        ",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    s.insert_json("users", r#"{"id": 1, "name": "ann"}"#, Some(0))
+        .unwrap();
+    s.insert_json("users", r#"{"id": 2, "name": "bob"}"#, Some(0))
+        .unwrap();
+    s.insert_json("orders", r#"{"id": 1, "amount": 5}"#, Some(10))
+        .unwrap();
+    s.delete_json("users", r#"{"id": 1}"#, Some(20)).unwrap();
+    s.insert_json("orders", r#"{"id": 1, "amount": 7}"#, Some(30))
+        .unwrap();
+    s.insert_json("orders", r#"{"id": 2, "amount": 9}"#, Some(40))
+        .unwrap();
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT O_ID, AMOUNT, NAME FROM enriched;");
+    assert_eq!(strings(&got, "NAME"), ["ann", "null", "bob"]);
+    assert_eq!(strings(&got, "AMOUNT"), ["5", "7", "9"]);
+    // The table itself no longer holds the deleted key.
+    let left = rows(&mut s, "SELECT id, name FROM users;");
+    assert_eq!(strings(&left, "NAME"), ["bob"]);
+}
