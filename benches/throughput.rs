@@ -114,153 +114,171 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000_000);
     let data = bids(n);
+    // `WEIR_BENCH_ONLY=c` (or `ad`, ...) runs only those sections.
+    let only = std::env::var("WEIR_BENCH_ONLY").unwrap_or_default();
+    let wants = |section: &str| only.is_empty() || only.contains(section);
     println!("Weir throughput, {n} bid events, 1 thread, batches of {BATCH}");
 
-    // (a) In-memory Arrow source.
-    println!("\n(a) in-memory source (target: >= 5M events/s per core)");
-    for (name, sql) in QUERIES {
-        let (rows, secs) = best_of(3, || {
-            let mut s = Session::new(config());
-            s.execute("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT);")
-                .expect("ddl");
-            for b in &data {
-                s.push("bids", b.clone()).expect("push");
-            }
-            s.close_stream("bids").expect("close");
-            run(&mut s, sql)
-        });
-        println!(
-            "  {name:<16} {:>7.2} M events/s  ({rows} rows out)",
-            n as f64 / secs / 1e6
-        );
-    }
-
-    // (c) Tumbling-window aggregation (Nexmark q5/q7-like), beside q0 of this run.
-    println!("\n(c) tumbling window COUNT/MAX per auction (target: >= 0.5 of q0)");
-    let ddl = "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \
-               WITH (TIMESTAMP='date_time');";
-    let mut rates = Vec::new();
-    for (name, sql) in [
-        ("q0 pass-through", "SELECT * FROM bids;"),
-        (
-            "tumbling 10 s",
-            "SELECT auction, COUNT(*) AS bids, MAX(price) AS top FROM bids \
-             WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY auction EMIT FINAL;",
-        ),
-    ] {
-        let (rows, secs) = best_of(3, || {
-            let mut s = Session::new(config());
-            s.execute(ddl).expect("ddl");
-            for b in &data {
-                s.push("bids", b.clone()).expect("push");
-            }
-            s.close_stream("bids").expect("close");
-            run(&mut s, sql)
-        });
-        let rate = n as f64 / secs;
-        rates.push(rate);
-        let ratio = rate / rates[0];
-        println!("  {name:<16} {:>7.2} M events/s  ({ratio:.3} of q0, {rows} rows out)", rate / 1e6);
-    }
-
-    // (d) Stream-table join: copartitioned (bids keyed by auction, 4 partitions like the
-    // table: no exchange) against forced (bids keyed by bidder: every bid is repartitioned).
-    println!("\n(d) stream-table join on auction, 4 partitions, 1 worker");
-    let auctions = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("ID", DataType::Int64, true),
-            Field::new("CATEGORY", DataType::Utf8, true),
-        ])),
-        vec![
-            Arc::new((1000..11_000).collect::<Int64Array>()),
-            Arc::new(
-                (0..10_000)
-                    .map(|i| Some(["books", "toys", "garden", "music"][i % 4]))
-                    .collect::<StringArray>(),
-            ),
-        ],
-    )
-    .expect("auctions");
-    let join_sql =
-        "SELECT b.auction, b.price, a.category FROM bids b JOIN auctions a ON b.auction = a.id;";
-    let mut join_rates = Vec::new();
-    for (name, key) in [("copartitioned", "auction"), ("exchange", "bidder")] {
-        let ddl = format!(
-            "CREATE STREAM bids (auction BIGINT{}, bidder BIGINT{}, price BIGINT, channel STRING, date_time BIGINT) \
-             WITH (PARTITIONS=4); CREATE TABLE auctions (id BIGINT PRIMARY KEY, category STRING) WITH (PARTITIONS=4);",
-            if key == "auction" { " KEY" } else { "" },
-            if key == "bidder" { " KEY" } else { "" },
-        );
-        let (rows, secs) = best_of(3, || {
-            let mut s = Session::new(config());
-            s.execute(&ddl).expect("ddl");
-            s.push("auctions", auctions.clone()).expect("push auctions");
-            s.close_stream("auctions").expect("close");
-            for b in &data {
-                s.push("bids", b.clone()).expect("push");
-            }
-            s.close_stream("bids").expect("close");
-            run(&mut s, join_sql)
-        });
-        let rate = n as f64 / secs;
-        join_rates.push(rate);
-        println!(
-            "  {name:<16} {:>7.2} M events/s  ({:.2} of copartitioned, {rows} rows out)",
-            rate / 1e6,
-            rate / join_rates[0]
-        );
-    }
-
-    // (b) JSON-lines file.
-    let path = std::env::temp_dir().join(format!("weir-bench-bids-{}.jsonl", std::process::id()));
-    {
-        let file = std::fs::File::create(&path).expect("create bench file");
-        let mut w = weir::arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(file));
-        for b in &data {
-            w.write(b).expect("write");
+    if wants("a") {
+        // (a) In-memory Arrow source.
+        println!("\n(a) in-memory source (target: >= 5M events/s per core)");
+        for (name, sql) in QUERIES {
+            let (rows, secs) = best_of(3, || {
+                let mut s = Session::new(config());
+                s.execute("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT);")
+                    .expect("ddl");
+                for b in &data {
+                    s.push("bids", b.clone()).expect("push");
+                }
+                s.close_stream("bids").expect("close");
+                run(&mut s, sql)
+            });
+            println!(
+                "  {name:<16} {:>7.2} M events/s  ({rows} rows out)",
+                n as f64 / secs / 1e6
+            );
         }
-        w.finish().expect("finish");
-        w.into_inner().flush().expect("flush");
     }
-    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!(
-        "\n(b) JSON-lines file ({:.0} MB; target: >= 0.8 of the decode-only baseline)",
-        bytes as f64 / 1e6
-    );
-    let (base_rows, base_secs) = best_of(3, || {
-        let start = Instant::now();
-        let file = std::fs::File::open(&path).expect("open");
-        let reader = weir::arrow::json::ReaderBuilder::new(bids_schema())
-            .with_batch_size(BATCH)
-            .build(BufReader::new(file))
-            .expect("reader");
-        let rows: usize = reader.map(|b| b.expect("decode").num_rows()).sum();
-        (rows, start.elapsed().as_secs_f64())
-    });
-    assert_eq!(base_rows, n);
-    let base = n as f64 / base_secs;
-    println!(
-        "  {:<16} {:>7.2} M events/s  (baseline, 1.00)",
-        "arrow-json decode",
-        base / 1e6
-    );
-    for (name, sql) in QUERIES {
-        let ddl = format!(
-            "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \
-             WITH (PATH='{}', VALUE_FORMAT='JSON', TIMESTAMP='date_time');",
-            path.display()
-        );
-        let (rows, secs) = best_of(3, || {
-            let mut s = Session::new(config());
-            s.execute(&ddl).expect("ddl");
-            run(&mut s, sql)
-        });
-        let rate = n as f64 / secs;
+    if wants("c") {
+        // (c) Tumbling-window aggregation (Nexmark q5/q7-like), beside q0 of this run.
+        println!("\n(c) tumbling window COUNT/MAX per auction (target: >= 0.5 of q0)");
+        let ddl = "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \
+                   WITH (TIMESTAMP='date_time');";
+        let mut rates = Vec::new();
+        for (name, sql) in [
+            ("q0 pass-through", "SELECT * FROM bids;"),
+            (
+                "tumbling 10 s",
+                "SELECT auction, COUNT(*) AS bids, MAX(price) AS top FROM bids \
+                 WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY auction EMIT FINAL;",
+            ),
+            (
+                "tumbling CHANGES",
+                "SELECT auction, COUNT(*) AS bids, MAX(price) AS top FROM bids \
+                 WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY auction EMIT CHANGES;",
+            ),
+            (
+                "group by CHANGES",
+                "SELECT bidder, COUNT(*) AS bids, MAX(price) AS top FROM bids GROUP BY bidder EMIT CHANGES;",
+            ),
+        ] {
+            let (rows, secs) = best_of(3, || {
+                let mut s = Session::new(config());
+                s.execute(ddl).expect("ddl");
+                for b in &data {
+                    s.push("bids", b.clone()).expect("push");
+                }
+                s.close_stream("bids").expect("close");
+                run(&mut s, sql)
+            });
+            let rate = n as f64 / secs;
+            rates.push(rate);
+            let ratio = rate / rates[0];
+            println!("  {name:<16} {:>7.2} M events/s  ({ratio:.3} of q0, {rows} rows out)", rate / 1e6);
+        }
+    }
+    if wants("d") {
+        // (d) Stream-table join: copartitioned (bids keyed by auction, 4 partitions like the
+        // table: no exchange) against forced (bids keyed by bidder: every bid is repartitioned).
+        println!("\n(d) stream-table join on auction, 4 partitions, 1 worker");
+        let auctions = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("ID", DataType::Int64, true),
+                Field::new("CATEGORY", DataType::Utf8, true),
+            ])),
+            vec![
+                Arc::new((1000..11_000).collect::<Int64Array>()),
+                Arc::new(
+                    (0..10_000)
+                        .map(|i| Some(["books", "toys", "garden", "music"][i % 4]))
+                        .collect::<StringArray>(),
+                ),
+            ],
+        )
+        .expect("auctions");
+        let join_sql =
+            "SELECT b.auction, b.price, a.category FROM bids b JOIN auctions a ON b.auction = a.id;";
+        let mut join_rates = Vec::new();
+        for (name, key) in [("copartitioned", "auction"), ("exchange", "bidder")] {
+            let ddl = format!(
+                "CREATE STREAM bids (auction BIGINT{}, bidder BIGINT{}, price BIGINT, channel STRING, date_time BIGINT) \
+                 WITH (PARTITIONS=4); CREATE TABLE auctions (id BIGINT PRIMARY KEY, category STRING) WITH (PARTITIONS=4);",
+                if key == "auction" { " KEY" } else { "" },
+                if key == "bidder" { " KEY" } else { "" },
+            );
+            let (rows, secs) = best_of(3, || {
+                let mut s = Session::new(config());
+                s.execute(&ddl).expect("ddl");
+                s.push("auctions", auctions.clone()).expect("push auctions");
+                s.close_stream("auctions").expect("close");
+                for b in &data {
+                    s.push("bids", b.clone()).expect("push");
+                }
+                s.close_stream("bids").expect("close");
+                run(&mut s, join_sql)
+            });
+            let rate = n as f64 / secs;
+            join_rates.push(rate);
+            println!(
+                "  {name:<16} {:>7.2} M events/s  ({:.2} of copartitioned, {rows} rows out)",
+                rate / 1e6,
+                rate / join_rates[0]
+            );
+        }
+    }
+    if wants("b") {
+        // (b) JSON-lines file.
+        let path =
+            std::env::temp_dir().join(format!("weir-bench-bids-{}.jsonl", std::process::id()));
+        {
+            let file = std::fs::File::create(&path).expect("create bench file");
+            let mut w = weir::arrow::json::LineDelimitedWriter::new(std::io::BufWriter::new(file));
+            for b in &data {
+                w.write(b).expect("write");
+            }
+            w.finish().expect("finish");
+            w.into_inner().flush().expect("flush");
+        }
+        let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         println!(
-            "  {name:<16} {:>7.2} M events/s  ({:.2} of baseline, {rows} rows out)",
-            rate / 1e6,
-            rate / base
+            "\n(b) JSON-lines file ({:.0} MB; target: >= 0.8 of the decode-only baseline)",
+            bytes as f64 / 1e6
         );
+        let (base_rows, base_secs) = best_of(3, || {
+            let start = Instant::now();
+            let file = std::fs::File::open(&path).expect("open");
+            let reader = weir::arrow::json::ReaderBuilder::new(bids_schema())
+                .with_batch_size(BATCH)
+                .build(BufReader::new(file))
+                .expect("reader");
+            let rows: usize = reader.map(|b| b.expect("decode").num_rows()).sum();
+            (rows, start.elapsed().as_secs_f64())
+        });
+        assert_eq!(base_rows, n);
+        let base = n as f64 / base_secs;
+        println!(
+            "  {:<16} {:>7.2} M events/s  (baseline, 1.00)",
+            "arrow-json decode",
+            base / 1e6
+        );
+        for (name, sql) in QUERIES {
+            let ddl = format!(
+                "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, date_time BIGINT) \
+                 WITH (PATH='{}', VALUE_FORMAT='JSON', TIMESTAMP='date_time');",
+                path.display()
+            );
+            let (rows, secs) = best_of(3, || {
+                let mut s = Session::new(config());
+                s.execute(&ddl).expect("ddl");
+                run(&mut s, sql)
+            });
+            let rate = n as f64 / secs;
+            println!(
+                "  {name:<16} {:>7.2} M events/s  ({:.2} of baseline, {rows} rows out)",
+                rate / 1e6,
+                rate / base
+            );
+        }
+        let _ = std::fs::remove_file(&path);
     }
-    let _ = std::fs::remove_file(&path);
 }

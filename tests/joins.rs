@@ -52,10 +52,15 @@ fn trips_per_borough_match_independent_counts() {
 #[test]
 fn left_join_keeps_unmatched_rows_with_nulls() {
     let setup = "CREATE STREAM orders (id INT KEY, customer STRING, amount DOUBLE);
-                 CREATE TABLE customers (name STRING PRIMARY KEY, city STRING);
-                 INSERT INTO orders VALUES (1, 'ann', 10.0), (2, 'bob', 20.0), (3, NULL, 5.0);";
+                 CREATE TABLE customers (name STRING PRIMARY KEY, city STRING);";
     let mut s = session_with(setup, Config::default());
-    s.insert_json("customers", "{\"name\": \"ann\", \"city\": \"Oslo\"}", None)
+    s.insert_json(
+        "customers",
+        "{\"name\": \"ann\", \"city\": \"Oslo\"}",
+        Some(0),
+    )
+    .unwrap();
+    s.execute("INSERT INTO orders VALUES (1, 'ann', 10.0), (2, 'bob', 20.0), (3, NULL, 5.0);")
         .unwrap();
     let out = rows(
         &mut s,
@@ -66,8 +71,8 @@ fn left_join_keeps_unmatched_rows_with_nulls() {
         .zip(strings(&out, "CITY"))
         .map(|(i, c)| format!("{i}:{c}"))
         .collect();
-    // Within a micro-batch the table side is applied first, so ann is known; bob has no
-    // customer row and order 3 has a NULL key (which never matches).
+    // Ann's row is older than the orders, so it is known; bob has no customer row and
+    // order 3 has a NULL key (which never matches).
     assert_eq!(got, ["1:Oslo", "2:null", "3:null"]);
     let inner = rows(
         &mut s,

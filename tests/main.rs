@@ -7,6 +7,7 @@ mod embedding;
 mod functions;
 mod invariance;
 mod joins;
+mod retention;
 mod sessions;
 mod sql_errors;
 mod taxi;

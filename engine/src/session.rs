@@ -562,6 +562,13 @@ impl Session {
                         log
                     }
                 };
+                // A windowed table keeps its windows for their RETENTION.
+                if let Some(retention) = plan.nodes.iter().find_map(|n| match &n.op {
+                    weir_planner::Op::Aggregate(a) => a.window.as_ref()?.retention_ms,
+                    _ => None,
+                }) {
+                    log.set_retention(retention);
+                }
                 let mut sinks = vec![Sink::Log(Arc::clone(&log))];
                 if let Some(SourceSpec::File { path, format }) = &def.sink {
                     let value_column = (0..def.columns.fields().len())
@@ -1427,7 +1434,8 @@ impl Session {
             log.add_writer();
         }
         // A pull query over a table or an aggregation shows its state: the latest row per key.
-        let shows_state = plan.changelog && query.emit != Some(Emit::Changes);
+        // EMIT FINAL rows are final already (one per window, as it closes): they stream out.
+        let shows_state = plan.changelog && query.emit.is_none();
         let sink = if shows_state {
             Sink::Final {
                 tx,

@@ -404,6 +404,9 @@ pub struct WindowDef {
     pub kind: WindowType,
     /// How long after its end a window still accepts late records.
     pub grace_ms: i64,
+    /// `RETENTION`: how long (behind stream time) a windowed table keeps a window's rows;
+    /// older windows are dropped from the table and no longer queryable.
+    pub retention_ms: Option<i64>,
 }
 
 /// The shape of a window.

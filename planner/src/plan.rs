@@ -365,9 +365,12 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
                     pos,
                 ));
             }
+            let grace_ms = implicit_grace(w, gap_ms, grace_ms);
+            check_retention(w.retention_ms, gap_ms, grace_ms, "inactivity gap", pos)?;
             return Ok(WindowDef {
                 kind: WindowType::Session { gap_ms },
                 grace_ms,
+                retention_ms: w.retention_ms,
             });
         }
     };
@@ -394,13 +397,48 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
             pos,
         ));
     }
+    let grace_ms = implicit_grace(w, size_ms, grace_ms);
+    check_retention(w.retention_ms, size_ms, grace_ms, "window size", pos)?;
     Ok(WindowDef {
         kind: WindowType::Time {
             size_ms,
             advance_ms,
         },
         grace_ms,
+        retention_ms: w.retention_ms,
     })
+}
+
+/// Without an explicit GRACE PERIOD, a RETENTION shorter than size + the default grace
+/// shortens the grace to what the retention leaves (a window closes before it is dropped).
+fn implicit_grace(w: &WindowSpec, size_ms: i64, grace_ms: i64) -> i64 {
+    match (w.grace_ms, w.retention_ms) {
+        (None, Some(r)) if r >= size_ms => grace_ms.min(r - size_ms),
+        _ => grace_ms,
+    }
+}
+
+/// A window must be kept at least until it closes: RETENTION >= size (or gap) + grace.
+fn check_retention(
+    retention_ms: Option<i64>,
+    size_ms: i64,
+    grace_ms: i64,
+    what: &str,
+    pos: Option<Position>,
+) -> Result<()> {
+    match retention_ms {
+        Some(r) if r < size_ms.saturating_add(grace_ms) => Err(PlanError::invalid(
+            format!(
+                "RETENTION ({r} ms) must not be less than the {what} plus the grace period ({size_ms} ms + {grace_ms} ms): a window would be dropped before it closes"
+            ),
+            pos,
+        )
+        .with_suggestion(Some(format!(
+            "set GRACE PERIOD explicitly (it defaults to 24 hours) or use RETENTION {} SECONDS or more",
+            (size_ms.saturating_add(grace_ms) + 999) / 1000
+        )))),
+        _ => Ok(()),
+    }
 }
 
 /// A windowed aggregation groups by the window too.

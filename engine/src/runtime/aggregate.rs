@@ -40,6 +40,7 @@ use datafusion_physical_expr::aggregate::AggregateFunctionExpr;
 use datafusion_physical_expr::GroupsAccumulatorAdapter;
 use weir_planner::{AggregateSpec, EmitMode, WindowType};
 
+use super::groups::GroupIndex;
 use super::operator::Operator;
 use crate::error::Result;
 use crate::sources::Metrics;
@@ -57,10 +58,9 @@ struct OutRow {
 pub(crate) struct AggregateOperator {
     spec: Arc<AggregateSpec>,
     converter: RowConverter,
-    /// Encoded group key → group index.
-    ids: HashMap<Vec<u8>, usize>,
-    /// Per group index: its encoded key, window end, latest event time and offset.
-    keys: Vec<Vec<u8>>,
+    /// Encoded group keys and their dense indices.
+    groups: GroupIndex,
+    /// Per group index: its window end, latest event time and offset.
     window_ends: Vec<Option<i64>>,
     /// Session windows: the inactivity gap, each group's session start (its end is in
     /// `window_ends`), and the open sessions of every key (encoded without the window).
@@ -75,6 +75,10 @@ pub(crate) struct AggregateOperator {
     /// it): a row is late when its window closed before the rows ahead of it.
     stream_time: i64,
     metrics: Arc<Metrics>,
+    /// Groups last reported to `metrics`.
+    reported: usize,
+    /// The earliest window end of any group (windows close in this order).
+    earliest_end: Option<i64>,
 }
 
 fn new_accumulator(agg: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {
@@ -107,8 +111,7 @@ impl AggregateOperator {
         Ok(Self {
             converter: RowConverter::new(fields)?,
             spec,
-            ids: HashMap::new(),
-            keys: Vec::new(),
+            groups: GroupIndex::new(),
             window_ends: Vec::new(),
             session_gap,
             window_starts: Vec::new(),
@@ -119,11 +122,21 @@ impl AggregateOperator {
             watermark: i64::MIN,
             stream_time: i64::MIN,
             metrics,
+            reported: 0,
+            earliest_end: None,
         })
     }
 
     fn groups(&self) -> usize {
-        self.keys.len()
+        self.groups.len()
+    }
+
+    /// Tells the query's metrics how many groups this partition holds now.
+    fn report_state(&mut self) {
+        let now = self.groups();
+        self.metrics
+            .add_state_groups(now as i64 - self.reported as i64);
+        self.reported = now;
     }
 
     /// Takes every group's partial state out, keeps the groups `keep` names (in that order, as
@@ -184,7 +197,7 @@ impl AggregateOperator {
         let parser = self.converter.parser();
         let mut columns = self
             .converter
-            .convert_rows(rows.iter().map(|r| parser.parse(&self.keys[r.group])))?;
+            .convert_rows(rows.iter().map(|r| parser.parse(self.groups.key(r.group))))?;
         if self.session_gap.is_some() {
             columns.push(Arc::new(
                 rows.iter().map(|r| r.start).collect::<Int64Array>(),
@@ -227,15 +240,13 @@ impl AggregateOperator {
     /// Keeps the groups `kept` (in that order, as the new indices 0..) in the bookkeeping
     /// (the accumulators are reshaped separately).
     fn compact(&mut self, kept: &[usize]) {
-        let old_len = self.keys.len();
+        let old_len = self.groups();
         let take_vec = |v: &Vec<i64>| kept.iter().map(|&g| v[g]).collect::<Vec<_>>();
         self.last_time = take_vec(&self.last_time);
         self.last_offset = take_vec(&self.last_offset);
         self.window_ends = kept.iter().map(|&g| self.window_ends[g]).collect();
-        self.keys = kept
-            .iter()
-            .map(|&g| std::mem::take(&mut self.keys[g]))
-            .collect();
+        self.earliest_end = self.window_ends.iter().flatten().copied().min();
+        self.groups.retain(kept, self.session_gap.is_none());
         if self.session_gap.is_some() {
             self.window_starts = take_vec(&self.window_starts);
             let mut new_index = vec![usize::MAX; old_len];
@@ -252,13 +263,6 @@ impl AggregateOperator {
                 });
                 !list.is_empty()
             });
-        } else {
-            self.ids = self
-                .keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| (k.clone(), i))
-                .collect();
         }
     }
 
@@ -359,10 +363,10 @@ impl AggregateOperator {
             }
             let target = match hits.split_first() {
                 None => {
-                    let id = self.keys.len();
-                    self.keys.push(key.to_vec());
+                    let id = self.groups.push_unindexed(key);
                     self.window_starts.push(t);
                     self.window_ends.push(Some(t));
+                    self.earliest_end = Some(self.earliest_end.map_or(t, |e| e.min(t)));
                     self.last_time.push(t);
                     self.last_offset.push(offset);
                     list.push(id);
@@ -488,6 +492,21 @@ impl AggregateOperator {
 
 impl Operator for AggregateOperator {
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let result = self.update(batch, out);
+        self.report_state();
+        result
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+        let result = self.close_windows(watermark, out);
+        self.report_state();
+        result
+    }
+}
+
+impl AggregateOperator {
+    /// Applies one batch to the groups (and emits the changes, for `EMIT CHANGES`).
+    fn update(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         let batch = self.drop_late(batch)?;
         let rows = batch.num_rows();
         if rows == 0 {
@@ -550,18 +569,16 @@ impl Operator for AggregateOperator {
                 Some(rows) => rows.row(row).data(),
                 None => &[],
             };
-            let id = match self.ids.get(key) {
-                Some(&id) => id,
-                None => {
-                    let id = self.keys.len();
-                    self.ids.insert(key.to_vec(), id);
-                    self.keys.push(key.to_vec());
-                    self.window_ends.push(ends.as_ref().map(|e| e.value(row)));
-                    self.last_time.push(i64::MIN);
-                    self.last_offset.push(i64::MIN);
-                    id
+            let (id, new) = self.groups.intern(key);
+            if new {
+                let end = ends.as_ref().map(|e| e.value(row));
+                if let Some(end) = end {
+                    self.earliest_end = Some(self.earliest_end.map_or(end, |e| e.min(end)));
                 }
-            };
+                self.window_ends.push(end);
+                self.last_time.push(i64::MIN);
+                self.last_offset.push(i64::MIN);
+            }
             self.last_time[id] = self.last_time[id].max(times.value(row));
             self.last_offset[id] = self.last_offset[id].max(offsets.value(row));
             indices.push(id);
@@ -588,7 +605,8 @@ impl Operator for AggregateOperator {
         Ok(())
     }
 
-    fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
+    /// Closes the windows the watermark has passed (emitting them, for `EMIT FINAL`).
+    fn close_windows(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.watermark = watermark;
         let Some(window) = &self.spec.window else {
             return Ok(());
@@ -602,11 +620,20 @@ impl Operator for AggregateOperator {
         let closes = |g: usize| {
             self.window_ends[g].is_some_and(|end| watermark == i64::MAX || end <= cutoff)
         };
-        let mut closed: Vec<usize> = (0..self.groups()).filter(|&g| closes(g)).collect();
+        // Nothing to close until the earliest window end is behind the cutoff.
+        if watermark != i64::MAX && self.earliest_end.is_none_or(|e| e > cutoff) {
+            return Ok(());
+        }
+        let mut closed: Vec<(i64, i64, usize)> = (0..self.groups())
+            .filter(|&g| closes(g))
+            .map(|g| (self.window_ends[g].unwrap_or(0), self.last_offset[g], g))
+            .collect();
         if closed.is_empty() {
             return Ok(());
         }
-        closed.sort_by_key(|&g| (self.window_ends[g], self.last_offset[g]));
+        // (end, offset) is unique: a row's several groups (hopping windows) differ in end.
+        closed.sort_unstable();
+        let closed: Vec<usize> = closed.into_iter().map(|(_, _, g)| g).collect();
         let kept: Vec<usize> = (0..self.groups()).filter(|&g| !closes(g)).collect();
         let read: &[usize] = if self.spec.emit == EmitMode::Final {
             &closed

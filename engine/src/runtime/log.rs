@@ -4,9 +4,10 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
-use arrow::array::new_null_array;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{new_null_array, AsArray};
+use arrow::datatypes::{Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use weir_planner::columns::{ROWTIME, WINDOWEND};
 
 use crate::error::{Error, Result};
 
@@ -20,6 +21,42 @@ struct LogState {
     seal_when_unwritten: bool,
     next_offset: i64,
     rows: usize,
+    /// Per partition: batches dropped from its front by retention (positions stay absolute).
+    dropped: Vec<usize>,
+    /// A windowed table's `RETENTION` (ms): windows that ended longer than this before the
+    /// latest event time appended are dropped.
+    retention_ms: Option<i64>,
+    stream_time: i64,
+}
+
+impl LogState {
+    fn end(&self, p: usize) -> usize {
+        self.dropped.get(p).copied().unwrap_or(0) + self.partitions[p].len()
+    }
+
+    /// Drops, from the front of every partition, the batches whose windows all ended more
+    /// than the retention before stream time.
+    fn expire(&mut self) {
+        let Some(retention) = self.retention_ms else {
+            return;
+        };
+        let horizon = self.stream_time.saturating_sub(retention);
+        for (p, list) in self.partitions.iter_mut().enumerate() {
+            let expired = list
+                .iter()
+                .take_while(|b| max_of(b, WINDOWEND).is_some_and(|end| end < horizon))
+                .count();
+            if expired > 0 {
+                list.drain(..expired);
+                self.dropped[p] += expired;
+            }
+        }
+    }
+}
+
+fn max_of(batch: &RecordBatch, column: &str) -> Option<i64> {
+    let c = batch.schema_ref().index_of(column).ok()?;
+    arrow::compute::max(batch.column(c).as_primitive_opt::<Int64Type>()?)
 }
 
 /// `batch` with exactly the columns of `want`, matched by name; missing ones are NULL.
@@ -58,6 +95,8 @@ impl Log {
             schema: RwLock::new(schema),
             state: Mutex::new(LogState {
                 partitions: vec![Vec::new(); partitions.max(1)],
+                dropped: vec![0; partitions.max(1)],
+                stream_time: i64::MIN,
                 ..LogState::default()
             }),
             changed: Condvar::new(),
@@ -105,13 +144,26 @@ impl Log {
             for b in list {
                 if b.num_rows() > 0 {
                     s.rows += b.num_rows();
+                    if s.retention_ms.is_some() {
+                        if let Some(t) = max_of(&b, ROWTIME) {
+                            s.stream_time = s.stream_time.max(t);
+                        }
+                    }
                     s.partitions[p % parts].push(b);
                 }
             }
         }
+        s.expire();
         drop(s);
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// Keeps a windowed table's windows only `retention_ms` behind the latest event time.
+    pub(crate) fn set_retention(&self, retention_ms: i64) {
+        if let Ok(mut s) = self.state.lock() {
+            s.retention_ms = Some(retention_ms);
+        }
     }
 
     /// Makes the log seal itself when its last writer ends.
@@ -152,38 +204,41 @@ impl Log {
     }
 
     /// Batches of `partition` from position `from` on (about `max_rows` rows), with the
-    /// columns of `want` (by name: a column the batch lacks reads as NULL), and whether the
-    /// log is sealed.
+    /// columns of `want` (by name: a column the batch lacks reads as NULL), and the position
+    /// of the first one: later than `from` when retention dropped what `from` pointed at.
     pub(crate) fn read(
         &self,
         partition: usize,
         from: usize,
         max_rows: usize,
         want: &SchemaRef,
-    ) -> Result<(Vec<RecordBatch>, bool)> {
+    ) -> Result<(usize, Vec<RecordBatch>)> {
         let s = self.lock()?;
         let list = &s.partitions[partition];
+        let dropped = s.dropped[partition];
+        let first = from.max(dropped);
         let mut out = Vec::new();
         let mut rows = 0;
-        for b in list.iter().skip(from) {
+        for b in list.iter().skip(first - dropped) {
             if rows >= max_rows && !out.is_empty() {
                 break;
             }
             rows += b.num_rows();
             out.push(conform_to(b, want)?);
         }
-        Ok((out, s.sealed))
+        Ok((first, out))
     }
 
     /// Current end position (in batches) of every partition.
     pub(crate) fn ends(&self) -> Result<Vec<usize>> {
-        Ok(self.lock()?.partitions.iter().map(Vec::len).collect())
+        let s = self.lock()?;
+        Ok((0..s.partitions.len()).map(|p| s.end(p)).collect())
     }
 
     /// Whether the log is sealed and `cursors` have read all of it.
     pub(crate) fn is_sealed_at(&self, cursors: &[usize]) -> Result<bool> {
         let s = self.lock()?;
-        Ok(s.sealed && s.partitions.iter().zip(cursors).all(|(p, &c)| c >= p.len()))
+        Ok(s.sealed && cursors.iter().enumerate().all(|(p, &c)| c >= s.end(p)))
     }
 
     /// Total rows appended so far.
@@ -195,7 +250,7 @@ impl Log {
     pub(crate) fn wait(&self, cursors: &[usize], deadline: Instant) -> Result<()> {
         let mut s = self.lock()?;
         loop {
-            let has_data = s.partitions.iter().zip(cursors).any(|(p, &c)| p.len() > c);
+            let has_data = cursors.iter().enumerate().any(|(p, &c)| s.end(p) > c);
             if has_data || s.sealed {
                 return Ok(());
             }

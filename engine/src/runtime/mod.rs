@@ -10,6 +10,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod align;
+pub(crate) mod groups;
 pub(crate) mod hash;
 pub(crate) mod join;
 pub(crate) mod log;

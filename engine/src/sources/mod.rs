@@ -59,6 +59,9 @@ pub(crate) struct Metrics {
     late: AtomicU64,
     /// The query's watermark (i64::MIN until event time is known).
     watermark: std::sync::atomic::AtomicI64,
+    /// Groups (keys × windows) held by its aggregations now, and the most ever held at once.
+    state_groups: std::sync::atomic::AtomicI64,
+    peak_state_groups: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Metrics {
@@ -69,6 +72,8 @@ impl Default for Metrics {
             bad: AtomicU64::new(0),
             late: AtomicU64::new(0),
             watermark: std::sync::atomic::AtomicI64::new(i64::MIN),
+            state_groups: std::sync::atomic::AtomicI64::new(0),
+            peak_state_groups: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }
@@ -89,6 +94,14 @@ impl Metrics {
     pub(crate) fn add_late(&self, n: u64) {
         self.late.fetch_add(n, Ordering::Relaxed);
     }
+    /// An aggregation now holds `delta` more (or fewer) groups.
+    pub(crate) fn add_state_groups(&self, delta: i64) {
+        if delta == 0 {
+            return;
+        }
+        let now = self.state_groups.fetch_add(delta, Ordering::Relaxed) + delta;
+        self.peak_state_groups.fetch_max(now, Ordering::Relaxed);
+    }
     pub(crate) fn snapshot(&self) -> QueryStats {
         QueryStats {
             records_in: self.records_in.load(Ordering::Relaxed),
@@ -99,6 +112,8 @@ impl Metrics {
                 0 | i64::MIN | i64::MAX => None,
                 w => Some(w),
             },
+            state_groups: self.state_groups.load(Ordering::Relaxed).max(0) as u64,
+            peak_state_groups: self.peak_state_groups.load(Ordering::Relaxed).max(0) as u64,
         }
     }
 }
@@ -116,6 +131,11 @@ pub struct QueryStats {
     pub late_records: u64,
     /// The query's watermark (ms since the epoch), once event time has been seen.
     pub watermark: Option<i64>,
+    /// Groups (key × window) its aggregations hold now: closed windows are freed, so this
+    /// stays bounded by the open windows on a long run.
+    pub state_groups: u64,
+    /// The most groups held at once so far.
+    pub peak_state_groups: u64,
 }
 
 /// What a source needs to report and route bad records.
@@ -174,12 +194,13 @@ pub(crate) fn latest_per_key(
             .collect(),
     )?;
     let rows = converter.convert_columns(&columns)?;
-    let mut seen = std::collections::HashSet::new();
+    let mut seen: hashbrown::HashSet<&[u8], foldhash::fast::RandomState> =
+        hashbrown::HashSet::with_capacity_and_hasher(all.num_rows(), Default::default());
     // A table has no row for a NULL key.
     let mut keep: Vec<u32> = (0..all.num_rows())
         .rev()
         .filter(|&i| columns.iter().all(|c| c.is_valid(i)))
-        .filter(|&i| seen.insert(rows.row(i).as_ref().to_vec()))
+        .filter(|&i| seen.insert(rows.row(i).data()))
         .map(|i| i as u32)
         .collect();
     keep.reverse();
@@ -447,9 +468,11 @@ impl Scan {
                     if *cursor >= ends[p] {
                         continue;
                     }
-                    let (batches, _) = log.read(p, *cursor, usize::MAX, schema)?;
-                    let batches: Vec<RecordBatch> =
-                        batches.into_iter().take(ends[p] - *cursor).collect();
+                    let (first, batches) = log.read(p, *cursor, usize::MAX, schema)?;
+                    let batches: Vec<RecordBatch> = batches
+                        .into_iter()
+                        .take(ends[p].saturating_sub(first))
+                        .collect();
                     *cursor = ends[p];
                     if let Some(latest) = latest_per_key(&batches, keys)? {
                         metrics.add_in(latest.num_rows() as u64);
@@ -483,7 +506,15 @@ impl Scan {
                         continue;
                     }
                     // At most `max_rows` rows: a batch may be read in several pieces.
-                    let (batches, _) = log.read(p, *cursor, max_rows + skip[p], schema)?;
+                    let (first, batches) = log.read(p, *cursor, max_rows + skip[p], schema)?;
+                    if first > *cursor {
+                        // Retention dropped what the cursor pointed at: go on after it.
+                        *cursor = first;
+                        skip[p] = 0;
+                        if *cursor >= end {
+                            continue;
+                        }
+                    }
                     let mut budget = max_rows;
                     for b in batches.into_iter().take(end - *cursor) {
                         if budget == 0 {
