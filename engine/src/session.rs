@@ -413,6 +413,20 @@ impl Session {
         }
     }
 
+    /// Waits until every persistent query has processed every record available now
+    /// (upstream queries first, so a chain of queries settles end to end; rows waiting in
+    /// open windows stay there). Between inserts into different streams, this makes the
+    /// order the records were inserted in the order they are processed in, as a test driver
+    /// feeding one record at a time does.
+    pub fn settle(&self) {
+        let sinks: Vec<String> = self
+            .queries
+            .values()
+            .flat_map(|q| q.sinks.clone())
+            .collect();
+        self.drain_upstream(&sinks);
+    }
+
     /// Ends the session's input: seals every in-memory stream (nothing more will be inserted),
     /// waits until every persistent query has read all of its input, and stops them. Scripts
     /// call this at their end so derived streams and file sinks are complete.

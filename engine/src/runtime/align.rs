@@ -39,6 +39,11 @@ impl Aligner {
         }
     }
 
+    /// Whether no rows are held back.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.held.iter().flatten().all(Vec::is_empty)
+    }
+
     /// Takes this micro-batch's rows (`items`, tagged by input, for `partition`) and returns
     /// those that may be processed now, in time order. `caught_up[i]` says whether input `i`
     /// has nothing more waiting upstream.

@@ -66,8 +66,9 @@ pub(crate) struct Epoch {
     pub(crate) output: Vec<Vec<RecordBatch>>,
     /// Every source has ended and everything has been flushed.
     pub(crate) finished: bool,
-    /// No source produced anything in this epoch.
-    pub(crate) idle: bool,
+    /// Every source had read all that was available, and nothing is held back: what was
+    /// available when the epoch began has been processed.
+    pub(crate) caught_up: bool,
 }
 
 /// A running instance of a dataflow plan.
@@ -188,10 +189,10 @@ impl Pipeline {
         let deadline = Instant::now() + max_delay;
         let mut outputs: Vec<Vec<Vec<RecordBatch>>> = vec![Vec::new(); self.stages.len()];
         let mut all_done = true;
-        let mut idle = true;
         // Per stage: whether nothing more is waiting upstream of it (every source it reads has
         // read all that is available now).
         let mut caught_up = vec![true; self.stages.len()];
+        let mut skipped = false;
         // 1. Read every source; the epoch's watermark follows from what they read. While a
         //    bounded join table is still loading, only such tables are read.
         let loading = self.stages.iter().any(|s| {
@@ -217,9 +218,11 @@ impl Pipeline {
             };
             let parts = max_time.len();
             if loading && !*load_first {
-                // Not read yet: its input is still waiting, so the query is not idle.
+                // Not read yet: its input is still waiting.
                 all_done &= *done;
-                idle &= *done;
+                // It does not hold the loading table back (the table goes first), but its
+                // input is still waiting.
+                skipped |= !*done;
                 outputs[i] = vec![Vec::new(); parts];
                 continue;
             }
@@ -228,7 +231,6 @@ impl Pipeline {
             } else {
                 match scan.poll(max_rows, deadline)? {
                     ScanPoll::Data(batches) => {
-                        idle = false;
                         all_done = false;
                         if *drives_time {
                             track_event_time(&batches, max_time);
@@ -243,7 +245,6 @@ impl Pipeline {
                     ScanPoll::Finished => {
                         // Ending is progress: the next epoch decides whether anything is left.
                         *done = true;
-                        idle = false;
                         vec![Vec::new(); parts]
                     }
                 }
@@ -307,10 +308,11 @@ impl Pipeline {
             }
         }
         let output = outputs.pop().unwrap_or_default();
+        let nothing_held = self.aligners.iter().flatten().all(Aligner::is_empty);
         Ok(Epoch {
             output,
             finished: all_done,
-            idle,
+            caught_up: !skipped && nothing_held && caught_up.iter().all(|&c| c),
         })
     }
 

@@ -22,7 +22,8 @@ use weir_planner::columns::ROWOFFSET;
 #[derive(Debug, Default)]
 struct RunState {
     epochs: u64,
-    idle: bool,
+    /// The last epoch found nothing more to read and held nothing back.
+    caught_up: bool,
     finished: bool,
     error: Option<String>,
 }
@@ -45,10 +46,10 @@ impl QueryControl {
         self.cancel.load(Ordering::SeqCst)
     }
 
-    fn record_epoch(&self, idle: bool) {
+    fn record_epoch(&self, caught_up: bool) {
         if let Ok(mut s) = self.state.lock() {
             s.epochs += 1;
-            s.idle = idle;
+            s.caught_up = caught_up;
         }
         self.changed.notify_all();
     }
@@ -70,11 +71,12 @@ impl QueryControl {
     }
 
     /// Waits until the query has finished, or has run a whole epoch that started after this
-    /// call and found no input — i.e. it has processed everything available now.
+    /// call and ended caught up (nothing more to read, nothing held back) — i.e. it has
+    /// processed everything available now.
     pub(crate) fn wait_drained(&self) {
         let Ok(mut s) = self.state.lock() else { return };
         let start = s.epochs;
-        while !(s.finished || (s.idle && s.epochs >= start + 2)) {
+        while !(s.finished || (s.caught_up && s.epochs >= start + 2)) {
             s = match self.changed.wait_timeout(s, Duration::from_millis(200)) {
                 Ok((guard, _)) => guard,
                 Err(_) => return,
@@ -256,7 +258,7 @@ impl Run {
             let rows: usize = output.iter().flatten().map(RecordBatch::num_rows).sum();
             self.control.metrics.add_out(rows as u64);
             self.deliver(output)?;
-            self.control.record_epoch(epoch.idle);
+            self.control.record_epoch(epoch.caught_up);
             if epoch.finished || limit_reached {
                 return self.flush_final();
             }
