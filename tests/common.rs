@@ -96,3 +96,19 @@ pub fn temp_file(name: &str, contents: &[u8]) -> String {
     std::fs::write(&path, contents).unwrap();
     path.display().to_string()
 }
+
+/// Every row of `column` in `table`'s changelog, with `ROWDELETED`, as `value/deleted` strings.
+pub fn changelog(session: &mut weir::Session, table: &str, columns: &[&str]) -> Vec<String> {
+    let sql = format!("SELECT *, ROWDELETED FROM {table} EMIT CHANGES;");
+    let batches = rows(session, &sql);
+    let mut cols: Vec<Vec<String>> = columns.iter().map(|c| strings(&batches, c)).collect();
+    cols.push(strings(&batches, "ROWDELETED"));
+    (0..cols[0].len())
+        .map(|i| {
+            cols.iter()
+                .map(|c| c[i].as_str())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}

@@ -10,6 +10,7 @@ mod joins;
 mod retention;
 mod sessions;
 mod sql_errors;
+mod table_aggregation;
 mod taxi;
 mod topology;
 mod transform;

@@ -5,29 +5,13 @@ use std::path::PathBuf;
 
 use weir::Config;
 
-use crate::common::{rows, session_with, strings};
+use crate::common::{changelog, rows, session_with, strings};
 
 fn nasa_path() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/nasa_1995-07-01_first3000.jsonl")
         .display()
         .to_string()
-}
-
-/// Every row of `column` in `table`'s changelog, with `ROWDELETED`, as `value/deleted` strings.
-fn changelog(session: &mut weir::Session, table: &str, columns: &[&str]) -> Vec<String> {
-    let sql = format!("SELECT *, ROWDELETED FROM {table} EMIT CHANGES;");
-    let batches = rows(session, &sql);
-    let mut cols: Vec<Vec<String>> = columns.iter().map(|c| strings(&batches, c)).collect();
-    cols.push(strings(&batches, "ROWDELETED"));
-    (0..cols[0].len())
-        .map(|i| {
-            cols.iter()
-                .map(|c| c[i].as_str())
-                .collect::<Vec<_>>()
-                .join("/")
-        })
-        .collect()
 }
 
 #[test]

@@ -1342,7 +1342,7 @@ impl Session {
         let plan = plan_query(&self.catalog, query, options)?;
         if plan.aggregates_table {
             return Err(Error::Unsupported {
-                message: "aggregating a table needs retractions of replaced rows, which are not supported yet"
+                message: "aggregating a join of tables needs retractions of joined rows, which are not supported yet; aggregate a table that holds the join's result instead"
                     .into(),
                 position: Some(query.position),
             });

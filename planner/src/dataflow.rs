@@ -133,6 +133,13 @@ pub enum Op {
     },
     /// `GROUP BY`: per-group aggregate state, emitted as a changelog.
     Aggregate(Arc<AggregateSpec>),
+    /// A table's changelog as additions and retractions, for an aggregation over a table:
+    /// every row is preceded by its key's previous row marked as a retraction
+    /// (`ROWDELETED` = true); a tombstone only retracts. Input keyed by the primary key.
+    Changes {
+        /// The primary key columns.
+        key_columns: Vec<usize>,
+    },
     /// Stream–table join: each stream row (input 0) looks up the table's current row for its
     /// key (input 1, keyed by its primary key).
     LookupJoin(Arc<LookupJoinSpec>),
@@ -349,6 +356,13 @@ impl DataflowPlan {
                     spec.display
                 );
             }
+            Op::Changes { .. } => {
+                let _ = writeln!(
+                    out,
+                    "{indent}Changes [{}]: each table row retracts its key's previous row (for the aggregation)",
+                    node.partitioning
+                );
+            }
             Op::Union => {
                 let _ = writeln!(
                     out,
@@ -454,6 +468,9 @@ pub struct AggregateSpec {
     pub display_keys: String,
     /// Aggregates, for EXPLAIN.
     pub display_aggregates: String,
+    /// Over a table: the column that marks a row as a retraction (the aggregate takes the
+    /// row's contribution back out of its group).
+    pub retract_column: Option<usize>,
 }
 
 /// A stream–stream join within a time window.

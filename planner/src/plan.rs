@@ -133,6 +133,7 @@ pub fn plan_query(
         aggregated: false,
         reads_table: false,
         aggregates_table: false,
+        under_aggregate: false,
         within: query.within.clone(),
     };
     let (limit, body) = peel_limit(&logical, at)?;
@@ -751,6 +752,8 @@ struct Builder<'a> {
     aggregated: bool,
     reads_table: bool,
     aggregates_table: bool,
+    /// Lowering the input of an aggregation (tables become additions and retractions).
+    under_aggregate: bool,
     /// `WITHIN` clauses of the query's joins.
     within: Vec<weir_parser::JoinWithin>,
 }
@@ -806,7 +809,7 @@ impl<'a> Builder<'a> {
                 }
                 let schema = def.physical_schema();
                 self.reads_table |= def.kind == weir_parser::SourceKind::Table;
-                let node = self.add(
+                let mut node = self.add(
                     Op::Scan {
                         stream: def.name.clone(),
                         source: def.source.clone(),
@@ -815,6 +818,16 @@ impl<'a> Builder<'a> {
                     Arc::clone(&schema),
                     def.partitioning(),
                 );
+                if self.under_aggregate && def.kind == SourceKind::Table {
+                    node = self.add(
+                        Op::Changes {
+                            key_columns: def.key_columns.clone(),
+                        },
+                        vec![node],
+                        Arc::clone(&schema),
+                        def.partitioning(),
+                    );
+                }
                 let lowered = Lowered {
                     node,
                     logical: Arc::clone(&scan.projected_schema),
@@ -910,8 +923,14 @@ impl<'a> Builder<'a> {
                 self.at,
             )),
             LogicalPlan::Aggregate(agg) => {
-                let input = self.lower(&agg.input)?;
-                self.aggregates_table |= self.reads_table;
+                // A table scanned for an aggregation is read as additions and retractions.
+                let joins_before = self.count_joins();
+                let outer = std::mem::replace(&mut self.under_aggregate, true);
+                let input = self.lower(&agg.input);
+                self.under_aggregate = outer;
+                let input = input?;
+                // Joined tables would need retractions of the joined rows: not yet.
+                self.aggregates_table |= self.reads_table && self.count_joins() > joins_before;
                 self.aggregate(agg, input)
             }
             LogicalPlan::Join(join) => self.lookup_join(join),
@@ -978,8 +997,32 @@ impl<'a> Builder<'a> {
             Op::Map { .. } | Op::Exchange { .. } => {
                 node.inputs.first().is_some_and(|&i| self.is_changelog(i))
             }
-            Op::LookupJoin(_) | Op::WindowJoin(_) | Op::Union => false,
+            Op::LookupJoin(_) | Op::WindowJoin(_) | Op::Union | Op::Changes { .. } => false,
         }
+    }
+
+    /// Whether a node's rows are additions and retractions (`ROWDELETED` marks these).
+    fn is_retraction(&self, node: NodeId) -> bool {
+        let node = &self.nodes[node];
+        match &node.op {
+            Op::Changes { .. } => true,
+            Op::Map { .. } | Op::Exchange { .. } => {
+                node.inputs.first().is_some_and(|&i| self.is_retraction(i))
+            }
+            _ => false,
+        }
+    }
+
+    fn count_joins(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.op,
+                    Op::LookupJoin(_) | Op::WindowJoin(_) | Op::TableJoin(_)
+                )
+            })
+            .count()
     }
 
     /// A projection carries the hidden system columns through, and keeps the key when the key
@@ -1013,8 +1056,11 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        let carries_deleted = changelog || self.is_retraction(input.node);
         for hidden in [ROWTIME, ROWOFFSET, ROWDELETED] {
-            if fields.iter().any(|f| f.name() == hidden) || (hidden == ROWDELETED && !changelog) {
+            if fields.iter().any(|f| f.name() == hidden)
+                || (hidden == ROWDELETED && !carries_deleted)
+            {
                 continue;
             }
             if let Ok(idx) = input.physical.index_of(hidden) {
@@ -1223,7 +1269,10 @@ impl<'a> Builder<'a> {
         let stream = self.lower(&join.left)?;
         // The table is looked up, not read as a changelog: the join's output is a stream.
         let reads_table = self.reads_table;
-        let table = self.lower(&join.right)?;
+        let under_aggregate = std::mem::replace(&mut self.under_aggregate, false);
+        let table = self.lower(&join.right);
+        self.under_aggregate = under_aggregate;
+        let table = table?;
         self.reads_table = reads_table;
         let (Some(stream_def), Some(table_def)) =
             (self.scanned(stream.node), self.scanned(table.node))
@@ -1993,6 +2042,11 @@ impl<'a> Builder<'a> {
                 .map(|e| e.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
+            retract_column: if self.is_retraction(input.node) {
+                Some(column(ROWDELETED)?)
+            } else {
+                None
+            },
         };
         let partitioning = if key_names.is_empty() {
             Partitioning::Unkeyed { partitions: 1 }

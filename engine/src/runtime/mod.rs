@@ -10,6 +10,7 @@
 
 pub(crate) mod aggregate;
 pub(crate) mod align;
+pub(crate) mod changes;
 pub(crate) mod groups;
 pub(crate) mod hash;
 pub(crate) mod join;
@@ -17,6 +18,7 @@ pub(crate) mod log;
 pub(crate) mod operator;
 pub(crate) mod route;
 pub(crate) mod runner;
+pub(crate) mod table_aggregate;
 pub(crate) mod table_join;
 pub(crate) mod window_join;
 
@@ -116,6 +118,17 @@ impl Pipeline {
                             .collect(),
                     }
                 }
+                Op::Aggregate(spec) if spec.retract_column.is_some() => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            table_aggregate::TableAggregateOperator::new(
+                                Arc::clone(spec),
+                                Arc::clone(metrics),
+                            )
+                            .map(|op| Box::new(op) as Box<dyn Operator>)
+                        })
+                        .collect::<Result<_>>()?,
+                },
                 Op::Aggregate(spec) => Stage::Ops {
                     ops: (0..node.partitioning.partitions())
                         .map(|_| {
@@ -123,6 +136,14 @@ impl Pipeline {
                                 .map(|op| Box::new(op) as Box<dyn Operator>)
                         })
                         .collect::<Result<_>>()?,
+                },
+                Op::Changes { key_columns } => Stage::Ops {
+                    ops: (0..node.partitioning.partitions())
+                        .map(|_| {
+                            Box::new(changes::ChangesOperator::new(key_columns.clone()))
+                                as Box<dyn Operator>
+                        })
+                        .collect(),
                 },
                 Op::LookupJoin(spec) => Stage::Ops {
                     ops: (0..node.partitioning.partitions())

@@ -1,0 +1,124 @@
+//! Aggregating a table: updates move a row between groups (retract from the old, add to the
+//! new), deletes take it out.
+
+use weir::Config;
+
+use crate::common::*;
+
+#[test]
+fn zones_per_borough_from_the_zone_table() {
+    // Counted independently from zones.csv (Python's csv + Counter).
+    let expected = [
+        "Bronx:43",
+        "Brooklyn:61",
+        "EWR:1",
+        "Manhattan:69",
+        "Queens:69",
+        "Staten Island:20",
+        "Unknown:2",
+    ];
+    for partitions in [1, 3] {
+        let mut s = session_with(
+            &format!(
+                "CREATE TABLE zones (location_id INT PRIMARY KEY, borough STRING, zone STRING, service_zone STRING)
+                   WITH (PATH='{}/examples/data/nyc_taxi/zones.csv', VALUE_FORMAT='DELIMITED', HEADER=true, PARTITIONS={partitions});
+                 CREATE TABLE per_borough AS
+                   SELECT borough, COUNT(*) AS zones FROM zones GROUP BY borough;",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+            Config::default(),
+        );
+        s.finish().unwrap();
+        let out = rows(&mut s, "SELECT * FROM per_borough;");
+        let mut got: Vec<String> = strings(&out, "BOROUGH")
+            .into_iter()
+            .zip(strings(&out, "ZONES"))
+            .map(|(b, n)| format!("{b}:{n}"))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "{partitions} partitions");
+    }
+}
+
+fn per_region(partitions: usize, batch: usize) -> (Vec<String>, Vec<String>) {
+    let mut s = session_with(
+        &format!(
+            "CREATE TABLE users (id INT PRIMARY KEY, name STRING, region STRING, age INT)
+               WITH (PARTITIONS={partitions});
+             CREATE TABLE per_region AS
+               SELECT region, COUNT(*) AS users, SUM(age) AS ages, COLLECT_LIST(name) AS names
+               FROM users WHERE age >= 18 GROUP BY region;"
+        ),
+        Config::builder().batch_max_rows(batch).build().unwrap(),
+    );
+    let mut t = 0;
+    let mut put = |s: &mut weir::Session, json: &str| {
+        t += 10;
+        s.insert_json("users", json, Some(t)).unwrap();
+        s.settle();
+    };
+    put(
+        &mut s,
+        r#"{"id": 1, "name": "ann", "region": "north", "age": 30}"#,
+    );
+    put(
+        &mut s,
+        r#"{"id": 2, "name": "bob", "region": "north", "age": 40}"#,
+    );
+    put(
+        &mut s,
+        r#"{"id": 3, "name": "cyd", "region": "south", "age": 50}"#,
+    );
+    // Bob moves south: out of north, into south.
+    put(
+        &mut s,
+        r#"{"id": 2, "name": "bob", "region": "south", "age": 41}"#,
+    );
+    // Too young: the filter drops the new row, so cyd's old row only leaves.
+    put(
+        &mut s,
+        r#"{"id": 3, "name": "cyd", "region": "south", "age": 12}"#,
+    );
+    // A row that was filtered out leaves nothing to take back.
+    put(
+        &mut s,
+        r#"{"id": 3, "name": "cyd", "region": "south", "age": 13}"#,
+    );
+    s.delete_json("users", r#"{"id": 1}"#, Some(100)).unwrap();
+    s.finish().unwrap();
+    let log = changelog(&mut s, "per_region", &["REGION", "USERS", "AGES", "NAMES"]);
+    let state = rows(&mut s, "SELECT * FROM per_region;");
+    let mut state: Vec<String> = (0..count(&state))
+        .map(|i| {
+            ["REGION", "USERS", "AGES", "NAMES"]
+                .iter()
+                .map(|c| strings(&state, c)[i].clone())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect();
+    state.sort();
+    (log, state)
+}
+
+#[test]
+fn updates_move_rows_between_groups_and_deletes_take_them_out() {
+    let (log, state) = per_region(1, 1);
+    assert_eq!(
+        log,
+        [
+            "north/1/30/[ann]/false",
+            "north/2/70/[ann, bob]/false",
+            "south/1/50/[cyd]/false",
+            "north/1/30/[ann]/false",
+            "south/2/91/[cyd, bob]/false",
+            "south/1/41/[bob]/false",
+            "north/0/null/null/false",
+        ]
+    );
+    // An emptied group stays, with COUNT 0 (and NULL for SUM and COLLECT_LIST over no rows).
+    assert_eq!(state, ["north/0/null/null", "south/1/41/[bob]"]);
+    // The same state whatever the partitioning and batching.
+    assert_eq!(per_region(3, 1).1, state);
+    assert_eq!(per_region(2, 1000).1, state);
+}
