@@ -122,3 +122,43 @@ fn updates_move_rows_between_groups_and_deletes_take_them_out() {
     assert_eq!(per_region(3, 1).1, state);
     assert_eq!(per_region(2, 1000).1, state);
 }
+
+#[test]
+fn having_deletes_a_group_that_stops_passing() {
+    for batch in [1, 1000] {
+        let mut s = session_with(
+            "CREATE STREAM readings (sensor STRING KEY, v INT);
+             CREATE TABLE hot AS SELECT sensor, AVG(v) AS mean FROM readings
+               GROUP BY sensor HAVING AVG(v) > 25;",
+            Config::builder().batch_max_rows(batch).build().unwrap(),
+        );
+        let inserts = [
+            "('a', 50)", // a: 50, passes
+            "('a', 10)", // a: 30, passes
+            "('b', 10)", // b: 10, never passed: nothing
+            "('a', 15)", // a: 25, stops passing: tombstone
+            "('b', 90)", // b: 50, passes
+        ];
+        for values in inserts {
+            s.execute(&format!("INSERT INTO readings VALUES {values};"))
+                .unwrap();
+            s.settle();
+        }
+        s.finish().unwrap();
+        let log = changelog(&mut s, "hot", &["SENSOR", "MEAN"]);
+        if batch == 1 {
+            assert_eq!(
+                log,
+                [
+                    "a/50.0/false",
+                    "a/30.0/false",
+                    "a/null/true",
+                    "b/50.0/false"
+                ]
+            );
+        }
+        // Either way, the table holds b only.
+        let state = rows(&mut s, "SELECT * FROM hot;");
+        assert_eq!(strings(&state, "SENSOR"), ["b"], "batch {batch}");
+    }
+}

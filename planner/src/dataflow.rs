@@ -90,6 +90,10 @@ pub enum MapStep {
         /// On a changelog, the `ROWDELETED` column: tombstones pass whatever the predicate says
         /// (they delete a key, and the key's earlier row may have passed).
         tombstones: Option<usize>,
+        /// On a changelog whose key columns are known (a table, an aggregation's `HAVING`):
+        /// those columns. A key whose row passed and whose new row does not is deleted (a
+        /// tombstone is emitted instead of the row), as a KTable filter does.
+        keys: Vec<usize>,
         /// For EXPLAIN.
         display: String,
     },

@@ -896,9 +896,20 @@ impl<'a> Builder<'a> {
                 } else {
                     None
                 };
+                let keys = match &self.nodes[input.node].op {
+                    _ if tombstones.is_none() => Vec::new(),
+                    Op::Aggregate(spec) => (0..spec.group_types.len()).collect(),
+                    Op::Scan { stream, .. } => self
+                        .catalog
+                        .get(stream)
+                        .map(|d| d.key_columns.clone())
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
                 let step = MapStep::Filter {
                     predicate,
                     tombstones,
+                    keys,
                     display: filter.predicate.to_string(),
                 };
                 Ok(self.push_step(input, step, None))

@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, Int64Array, UInt32Array,
+};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::DataType;
 use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+use weir_planner::columns::{ROWOFFSET, ROWTIME};
 use weir_planner::MapStep;
 
 use crate::error::{Error, Result};
@@ -83,18 +87,102 @@ pub(crate) trait Operator: Send {
 /// Filter and project steps fused into one pass over each batch.
 pub(crate) struct MapOperator {
     steps: Arc<Vec<MapStep>>,
+    /// Per step: for a keyed changelog filter, the keys whose latest row passed it.
+    passed: Vec<Option<PassedKeys>>,
+}
+
+/// The keys (Arrow row format) whose latest row passed a changelog filter.
+struct PassedKeys {
+    converter: RowConverter,
+    keys: hashbrown::HashSet<Box<[u8]>, foldhash::fast::RandomState>,
 }
 
 impl MapOperator {
     pub(crate) fn new(steps: Arc<Vec<MapStep>>) -> Self {
-        Self { steps }
+        let passed = steps.iter().map(|_| None).collect();
+        Self { steps, passed }
     }
+}
+
+/// A keyed changelog filter: rows that pass, tombstones, and — for a key whose latest row
+/// passed — a tombstone in place of a row that does not (values NULL but the key's).
+fn filter_changelog(
+    batch: &RecordBatch,
+    mask: &BooleanArray,
+    deleted_column: usize,
+    key_columns: &[usize],
+    state: &mut Option<PassedKeys>,
+) -> Result<RecordBatch> {
+    let keys: Vec<ArrayRef> = key_columns
+        .iter()
+        .map(|&k| Arc::clone(batch.column(k)))
+        .collect();
+    if state.is_none() {
+        *state = Some(PassedKeys {
+            converter: RowConverter::new(
+                keys.iter()
+                    .map(|k| SortField::new(k.data_type().clone()))
+                    .collect(),
+            )?,
+            keys: Default::default(),
+        });
+    }
+    let Some(state) = state.as_mut() else {
+        return Err(Error::Internal("changelog filter without state".into()));
+    };
+    let encoded = state.converter.convert_columns(&keys)?;
+    let deleted = batch.column(deleted_column).as_boolean();
+    let rows = batch.num_rows();
+    let mut keep = BooleanBufferBuilder::new(rows);
+    let mut retract = BooleanBufferBuilder::new(rows);
+    for r in 0..rows {
+        let key = encoded.row(r).data();
+        let (k, t) = if deleted.value(r) {
+            state.keys.remove(key);
+            (true, false)
+        } else if mask.is_valid(r) && mask.value(r) {
+            if !state.keys.contains(key) {
+                state.keys.insert(key.into());
+            }
+            (true, false)
+        } else if state.keys.remove(key) {
+            (true, true)
+        } else {
+            (false, false)
+        };
+        keep.append(k);
+        if k {
+            retract.append(t);
+        }
+    }
+    let kept = filter_record_batch(batch, &BooleanArray::new(keep.finish(), None))?;
+    let retract = BooleanArray::new(retract.finish(), None);
+    if retract.true_count() == 0 {
+        return Ok(kept);
+    }
+    let schema = kept.schema();
+    let columns = kept
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(c, col)| -> Result<ArrayRef> {
+            let name = schema.field(c).name();
+            if c == deleted_column {
+                Ok(Arc::new(arrow::compute::or(col.as_boolean(), &retract)?))
+            } else if key_columns.contains(&c) || name == ROWTIME || name == ROWOFFSET {
+                Ok(Arc::clone(col))
+            } else {
+                Ok(arrow::compute::nullif(col.as_ref(), &retract)?)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 impl Operator for MapOperator {
     fn process(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         let mut batch = batch;
-        for step in self.steps.iter() {
+        for (i, step) in self.steps.iter().enumerate() {
             if batch.num_rows() == 0 {
                 return Ok(());
             }
@@ -102,6 +190,7 @@ impl Operator for MapOperator {
                 MapStep::Filter {
                     predicate,
                     tombstones,
+                    keys,
                     ..
                 } => {
                     // A row the condition cannot be evaluated on does not pass it.
@@ -116,6 +205,13 @@ impl Operator for MapOperator {
                         return Err(Error::Internal("filter predicate is not boolean".into()));
                     }
                     match tombstones {
+                        Some(t) if !keys.is_empty() => filter_changelog(
+                            &batch,
+                            mask.as_boolean(),
+                            *t,
+                            keys,
+                            &mut self.passed[i],
+                        )?,
                         Some(t) => {
                             let keep = arrow::compute::or(
                                 mask.as_boolean(),
