@@ -493,6 +493,10 @@ pub struct WindowJoinSpec {
     pub after_ms: i64,
     /// How long rows wait for late partners after their window has passed.
     pub grace_ms: i64,
+    /// Without an explicit `GRACE PERIOD`, ksqlDB's legacy outer-join rule: a row that finds
+    /// no partner when it arrives (in event-time order) is emitted with NULLs right away, and
+    /// joined again if a partner comes later. With one, outer rows wait for the window to close.
+    pub eager_outer: bool,
     /// How many leading output columns come from the left stream.
     pub left_columns: usize,
     /// `ROWTIME` and `ROWOFFSET` within the left and the right columns.

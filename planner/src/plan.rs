@@ -1765,6 +1765,7 @@ impl<'a> Builder<'a> {
             before_ms: within.before_ms,
             after_ms: within.after_ms,
             grace_ms: within.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
+            eager_outer: within.grace_ms.is_none(),
             left_columns,
             left_time: hidden(&left.physical, ROWTIME)?,
             left_offset: hidden(&left.physical, ROWOFFSET)?,

@@ -211,13 +211,17 @@ impl WindowJoinOperator {
         let (before, after) = (self.spec.before_ms, self.spec.after_ms);
         let mut matched = vec![false; n];
         let mut pairs: Vec<(From, From)> = Vec::new();
-        for (r, key) in keys.iter().enumerate() {
-            let Some(key) = key else { continue };
-            let Some(ids) = other.by_key.get(key) else {
-                continue;
+        let eager = self.spec.eager_outer
+            && if is_left {
+                self.spec.kind.keeps_left()
+            } else {
+                self.spec.kind.keeps_right()
             };
+        for (r, key) in keys.iter().enumerate() {
+            let found = pairs.len();
             let t = times.value(r);
-            for &id in ids {
+            let ids = key.as_ref().and_then(|k| other.by_key.get(k));
+            for &id in ids.into_iter().flatten() {
                 let held = &mut other.rows[id];
                 if !held.alive {
                     continue;
@@ -236,6 +240,13 @@ impl WindowJoinOperator {
                     (From::New(r), From::Held(id))
                 } else {
                     (From::Held(id), From::New(r))
+                });
+            }
+            if eager && pairs.len() == found {
+                pairs.push(if is_left {
+                    (From::New(r), From::Null)
+                } else {
+                    (From::Null, From::New(r))
                 });
             }
         }
@@ -330,7 +341,11 @@ impl WindowJoinOperator {
         // A left row at l can still meet right rows up to l + after; a right row at r can
         // still meet left rows up to r + before.
         let reach = [self.spec.after_ms, self.spec.before_ms];
-        let keep = [self.spec.kind.keeps_left(), self.spec.kind.keeps_right()];
+        // (Eager outer rows were emitted when they arrived.)
+        let keep = [
+            self.spec.kind.keeps_left() && !self.spec.eager_outer,
+            self.spec.kind.keeps_right() && !self.spec.eager_outer,
+        ];
         let mut outer: [Vec<usize>; 2] = [Vec::new(), Vec::new()];
         for (s, side) in [&mut self.left, &mut self.right].into_iter().enumerate() {
             for (id, held) in side.rows.iter_mut().enumerate() {
@@ -387,6 +402,12 @@ impl Operator for WindowJoinOperator {
         self.arrive(input == 0, batch, out)
     }
 
+    /// Both sides meet in event-time order (right first on equal times), so which rows have
+    /// a partner when they arrive does not depend on batch boundaries.
+    fn merges_inputs_by_time(&self) -> Option<usize> {
+        Some(1)
+    }
+
     fn on_watermark(&mut self, watermark: i64, out: &mut Vec<RecordBatch>) -> Result<()> {
         self.expire(watermark, out)
     }
@@ -413,6 +434,10 @@ mod tests {
     }
 
     fn op(kind: JoinKind) -> WindowJoinOperator {
+        op_with(kind, false)
+    }
+
+    fn op_with(kind: JoinKind, eager_outer: bool) -> WindowJoinOperator {
         let mut fields = schema("L");
         fields.extend(schema("R"));
         let spec = WindowJoinSpec {
@@ -422,6 +447,7 @@ mod tests {
             before_ms: 10,
             after_ms: 10,
             grace_ms: 0,
+            eager_outer,
             left_columns: 3,
             left_time: 1,
             left_offset: 2,
@@ -499,5 +525,19 @@ mod tests {
         assert_eq!(show(&out), ["a/a@105", "x/-@100"]);
         j.finish(&mut out).unwrap();
         assert_eq!(show(&out), ["a/a@105", "x/-@100", "-/y@120"]);
+    }
+
+    #[test]
+    fn without_grace_outer_rows_are_emitted_as_they_arrive() {
+        let mut j = op_with(JoinKind::Left, true);
+        let mut out = Vec::new();
+        j.process_input(0, rows("L", &[("a", 100), ("x", 100)]), &mut out)
+            .unwrap();
+        // No partner yet: both at once; a's partner then joins it again.
+        assert_eq!(show(&out), ["a/-@100", "x/-@100"]);
+        j.process_input(1, rows("R", &[("a", 105)]), &mut out)
+            .unwrap();
+        j.on_watermark(i64::MAX, &mut out).unwrap();
+        assert_eq!(show(&out), ["a/-@100", "x/-@100", "a/a@105"]);
     }
 }
