@@ -194,3 +194,34 @@ fn expression_errors_on_one_row_do_not_stop_the_query() {
     assert_eq!(strings(&out, "A"), ["2"]);
     assert_eq!(strings(&out, "K"), ["1"]);
 }
+
+#[test]
+fn grouped_queries_name_what_is_not_grouped() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(
+        &mut s,
+        "SELECT vendor_id, payment_type, fare_amount * COUNT(*) AS x FROM trips GROUP BY vendor_id;",
+    );
+    assert!(
+        text.contains(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: PAYMENT_TYPE, (FARE_AMOUNT * COUNT(*))"
+        ),
+        "{text}"
+    );
+    let text = error(
+        &mut s,
+        "SELECT vendor_id, COUNT(*) AS n FROM trips GROUP BY vendor_id HAVING MAX(fare_amount) > tip_amount;",
+    );
+    assert!(
+        text.contains("Non-aggregate HAVING expression not part of GROUP BY: TIP_AMOUNT"),
+        "{text}"
+    );
+    // Built from grouped expressions is fine, and so is concatenating strings with `+`.
+    let out = rows(
+        &mut s,
+        "SELECT vendor_id * 10 AS v, 'vendor ' + CAST(vendor_id AS STRING) AS label, COUNT(*) AS n
+         FROM trips WHERE vendor_id = 1 GROUP BY vendor_id;",
+    );
+    assert_eq!(strings(&out, "LABEL"), ["vendor 1"]);
+    assert_eq!(strings(&out, "V"), ["10"]);
+}

@@ -34,6 +34,7 @@ pub mod columns;
 mod dataflow;
 mod error;
 mod functions;
+mod grouping;
 mod plan;
 mod provider;
 mod types;

@@ -74,6 +74,9 @@ pub fn plan_query(
         select_partition_keys(&mut ast, &query.partition_by);
     }
     let grouped = is_grouped(&ast);
+    if let Some(message) = crate::grouping::check(&ast) {
+        return Err(PlanError::invalid(message, at));
+    }
     let window = match &query.window {
         None => None,
         Some(w) => {

@@ -83,6 +83,7 @@ impl FunctionRegistry {
             .map(|f| (f.name().to_lowercase(), f))
             .collect();
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
+            Arc::new(StringPlusPlanner),
             Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
             Arc::new(datafusion_functions_nested::planner::NestedFunctionPlanner),
             Arc::new(datafusion_functions_nested::planner::FieldAccessPlanner),
@@ -192,5 +193,46 @@ impl ContextProvider for Provider<'_> {
 
     fn udwf_names(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+/// ksqlDB concatenates strings with `+` (`first_name + ' ' + last_name`): planned as `||`
+/// (NULL if either side is NULL).
+#[derive(Debug)]
+struct StringPlusPlanner;
+
+impl ExprPlanner for StringPlusPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion_expr::planner::RawBinaryExpr,
+        schema: &datafusion_common::DFSchema,
+    ) -> datafusion_common::Result<
+        datafusion_expr::planner::PlannerResult<datafusion_expr::planner::RawBinaryExpr>,
+    > {
+        use datafusion_expr::planner::PlannerResult;
+        use datafusion_expr::ExprSchemable;
+        let is_text = |e: &datafusion_expr::Expr| {
+            e.get_type(schema).is_ok_and(|t| {
+                matches!(
+                    t,
+                    arrow::datatypes::DataType::Utf8
+                        | arrow::datatypes::DataType::LargeUtf8
+                        | arrow::datatypes::DataType::Utf8View
+                )
+            })
+        };
+        if expr.op == sqlparser::ast::BinaryOperator::Plus
+            && is_text(&expr.left)
+            && is_text(&expr.right)
+        {
+            return Ok(PlannerResult::Planned(datafusion_expr::Expr::BinaryExpr(
+                datafusion_expr::BinaryExpr::new(
+                    Box::new(expr.left),
+                    datafusion_expr::Operator::StringConcat,
+                    Box::new(expr.right),
+                ),
+            )));
+        }
+        Ok(PlannerResult::Original(expr))
     }
 }

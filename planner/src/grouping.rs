@@ -1,0 +1,215 @@
+//! ksqlDB's check of a grouped query: every SELECT (and HAVING) expression outside aggregate
+//! calls must be a GROUP BY expression or built from them. It runs on the SQL before
+//! DataFusion plans it, so the message names the offending expressions as ksqlDB does:
+//! `Non-aggregate SELECT expression(s) not part of GROUP BY: (F1 * SUM(F2))`.
+
+use std::ops::ControlFlow;
+
+use weir_parser::sqlparser::ast::{
+    visit_expressions, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments,
+    GroupByExpr, Query, SelectItem, SetExpr,
+};
+
+use crate::columns::{ROWTIME, WINDOWEND, WINDOWSTART};
+use crate::provider::FunctionRegistry;
+
+/// The first violation, as ksqlDB words it.
+pub(crate) fn check(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    let GroupByExpr::Expressions(group_by, _) = &select.group_by else {
+        return None;
+    };
+    if group_by.is_empty() {
+        return None;
+    }
+    let groups: Vec<String> = group_by.iter().map(text).collect();
+    let bad: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .filter(|e| !derived(e, &groups))
+        .map(text)
+        .collect();
+    if !bad.is_empty() {
+        return Some(format!(
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: {}\nEither add the column(s) to the GROUP BY or remove them from the SELECT.",
+            bad.join(", ")
+        ));
+    }
+    let having = select.having.as_ref()?;
+    let mut columns = Vec::new();
+    loose_columns(having, &groups, &mut columns);
+    (!columns.is_empty()).then(|| {
+        format!(
+            "Non-aggregate HAVING expression not part of GROUP BY: {}\nEither add the column to the GROUP BY or remove it from the HAVING.",
+            columns.join(", ")
+        )
+    })
+}
+
+fn is_aggregate(e: &SqlExpr) -> bool {
+    match e {
+        SqlExpr::Function(f) => FunctionRegistry::get()
+            .aggregates
+            .contains_key(&f.name.to_string().to_lowercase()),
+        _ => false,
+    }
+}
+
+fn is_system(name: &str) -> bool {
+    [ROWTIME, WINDOWSTART, WINDOWEND].contains(&name)
+}
+
+/// Whether `e` is computed from GROUP BY expressions, aggregates and literals only.
+fn derived(e: &SqlExpr, groups: &[String]) -> bool {
+    if groups.contains(&text(e)) || is_aggregate(e) {
+        return true;
+    }
+    match e {
+        SqlExpr::Identifier(i) => is_system(&i.value.to_uppercase()),
+        SqlExpr::CompoundIdentifier(parts) => parts
+            .last()
+            .is_some_and(|i| is_system(&i.value.to_uppercase())),
+        SqlExpr::Value(_) => true,
+        SqlExpr::Nested(inner) => derived(inner, groups),
+        SqlExpr::BinaryOp { left, right, .. } => derived(left, groups) && derived(right, groups),
+        SqlExpr::UnaryOp { expr, .. } => derived(expr, groups),
+        SqlExpr::Function(f) => function_args(f).iter().all(|a| derived(a, groups)),
+        // Anything else: every column it reads outside aggregates must be grouped.
+        other => {
+            let mut columns = Vec::new();
+            loose_columns(other, groups, &mut columns);
+            columns.is_empty()
+        }
+    }
+}
+
+/// Columns read by `e` outside aggregate calls and outside GROUP BY expressions.
+fn loose_columns(e: &SqlExpr, groups: &[String], out: &mut Vec<String>) {
+    if groups.contains(&text(e)) || is_aggregate(e) {
+        return;
+    }
+    match e {
+        SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => {
+            let t = text(e);
+            if !is_system(&t) && !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        SqlExpr::Function(f) => {
+            for a in function_args(f) {
+                loose_columns(a, groups, out);
+            }
+        }
+        SqlExpr::BinaryOp { left, right, .. } => {
+            loose_columns(left, groups, out);
+            loose_columns(right, groups, out);
+        }
+        SqlExpr::Nested(inner) | SqlExpr::UnaryOp { expr: inner, .. } => {
+            loose_columns(inner, groups, out)
+        }
+        other => {
+            // Visit the direct children generically: identifiers anywhere below, except
+            // inside aggregates and grouped sub-expressions (checked from the top down).
+            let mut children = Vec::new();
+            let _ = visit_expressions(other, |x| {
+                if !std::ptr::eq(x, other) {
+                    children.push(x.clone());
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            for c in children
+                .iter()
+                .filter(|c| matches!(c, SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)))
+            {
+                if !inside_skipped(other, c, groups) {
+                    loose_columns(c, groups, out);
+                }
+            }
+        }
+    }
+}
+
+/// Whether the identifier `target` sits inside an aggregate or a grouped sub-expression of `e`.
+fn inside_skipped(e: &SqlExpr, target: &SqlExpr, groups: &[String]) -> bool {
+    let mut skipped = false;
+    let _ = visit_expressions(e, |x| {
+        if !std::ptr::eq(x, e) && (is_aggregate(x) || groups.contains(&text(x))) {
+            let mut found = false;
+            let _ = visit_expressions(x, |y| {
+                if y == target {
+                    found = true;
+                }
+                ControlFlow::<()>::Continue(())
+            });
+            if found {
+                skipped = true;
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    skipped
+}
+
+fn function_args(f: &weir_parser::sqlparser::ast::Function) -> Vec<&SqlExpr> {
+    match &f.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e))
+                | FunctionArg::Named {
+                    arg: FunctionArgExpr::Expr(e),
+                    ..
+                } => Some(e),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// An expression as ksqlDB prints it: names upper-cased and unqualified, binary operations in
+/// parentheses, calls as `NAME(args)`.
+pub(crate) fn text(e: &SqlExpr) -> String {
+    match e {
+        SqlExpr::Identifier(i) => name(i),
+        SqlExpr::CompoundIdentifier(parts) => parts.last().map(name).unwrap_or_default(),
+        SqlExpr::Nested(inner) => text(inner),
+        SqlExpr::BinaryOp { left, op, right } => {
+            format!("({} {op} {})", text(left), text(right))
+        }
+        SqlExpr::UnaryOp { op, expr } => format!("{op}{}", text(expr)),
+        SqlExpr::Function(f) => {
+            let args: Vec<String> = match &f.args {
+                FunctionArguments::List(list) => list
+                    .args
+                    .iter()
+                    .map(|a| match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => text(e),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => "*".into(),
+                        other => other.to_string().to_uppercase(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            format!("{}({})", f.name.to_string().to_uppercase(), args.join(", "))
+        }
+        SqlExpr::Value(v) => v.to_string(),
+        other => other.to_string().to_uppercase(),
+    }
+}
+
+fn name(i: &weir_parser::sqlparser::ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_uppercase()
+    }
+}
