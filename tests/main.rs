@@ -10,7 +10,7 @@ mod joins;
 mod retention;
 mod sessions;
 mod sql_errors;
-mod table_aggregation;
+mod tables;
 mod taxi;
 mod topology;
 mod transform;

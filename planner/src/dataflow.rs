@@ -352,9 +352,14 @@ impl DataflowPlan {
                 );
             }
             Op::TableJoin(spec) => {
+                let how = if spec.left_foreign_key.is_some() {
+                    "keyed by the left primary key; a right update reaches every left row referring to it"
+                } else {
+                    "copartitioned on the primary keys; updates from either side"
+                };
                 let _ = writeln!(
                     out,
-                    "{indent}Join [{}]: {} table-table on {} (copartitioned on the primary keys; updates from either side)",
+                    "{indent}Join [{}]: {} table-table on {} ({how})",
                     node.partitioning,
                     spec.kind.name(),
                     spec.display
@@ -523,6 +528,9 @@ pub struct TableJoinSpec {
     pub right_key: Arc<dyn PhysicalExpr>,
     /// INNER, LEFT, RIGHT or FULL OUTER.
     pub kind: JoinKind,
+    /// A foreign-key join: the left expression that refers to the right table's primary key
+    /// (`left_key` is then the left table's own primary key).
+    pub left_foreign_key: Option<Arc<dyn PhysicalExpr>>,
     /// The primary key column in the left and in the right columns: a row without a left
     /// side takes its key from the right (the join key is the result's key).
     pub left_key_column: usize,

@@ -1540,14 +1540,10 @@ impl<'a> Builder<'a> {
             )
             .with_suggestion(Some(format!("join on {}.{}", right_def.name, right_def.key_names().join(", ")))));
         }
-        if !is_key(left_def, &left_col) {
-            return Err(PlanError::unsupported(
-                format!(
-                    "a table-table join must use the left table's primary key too (foreign-key joins are not supported yet). Got {} = {}.",
-                    on.0, on.1
-                ),
-                self.at,
-            ));
+        // Joining on anything but the left table's key is a foreign-key join.
+        let foreign = !is_key(left_def, &left_col);
+        if foreign {
+            return self.foreign_key_join(join, kind, on, left, right, left_def, right_def);
         }
         if left_def.partitions != right_def.partitions {
             return Err(PlanError::invalid(
@@ -1614,6 +1610,7 @@ impl<'a> Builder<'a> {
             left_key,
             right_key,
             kind,
+            left_foreign_key: None,
             left_key_column: left_def.key_columns[0],
             right_key_column: right_def.key_columns[0],
             left_columns,
@@ -1632,6 +1629,144 @@ impl<'a> Builder<'a> {
             vec![left.node, right.node],
             Arc::clone(&output),
             partitioning,
+        );
+        Ok(Lowered {
+            node,
+            logical: Arc::clone(&join.schema),
+            physical: output,
+            visible: left_columns,
+        })
+    }
+
+    /// Foreign-key table–table join (`FROM orders o JOIN customers c ON o.customer_id = c.id`):
+    /// every left row meets the right row its expression refers to; the result is keyed by the
+    /// left table's primary key. Rows of one foreign key may sit in any left partition, so both
+    /// tables meet in one partition (an exchange gathers a side that has more).
+    #[allow(clippy::too_many_arguments)]
+    fn foreign_key_join(
+        &mut self,
+        join: &Join,
+        kind: JoinKind,
+        on: &(Expr, Expr),
+        left: Lowered,
+        right: Lowered,
+        left_def: &StreamDef,
+        right_def: &StreamDef,
+    ) -> Result<Lowered> {
+        if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            return Err(PlanError::unsupported(
+                format!(
+                    "{} OUTER JOIN on a foreign key is not supported: a foreign-key join is keyed by the left table",
+                    if kind == JoinKind::Right { "RIGHT" } else { "FULL" }
+                ),
+                self.at,
+            ));
+        }
+        if left_def.key_columns.len() != 1 {
+            return Err(PlanError::unsupported(
+                "a foreign-key join needs a left table with one primary key column",
+                self.at,
+            ));
+        }
+        let fk_type =
+            on.0.get_type(&left.logical)
+                .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let right_type = right_def
+            .columns
+            .field(right_def.key_columns[0])
+            .data_type()
+            .clone();
+        if fk_type != right_type {
+            return Err(PlanError::invalid(
+                format!(
+                    "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
+                    on.0,
+                    crate::types::sql_type_name(&fk_type),
+                    on.1,
+                    crate::types::sql_type_name(&right_type)
+                ),
+                self.at,
+            ));
+        }
+        let pk = left_def.key_columns[0];
+        let (qualifier, pk_field) = left.logical.qualified_field(pk);
+        let pk_expr = Expr::Column(datafusion_common::Column::new(
+            qualifier.cloned(),
+            pk_field.name(),
+        ));
+        let left_key = self.physical(&pk_expr, &left.logical)?;
+        let foreign_key = self.physical(&on.0.clone().unalias(), &left.logical)?;
+        let right_key = self.physical(&on.1.clone().unalias(), &right.logical)?;
+        let pk_name = left_def.key_names()[0].clone();
+        let right_pk_name = right_def.key_names()[0].clone();
+        let mut gather = |node: NodeId, key: String, schema: &SchemaRef, name: &str| {
+            if self.nodes[node].partitioning.partitions() == 1 {
+                return node;
+            }
+            self.add(
+                Op::Exchange {
+                    keys: Vec::new(),
+                    reason: format!(
+                        "JOIN: a foreign-key join meets {name} in one partition (rows of a foreign key may be in any)"
+                    ),
+                },
+                vec![node],
+                Arc::clone(schema),
+                Partitioning::Hash {
+                    keys: vec![key],
+                    partitions: 1,
+                },
+            )
+        };
+        let left_node = gather(left.node, pk_name.clone(), &left.physical, &left_def.name);
+        let right_node = gather(right.node, right_pk_name, &right.physical, &right_def.name);
+        let mut fields: Vec<Arc<Field>> = left.physical.fields().iter().cloned().collect();
+        let left_columns = fields.len();
+        fields.extend(
+            right
+                .physical
+                .fields()
+                .iter()
+                .map(|f| Arc::new(f.as_ref().clone().with_nullable(true))),
+        );
+        let output = Arc::new(Schema::new(fields));
+        if output.fields().len() != join.schema.fields().len() {
+            return Err(PlanError::Internal(
+                "join schema does not line up with its inputs".into(),
+            ));
+        }
+        let hidden = |schema: &Schema, name: &str| {
+            schema
+                .fields()
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| PlanError::Internal(format!("join input without {name}")))
+        };
+        let spec = TableJoinSpec {
+            left_key,
+            right_key,
+            kind,
+            left_foreign_key: Some(foreign_key),
+            left_key_column: pk,
+            right_key_column: right_def.key_columns[0],
+            left_columns,
+            left_time: hidden(&left.physical, ROWTIME)?,
+            left_offset: hidden(&left.physical, ROWOFFSET)?,
+            right_time: hidden(&right.physical, ROWTIME)?,
+            right_offset: hidden(&right.physical, ROWOFFSET)?,
+            left_deleted: hidden(&left.physical, ROWDELETED)?,
+            right_deleted: hidden(&right.physical, ROWDELETED)?,
+            output: Arc::clone(&output),
+            display: format!("{} = {} (foreign key)", on.0, on.1),
+        };
+        let node = self.add(
+            Op::TableJoin(Arc::new(spec)),
+            vec![left_node, right_node],
+            Arc::clone(&output),
+            Partitioning::Hash {
+                keys: vec![pk_name],
+                partitions: 1,
+            },
         );
         Ok(Lowered {
             node,

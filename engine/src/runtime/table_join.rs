@@ -82,6 +82,7 @@ impl Side {
 pub(crate) struct TableJoinOperator {
     spec: Arc<TableJoinSpec>,
     sides: [Side; 2],
+    foreign: ForeignIndex,
 }
 
 impl TableJoinOperator {
@@ -94,6 +95,7 @@ impl TableJoinOperator {
                 Side::new(left, Arc::clone(&spec.left_key))?,
                 Side::new(right, Arc::clone(&spec.right_key))?,
             ],
+            foreign: ForeignIndex::default(),
             spec,
         })
     }
@@ -101,6 +103,9 @@ impl TableJoinOperator {
     fn update(&mut self, s: usize, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        if self.spec.left_foreign_key.is_some() {
+            return self.update_foreign(s, batch, out);
         }
         let batch =
             RecordBatch::try_new(Arc::clone(&self.sides[s].schema), batch.columns().to_vec())?;
@@ -150,9 +155,24 @@ impl TableJoinOperator {
             tombstones.push(false);
             triggers.push(r);
         }
+        self.emit(s, at, &picks, tombstones, &triggers, out)
+    }
+
+    /// Output rows: `picks[side]` says which row of each side (`(0, 0)` is the NULL row),
+    /// `triggers` the row of the update (side `s`, batch `at`) that produced each.
+    fn emit(
+        &self,
+        s: usize,
+        at: usize,
+        picks: &[Vec<(usize, usize)>; 2],
+        tombstones: Vec<bool>,
+        triggers: &[usize],
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
         if picks[0].is_empty() {
             return Ok(());
         }
+        let other = 1 - s;
         let mut columns = Vec::with_capacity(self.spec.output.fields().len());
         let mut times: [Vec<Option<i64>>; 2] = [Vec::new(), Vec::new()];
         for (side_no, side) in self.sides.iter().enumerate() {
@@ -210,6 +230,162 @@ impl TableJoinOperator {
             columns,
         )?);
         Ok(())
+    }
+}
+
+impl TableJoinOperator {
+    /// A foreign-key join: the left table's rows meet the right table's row whose primary key
+    /// is their join expression's value. A left update looks its partner up; a right update
+    /// re-emits every left row that refers to it (in the order they came to refer to it).
+    /// The result is keyed by the left primary key. INNER and LEFT only.
+    fn update_foreign(
+        &mut self,
+        s: usize,
+        batch: RecordBatch,
+        out: &mut Vec<RecordBatch>,
+    ) -> Result<()> {
+        let batch =
+            RecordBatch::try_new(Arc::clone(&self.sides[s].schema), batch.columns().to_vec())?;
+        let keys = self.sides[s].keys(&batch)?;
+        let deleted_col = if s == 0 {
+            self.spec.left_deleted
+        } else {
+            self.spec.right_deleted
+        };
+        let deleted = batch.column(deleted_col).as_boolean().clone();
+        let foreign = match (&self.spec.left_foreign_key, s) {
+            (Some(expr), 0) => self.foreign.keys_of(expr, &batch)?,
+            _ => Vec::new(),
+        };
+        let at = self.sides[s].batches.len();
+        self.sides[s].batches.push(batch);
+        let left_outer = self.spec.kind.keeps_left();
+        let mut picks: [Vec<(usize, usize)>; 2] = [Vec::new(), Vec::new()];
+        let mut tombstones: Vec<bool> = Vec::new();
+        let mut triggers: Vec<usize> = Vec::new();
+        for (r, key) in keys.iter().enumerate() {
+            let Some(key) = key else { continue };
+            if s == 0 {
+                // Whether this left key had a result row before the update.
+                let old_fk = self.foreign.unlink(key);
+                let had = self.sides[0].latest.contains_key(key)
+                    && (left_outer
+                        || old_fk
+                            .as_ref()
+                            .is_some_and(|f| self.sides[1].latest.contains_key(f)));
+                if deleted.value(r) {
+                    if self.sides[0].latest.remove(key).is_some() {
+                        picks[0].push((at, r));
+                        picks[1].push((0, 0));
+                        tombstones.push(true);
+                        triggers.push(r);
+                    }
+                    continue;
+                }
+                self.sides[0].latest.insert(key.clone(), (at, r));
+                let fk = foreign.get(r).cloned().flatten();
+                let partner = fk
+                    .as_ref()
+                    .and_then(|f| self.sides[1].latest.get(f).copied());
+                if let Some(f) = fk {
+                    self.foreign.link(key, f);
+                }
+                if partner.is_some() || left_outer {
+                    picks[0].push((at, r));
+                    picks[1].push(partner.unwrap_or((0, 0)));
+                    tombstones.push(false);
+                    triggers.push(r);
+                } else if had {
+                    picks[0].push((at, r));
+                    picks[1].push((0, 0));
+                    tombstones.push(true);
+                    triggers.push(r);
+                }
+            } else {
+                let existed = if deleted.value(r) {
+                    self.sides[1].latest.remove(key).is_some()
+                } else {
+                    self.sides[1].latest.insert(key.clone(), (at, r));
+                    true
+                };
+                let referring = self.foreign.referring(key);
+                for left_key in referring {
+                    let Some(&left_row) = self.sides[0].latest.get(&left_key) else {
+                        continue;
+                    };
+                    if deleted.value(r) {
+                        if !existed {
+                            continue;
+                        }
+                        // INNER: the row goes; LEFT: it stays, without the right side.
+                        picks[0].push(left_row);
+                        picks[1].push((0, 0));
+                        tombstones.push(!left_outer);
+                    } else {
+                        picks[0].push(left_row);
+                        picks[1].push((at, r));
+                        tombstones.push(false);
+                    }
+                    triggers.push(r);
+                }
+            }
+        }
+        self.emit(s, at, &picks, tombstones, &triggers, out)
+    }
+}
+
+/// A foreign-key join's index: each left key's foreign key, and the left keys that refer to
+/// each foreign key (in the order they came to).
+#[derive(Default)]
+struct ForeignIndex {
+    converter: Option<RowConverter>,
+    of: HashMap<Vec<u8>, Vec<u8>>,
+    referring: HashMap<Vec<u8>, Vec<Vec<u8>>>,
+}
+
+impl ForeignIndex {
+    fn keys_of(
+        &mut self,
+        expr: &Arc<dyn PhysicalExpr>,
+        batch: &RecordBatch,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let key = expr.evaluate(batch)?.into_array(batch.num_rows())?;
+        if self.converter.is_none() {
+            self.converter = Some(RowConverter::new(vec![SortField::new(
+                key.data_type().clone(),
+            )])?);
+        }
+        let Some(converter) = &self.converter else {
+            return Ok(Vec::new());
+        };
+        let rows = converter.convert_columns(&[Arc::clone(&key)])?;
+        Ok((0..batch.num_rows())
+            .map(|r| key.is_valid(r).then(|| rows.row(r).as_ref().to_vec()))
+            .collect())
+    }
+
+    fn link(&mut self, left: &[u8], foreign: Vec<u8>) {
+        self.referring
+            .entry(foreign.clone())
+            .or_default()
+            .push(left.to_vec());
+        self.of.insert(left.to_vec(), foreign);
+    }
+
+    /// Forgets a left key's foreign key (returned).
+    fn unlink(&mut self, left: &[u8]) -> Option<Vec<u8>> {
+        let foreign = self.of.remove(left)?;
+        if let Some(list) = self.referring.get_mut(&foreign) {
+            list.retain(|k| k.as_slice() != left);
+            if list.is_empty() {
+                self.referring.remove(&foreign);
+            }
+        }
+        Some(foreign)
+    }
+
+    fn referring(&self, foreign: &[u8]) -> Vec<Vec<u8>> {
+        self.referring.get(foreign).cloned().unwrap_or_default()
     }
 }
 
