@@ -8,7 +8,9 @@
 //!    vectorised call per aggregate.
 //! 2. `EMIT CHANGES`: after each batch, the new value of every group the batch changed is
 //!    emitted, in the order of each group's last input row (batch size 1 = one update per input
-//!    record, as ksqlDB emits with caching off).
+//!    record, as ksqlDB emits with caching off). The groups' state then lives in a
+//!    [`StateStore`] of partial-state rows, so a batch reads and writes only the groups it
+//!    touched (not all of them).
 //! 3. Per watermark: windows whose end + grace has passed are closed. `EMIT FINAL` emits them
 //!    now (once); both modes then free their state. At the end of a bounded input the
 //!    watermark jumps to the end of time, which closes every window.
@@ -42,6 +44,7 @@ use weir_planner::{AggregateSpec, EmitMode, WindowType};
 
 use super::groups::GroupIndex;
 use super::operator::Operator;
+use super::state_store::StateStore;
 use crate::error::Result;
 use crate::sources::Metrics;
 
@@ -77,6 +80,8 @@ pub(crate) struct AggregateOperator {
     metrics: Arc<Metrics>,
     /// Groups last reported to `metrics`.
     reported: usize,
+    /// `EMIT CHANGES` (not sessions): the groups' state, read and written per changed group.
+    store: Option<StateStore>,
     /// The earliest window end of any group (windows close in this order).
     earliest_end: Option<i64>,
 }
@@ -108,6 +113,7 @@ impl AggregateOperator {
             .iter()
             .map(new_accumulator)
             .collect::<Result<_>>()?;
+        let changes_store = spec.emit == EmitMode::Changes && session_gap.is_none();
         Ok(Self {
             converter: RowConverter::new(fields)?,
             spec,
@@ -124,6 +130,7 @@ impl AggregateOperator {
             metrics,
             reported: 0,
             earliest_end: None,
+            store: changes_store.then(|| StateStore::new(new_accumulator)),
         })
     }
 
@@ -583,6 +590,35 @@ impl AggregateOperator {
             self.last_offset[id] = self.last_offset[id].max(offsets.value(row));
             indices.push(id);
         }
+        if let Some(store) = self.store.as_mut() {
+            // EMIT CHANGES: only the groups this batch touched are read and written.
+            let args = self
+                .spec
+                .aggregates
+                .iter()
+                .map(|agg| {
+                    agg.expressions()
+                        .iter()
+                        .map(|e| e.evaluate(&batch).and_then(|v| v.into_array(rows)))
+                        .collect::<Result<Vec<ArrayRef>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut changed = indices.clone();
+            changed.sort_unstable();
+            changed.dedup();
+            let last_offset = &self.last_offset;
+            changed.sort_by_key(|&g| last_offset[g]);
+            let mut position = vec![usize::MAX; self.groups.len()];
+            for (i, &g) in changed.iter().enumerate() {
+                position[g] = i;
+            }
+            let local: Vec<usize> = indices.iter().map(|&g| position[g]).collect();
+            let values = store.update(&self.spec.aggregates, &args, &local, &changed)?;
+            if let Some(b) = self.rows(&changed, values)? {
+                out.push(b);
+            }
+            return Ok(());
+        }
         let total = self.groups();
         for (acc, agg) in self.accumulators.iter_mut().zip(&self.spec.aggregates) {
             let args = agg
@@ -640,9 +676,13 @@ impl AggregateOperator {
         } else {
             &[]
         };
-        let values = self.reshape(read, Some(&kept))?;
-        if let Some(b) = self.rows(read, values)? {
-            out.push(b);
+        if let Some(store) = self.store.as_mut() {
+            store.retain(&kept)?;
+        } else {
+            let values = self.reshape(read, Some(&kept))?;
+            if let Some(b) = self.rows(read, values)? {
+                out.push(b);
+            }
         }
         self.compact(&kept);
         Ok(())

@@ -18,6 +18,7 @@ pub(crate) mod log;
 pub(crate) mod operator;
 pub(crate) mod route;
 pub(crate) mod runner;
+pub(crate) mod state_store;
 pub(crate) mod table_aggregate;
 pub(crate) mod table_join;
 pub(crate) mod window_join;

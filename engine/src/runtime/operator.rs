@@ -273,7 +273,8 @@ fn evaluate_lenient(
 }
 
 /// Appends `WINDOWSTART`/`WINDOWEND` from `ROWTIME`: one window per row when tumbling; every
-/// window containing the row (earliest first) when hopping, repeating the row with one `take`.
+/// window containing the row (earliest first) when hopping, repeating the row with one `take`
+/// (windows starting before the epoch do not exist, as in Kafka Streams).
 fn assign_windows(
     batch: &RecordBatch,
     size: i64,
@@ -292,7 +293,8 @@ fn assign_windows(
         for (row, t) in times.values().iter().enumerate() {
             windows.clear();
             let mut s = t - t.rem_euclid(advance);
-            while s > t - size {
+            // As Kafka Streams: no window starts before the epoch.
+            while s > t - size && s >= 0 {
                 windows.push(s);
                 s -= advance;
             }
