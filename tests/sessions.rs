@@ -283,3 +283,34 @@ fn changelog_state_is_the_same_for_any_batch_size() {
         assert_eq!(top, Some((58, 1_442_450)), "batch {batch}");
     }
 }
+
+/// `EXPLODE` (a table function): one row per path segment of each requested URL. Expected
+/// values computed independently (Python's `str.split('/')` over the same file).
+#[test]
+fn explode_url_path_segments() {
+    for partitions in [1, 3] {
+        let mut s = session_with(
+            &format!(
+                "CREATE STREAM requests (client_id STRING KEY, url STRING, ts BIGINT)
+                   WITH (PATH='{}', TIMESTAMP='ts', PARTITIONS={partitions});",
+                nasa_path()
+            ),
+            Config::default(),
+        );
+        let out = rows(
+            &mut s,
+            "SELECT client_id, EXPLODE(SPLIT(url, '/')) AS part FROM requests;",
+        );
+        let parts = strings(&out, "PART");
+        assert_eq!(parts.len(), 12_505);
+        assert_eq!(parts[..4], ["", "history", "apollo", ""]);
+        assert_eq!(parts.iter().filter(|p| *p == "apollo").count(), 252);
+        // A filter after the table function sees the exploded rows.
+        let out = rows(
+            &mut s,
+            "SELECT part, COUNT(*) AS n FROM (SELECT EXPLODE(SPLIT(url, '/')) AS part FROM requests)
+             WHERE part = 'apollo' GROUP BY part;",
+        );
+        assert_eq!(strings(&out, "N"), ["252"], "{partitions} partitions");
+    }
+}

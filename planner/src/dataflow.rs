@@ -97,6 +97,20 @@ pub enum MapStep {
         /// For EXPLAIN.
         display: String,
     },
+    /// `EXPLODE` (a table function): one row per element of the `lists` columns (the longest
+    /// list of a row decides; shorter ones are padded with NULL; a NULL or empty list yields
+    /// no rows). Output column `i` comes from input column `from[i]`: the element when that is
+    /// one of `lists`, the row's value repeated otherwise.
+    Explode {
+        /// Input columns that are lists to explode.
+        lists: Vec<usize>,
+        /// Per output column, its input column.
+        from: Vec<usize>,
+        /// Output schema.
+        schema: SchemaRef,
+        /// For EXPLAIN.
+        display: String,
+    },
     /// Assign each row to its time windows by `ROWTIME`, appending `WINDOWSTART` and
     /// `WINDOWEND` (a hopping window repeats a row once per window it falls in).
     AssignWindows {
@@ -304,6 +318,9 @@ impl DataflowPlan {
                         }
                         MapStep::Project { display, .. } => {
                             let _ = writeln!(out, "{indent}  project: {display}");
+                        }
+                        MapStep::Explode { display, .. } => {
+                            let _ = writeln!(out, "{indent}  explode: {display}");
                         }
                     }
                 }

@@ -69,6 +69,7 @@ pub fn plan_query(
     check_relations(catalog, &ast)?;
     let star = selects_star(&ast);
     expand_wildcards(catalog, &mut ast)?;
+    explode_as_unnest(&mut ast);
     if star {
         // `SELECT * ... PARTITION BY expr` keeps the new key (named as ksqlDB names it).
         select_partition_keys(&mut ast, &query.partition_by);
@@ -551,6 +552,19 @@ fn ungrouped_columns_beside_aggregates(query: &Query) -> Option<String> {
     (!plain.is_empty()).then(|| plain.join(", "))
 }
 
+/// ksqlDB's `EXPLODE(array)` table function is DataFusion's `UNNEST` (planned as an
+/// `Unnest` node, lowered to an explode step).
+fn explode_as_unnest(query: &mut Query) {
+    let _ = weir_parser::sqlparser::ast::visit_expressions_mut(query, |e| {
+        if let SqlExpr::Function(f) = e {
+            if f.name.to_string().eq_ignore_ascii_case("explode") {
+                f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Whether the query is `SELECT *` (possibly with more columns).
 fn selects_star(query: &Query) -> bool {
     match query.body.as_ref() {
@@ -921,6 +935,10 @@ impl<'a> Builder<'a> {
                 let input = self.lower(&p.input)?;
                 self.project(p, input)
             }
+            LogicalPlan::Unnest(unnest) => {
+                let input = self.lower(&unnest.input)?;
+                self.explode(unnest, input)
+            }
             LogicalPlan::SubqueryAlias(alias) => {
                 let input = self.lower(&alias.input)?;
                 Ok(Lowered {
@@ -995,6 +1013,56 @@ impl<'a> Builder<'a> {
             physical,
             visible,
         }
+    }
+
+    /// `EXPLODE` (DataFusion's `Unnest` of list columns, one level deep); hidden columns are
+    /// repeated with their row.
+    fn explode(
+        &mut self,
+        unnest: &datafusion_expr::logical_plan::Unnest,
+        input: Lowered,
+    ) -> Result<Lowered> {
+        if !unnest.struct_type_columns.is_empty()
+            || unnest.list_type_columns.iter().any(|(_, l)| l.depth != 1)
+        {
+            return Err(PlanError::unsupported(
+                "EXPLODE takes an array (one level deep)",
+                self.at,
+            ));
+        }
+        if self.is_changelog(input.node) {
+            return Err(PlanError::unsupported(
+                "Table source is not supported with table functions",
+                self.at,
+            ));
+        }
+        let lists: Vec<usize> = unnest.list_type_columns.iter().map(|(i, _)| *i).collect();
+        let mut from = unnest.dependency_indices.clone();
+        let mut fields: Vec<Arc<Field>> = unnest.schema.fields().iter().cloned().collect();
+        let visible = fields.len();
+        for i in input.visible..input.physical.fields().len() {
+            from.push(i);
+            fields.push(Arc::new(input.physical.field(i).clone()));
+        }
+        let physical = Arc::new(Schema::new(fields));
+        let partitioning = self.nodes[input.node].partitioning.clone();
+        let step = MapStep::Explode {
+            lists,
+            from,
+            schema: Arc::clone(&physical),
+            display: unnest
+                .exec_columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let logical = Arc::clone(&unnest.schema);
+        Ok(self.push_step(
+            input,
+            step,
+            Some((logical, physical, visible, partitioning)),
+        ))
     }
 
     /// Whether a node's rows are a changelog (a table's rows, an aggregation's output, a

@@ -228,6 +228,12 @@ impl Operator for MapOperator {
                     rowtime_column,
                     schema,
                 } => assign_windows(&batch, *size_ms, *advance_ms, *rowtime_column, schema)?,
+                MapStep::Explode {
+                    lists,
+                    from,
+                    schema,
+                    ..
+                } => explode(&batch, lists, from, schema)?,
                 MapStep::Project { exprs, schema, .. } => {
                     let rows = batch.num_rows();
                     let columns = exprs
@@ -311,6 +317,71 @@ fn assign_windows(
     columns.push(Arc::new(starts));
     columns.push(Arc::new(ends));
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// One row per element of the `lists` columns (padded with NULL to the longest list of the
+/// row; NULL or empty lists give no rows): the elements are taken from each list's flat
+/// values, every other column is repeated with one `take`.
+fn explode(
+    batch: &RecordBatch,
+    lists: &[usize],
+    from: &[usize],
+    schema: &arrow::datatypes::SchemaRef,
+) -> Result<RecordBatch> {
+    let arrays: Vec<&arrow::array::ListArray> = lists
+        .iter()
+        .map(|&c| {
+            batch
+                .column(c)
+                .as_list_opt::<i32>()
+                .ok_or_else(|| Error::Internal("EXPLODE of a column that is not a list".into()))
+        })
+        .collect::<Result<_>>()?;
+    let len = |a: &arrow::array::ListArray, r: usize| {
+        if a.is_null(r) {
+            0
+        } else {
+            a.value_length(r) as usize
+        }
+    };
+    let mut rows: Vec<u32> = Vec::new();
+    let mut elements: Vec<Vec<Option<u32>>> = vec![Vec::new(); arrays.len()];
+    for r in 0..batch.num_rows() {
+        let n = arrays.iter().map(|a| len(a, r)).max().unwrap_or(0);
+        for j in 0..n {
+            rows.push(r as u32);
+            for (k, a) in arrays.iter().enumerate() {
+                let start = a.value_offsets()[r] as usize;
+                elements[k].push((j < len(a, r)).then(|| (start + j) as u32));
+            }
+        }
+    }
+    let rows = UInt32Array::from(rows);
+    let exploded = arrays
+        .iter()
+        .zip(elements)
+        .map(|(a, idx)| arrow::compute::take(a.values().as_ref(), &UInt32Array::from(idx), None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let columns = from
+        .iter()
+        .zip(schema.fields())
+        .map(|(&c, field)| -> Result<ArrayRef> {
+            let column = match lists.iter().position(|&l| l == c) {
+                Some(k) => Arc::clone(&exploded[k]),
+                None => arrow::compute::take(batch.column(c).as_ref(), &rows, None)?,
+            };
+            if column.data_type() == field.data_type() {
+                Ok(column)
+            } else {
+                Ok(arrow::compute::cast(&column, field.data_type())?)
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        Arc::clone(schema),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows.len())),
+    )?)
 }
 
 /// `UNION ALL`: passes every input's batches through under the union's schema.
