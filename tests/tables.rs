@@ -157,6 +157,19 @@ fn having_deletes_a_group_that_stops_passing() {
                 ]
             );
         }
+        // A push query over the changelog flags its deletions in a trailing ROWDELETED.
+        let q = s
+            .query("SELECT sensor, mean FROM hot EMIT CHANGES;")
+            .unwrap();
+        assert_eq!(q.deleted_column(), Some(2));
+        assert_eq!(q.schema().field(2).name(), "ROWDELETED");
+        let out = q.collect_batches().unwrap();
+        let deletes = strings(&out, "ROWDELETED")
+            .iter()
+            .filter(|d| *d == "true")
+            .count();
+        // (Each insert was settled before the next, so both batch sizes saw every update.)
+        assert_eq!(deletes, 1, "batch {batch}");
         // Either way, the table holds b only.
         let state = rows(&mut s, "SELECT * FROM hot;");
         assert_eq!(strings(&state, "SENSOR"), ["b"], "batch {batch}");

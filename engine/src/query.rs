@@ -21,6 +21,7 @@ pub struct Query {
     pub(crate) schema: SchemaRef,
     pub(crate) thread: Option<JoinHandle<()>>,
     pub(crate) changelog_keys: Option<Vec<usize>>,
+    pub(crate) deleted_column: Option<usize>,
 }
 
 /// Cancels a query from another thread (e.g. a Ctrl-C handler).
@@ -54,6 +55,14 @@ impl Query {
     /// columns of its rows — a later row with the same key updates the earlier one.
     pub fn changelog_keys(&self) -> Option<&[usize]> {
         self.changelog_keys.as_deref()
+    }
+
+    /// For a changelog (`EMIT CHANGES` over a table or an aggregation): the BOOLEAN column
+    /// `ROWDELETED`, last in each batch, true on a row that deletes its key (a tombstone: a
+    /// deleted table row, a session merged into another, a group that stopped passing
+    /// `HAVING`). Its other non-key values are NULL.
+    pub fn deleted_column(&self) -> Option<usize> {
+        self.deleted_column
     }
 
     /// Record counts so far.

@@ -1442,7 +1442,23 @@ impl Session {
         let follow = query.emit == Some(Emit::Changes);
         let pipeline = self.open_pipeline(&plan, follow, &control)?;
         let (tx, rx) = sync_channel(16);
-        let schema = plan.visible_schema();
+        let mut schema = plan.visible_schema();
+        let mut columns: Vec<usize> = (0..plan.visible_columns).collect();
+        // A changelog's rows say whether they delete their key (a trailing `ROWDELETED`).
+        let output = &plan.output().schema;
+        let deleted_column = match output.index_of(weir_planner::columns::ROWDELETED) {
+            Ok(d) if plan.changelog && query.emit == Some(Emit::Changes) => {
+                match schema.index_of(weir_planner::columns::ROWDELETED) {
+                    Ok(visible) => Some(visible),
+                    Err(_) => {
+                        columns.push(d);
+                        schema = Arc::new(output.project(&columns)?);
+                        Some(columns.len() - 1)
+                    }
+                }
+            }
+            _ => None,
+        };
         let writes = self.dead_letter_writer();
         for log in &writes {
             log.add_writer();
@@ -1458,10 +1474,7 @@ impl Session {
                 buffered: Vec::new(),
             }
         } else {
-            Sink::Channel {
-                tx,
-                visible: plan.visible_columns,
-            }
+            Sink::Channel { tx, columns }
         };
         let run = Run {
             pipeline,
@@ -1487,6 +1500,7 @@ impl Session {
             schema,
             thread: Some(thread),
             changelog_keys,
+            deleted_column,
         })
     }
 

@@ -235,7 +235,7 @@ fn run_statement(
         Outcome::Done(msg) => printer.info(&msg),
         Outcome::Text(text) => printer.text(&text),
         Outcome::Table(batch) => {
-            printer.set_changelog(None);
+            printer.set_changelog(None, None);
             printer.table(&batch)?
         }
         Outcome::Query(mut query) => {
@@ -248,7 +248,7 @@ fn run_statement(
                 )
             });
             let schema = query.schema();
-            printer.set_changelog(query.changelog_keys());
+            printer.set_changelog(query.changelog_keys(), query.deleted_column());
             printer.start(&schema);
             let mut result = Ok(());
             for batch in query.by_ref() {

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use weir::arrow::array::RecordBatch;
+use weir::arrow::array::{AsArray, RecordBatch};
 use weir::arrow::compute::cast;
 use weir::arrow::datatypes::SchemaRef;
 use weir::arrow::datatypes::{DataType, TimeUnit};
@@ -38,6 +38,8 @@ pub struct Printer {
     /// For changelog results (table mode): key columns, and the keys shown so far — rows get
     /// an `OP` column saying whether they insert a key or update it.
     changelog: Option<(Vec<usize>, std::collections::HashSet<String>)>,
+    /// The changelog's `ROWDELETED` column: not shown in table mode, its rows say `delete`.
+    deleted: Option<usize>,
     csv_header_written: bool,
 }
 
@@ -48,13 +50,16 @@ impl Printer {
             format,
             widths: Vec::new(),
             changelog: None,
+            deleted: None,
             csv_header_written: false,
         }
     }
 
-    /// Marks the next result as a changelog keyed by `keys` (None for an append-only result).
-    pub fn set_changelog(&mut self, keys: Option<&[usize]>) {
+    /// Marks the next result as a changelog keyed by `keys` whose tombstones are flagged in
+    /// column `deleted` (None, None for an append-only result).
+    pub fn set_changelog(&mut self, keys: Option<&[usize]>, deleted: Option<usize>) {
         self.changelog = keys.map(|k| (k.to_vec(), Default::default()));
+        self.deleted = deleted.filter(|_| self.changelog.is_some());
     }
 
     /// Switches the output format (the REPL's `\\format`).
@@ -94,7 +99,9 @@ impl Printer {
             self.widths = schema
                 .fields()
                 .iter()
-                .map(|f| f.name().chars().count().clamp(4, MAX_WIDTH))
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != self.deleted)
+                .map(|(_, f)| f.name().chars().count().clamp(4, MAX_WIDTH))
                 .collect();
         }
     }
@@ -106,6 +113,16 @@ impl Printer {
 
     pub fn rows(&mut self, batch: &RecordBatch) -> weir::Result<()> {
         clear_status(&self.status_shown);
+        // Table mode shows a changelog's deletions in the OP column instead of ROWDELETED.
+        let (batch, deleted) = match self.deleted {
+            Some(d) if self.format == Format::Table && d < batch.num_columns() => {
+                let flags = batch.column(d).as_boolean_opt().cloned();
+                let keep: Vec<usize> = (0..batch.num_columns()).filter(|&i| i != d).collect();
+                (batch.project(&keep)?, flags)
+            }
+            _ => (batch.clone(), None),
+        };
+        let batch = &batch;
         let options = FormatOptions::default().with_null("null");
         // People read window bounds as UTC timestamps (JSON and CSV keep epoch milliseconds).
         let shown: Vec<weir::arrow::array::ArrayRef> = batch
@@ -186,7 +203,11 @@ impl Printer {
                             .iter()
                             .map(|&k| formatters[k].value(row).to_string())
                             .collect();
-                        let op = if seen.insert(key.join("\u{1f}")) {
+                        let key = key.join("\u{1f}");
+                        let op = if deleted.as_ref().is_some_and(|d| d.value(row)) {
+                            seen.remove(&key);
+                            "delete"
+                        } else if seen.insert(key) {
                             "insert"
                         } else {
                             "update"

@@ -87,10 +87,10 @@ impl QueryControl {
 
 /// Where a query's output goes.
 pub(crate) enum Sink {
-    /// A transient query's handle (visible columns only).
+    /// A transient query's handle: the visible columns (and, for a changelog, `ROWDELETED`).
     Channel {
         tx: SyncSender<Result<RecordBatch>>,
-        visible: usize,
+        columns: Vec<usize>,
     },
     /// An in-memory stream, partition by partition.
     Log(Arc<Log>),
@@ -425,9 +425,10 @@ impl Run {
                 }
                 Sink::File(f) => f.write(&ordered)?,
                 Sink::Final { buffered, .. } => buffered.extend(ordered.iter().cloned()),
-                Sink::Channel { tx, visible } => {
+                Sink::Channel { tx, columns } => {
                     for batch in &ordered {
-                        if tx.send(project_visible(batch, *visible)).is_err() {
+                        let projected = batch.project(columns).map_err(Error::from);
+                        if tx.send(projected).is_err() {
                             // The handle was dropped: nobody wants more rows.
                             return Err(Error::Cancelled);
                         }
