@@ -392,3 +392,63 @@ fn json_values_in_string_columns_keep_their_json_text() {
     );
     assert_eq!(strings(&out, "B0"), ["1", "3", "null", "null"]);
 }
+
+/// A windowed source (`WINDOW_TYPE`): hourly trip counts written by one pipeline are read
+/// back, windows and all, by another (as ksqlDB reads a windowed topic).
+#[test]
+fn windowed_results_read_back_as_a_windowed_source() {
+    let dir = temp_dir("windowed-source");
+    let path = dir.join("hourly.jsonl").display().to_string();
+    let _ = std::fs::remove_file(&path);
+    let mut s = session_with(&taxi_ddl(2), Config::default());
+    s.execute(&format!(
+        "CREATE TABLE hourly WITH (PATH='{path}') AS
+           SELECT vendor_id, COUNT(*) AS trips FROM trips
+           WINDOW TUMBLING (SIZE 1 HOUR, GRACE PERIOD 0 SECONDS) GROUP BY vendor_id EMIT FINAL;"
+    ))
+    .unwrap();
+    s.finish().unwrap();
+    let direct = rows(&mut s, "SELECT * FROM hourly;");
+
+    let mut r = session_with(
+        &format!(
+            "CREATE STREAM hourly (vendor_id INT KEY, trips BIGINT)
+               WITH (PATH='{path}', WINDOW_TYPE='TUMBLING', WINDOW_SIZE='1 HOUR');"
+        ),
+        Config::default(),
+    );
+    let back = rows(
+        &mut r,
+        "SELECT vendor_id, WINDOWSTART, WINDOWEND, trips FROM hourly;",
+    );
+    assert_eq!(count(&back), count(&direct));
+    assert_eq!(sum(&back, "TRIPS"), sum(&direct, "TRIPS"));
+    let starts = strings(&back, "WINDOWSTART");
+    let ends = strings(&back, "WINDOWEND");
+    assert!(starts
+        .iter()
+        .zip(&ends)
+        .all(|(s, e)| e.parse::<i64>().unwrap() - s.parse::<i64>().unwrap() == 3_600_000));
+    // A derived stream keeps the window, selected or not.
+    r.execute("CREATE STREAM busy AS SELECT vendor_id, trips FROM hourly WHERE trips > 20;")
+        .unwrap();
+    r.finish().unwrap();
+    let busy = rows(&mut r, "SELECT * FROM busy;");
+    assert!(busy
+        .iter()
+        .all(|b| b.schema().index_of("WINDOWSTART").is_ok()));
+    let expected = strings(&direct, "TRIPS")
+        .iter()
+        .filter(|t| t.parse::<i64>().unwrap() > 20)
+        .count();
+    assert!(expected > 0);
+    assert_eq!(count(&busy), expected);
+    let err = r
+        .execute(
+            "CREATE STREAM bad (k INT KEY) WITH (WINDOW_TYPE='SESSION', WINDOW_SIZE='1 HOUR');",
+        )
+        .unwrap_err();
+    assert!(err
+        .to_string()
+        .contains("'WINDOW_SIZE' should not be set for SESSION windows."));
+}

@@ -117,6 +117,7 @@ impl Session {
             read_only: true,
             topic: None,
             format: weir_planner::Format::Json,
+            windowed: None,
         };
         session.logs.insert(
             def.name.clone(),
@@ -528,6 +529,17 @@ impl Session {
                     ));
                 }
                 self.check_no_cycle(&create.name.value, &plan)?;
+                let windowed_table = plan.sources().iter().any(|src| {
+                    self.catalog
+                        .get(src)
+                        .is_some_and(|d| d.kind == SourceKind::Table && d.windowed.is_some())
+                });
+                if windowed_table {
+                    return Err(Error::sql(
+                        "KSQL does not support persistent queries on windowed tables.",
+                        Some(create.query.position),
+                    ));
+                }
                 match (create.kind, plan.changelog) {
                     (SourceKind::Stream, true) => {
                         return Err(Error::Sql {
@@ -975,6 +987,7 @@ impl Session {
                 read_only: false,
                 topic: None,
                 format: def.format.clone(),
+                windowed: None,
             };
             let log = Arc::new(Log::new(branch_def.physical_schema(), partitions));
             log.seal_when_unwritten();

@@ -109,6 +109,9 @@ pub struct StreamDef {
     pub topic: Option<String>,
     /// How its records are encoded (`VALUE_FORMAT`), whatever holds them.
     pub format: Format,
+    /// A windowed source (`WINDOW_TYPE`): `TUMBLING`, `HOPPING` or `SESSION`. Its records
+    /// carry their window in the `WINDOWSTART` and `WINDOWEND` columns.
+    pub windowed: Option<String>,
 }
 
 impl StreamDef {
@@ -227,8 +230,15 @@ impl StreamDef {
                 create.name.position,
             ));
         }
-        let columns = Arc::new(Schema::new(fields));
         let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
+        // A windowed source's records carry their window, as two more columns.
+        let windowed = window_type(&props)?;
+        if windowed.is_some() {
+            for bound in [crate::columns::WINDOWSTART, crate::columns::WINDOWEND] {
+                fields.push(Field::new(bound, DataType::Int64, true));
+            }
+        }
+        let columns = Arc::new(Schema::new(fields));
         let format = props.format()?;
         check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
         check_delimited(&format, &columns, &props)?;
@@ -255,7 +265,59 @@ impl StreamDef {
             read_only: create.read_only,
             topic: props.text("KAFKA_TOPIC").map(str::to_string),
             format: format_of_values,
+            windowed,
         })
+    }
+}
+
+/// `WINDOW_TYPE` (and `WINDOW_SIZE`) of a windowed source, validated as ksqlDB does.
+fn window_type(props: &Properties<'_>) -> Result<Option<String>> {
+    let size = props.get("WINDOW_SIZE");
+    let Some(opt) = props.get("WINDOW_TYPE") else {
+        if let Some(size) = size {
+            return Err(PlanError::invalid(
+                "'WINDOW_SIZE' should only be set with 'WINDOW_TYPE'",
+                size.position,
+            ));
+        }
+        return Ok(None);
+    };
+    let kind = opt.value.as_text().to_uppercase();
+    if !["TUMBLING", "HOPPING", "SESSION"].contains(&kind.as_str()) {
+        return Err(PlanError::invalid(
+            format!("Unknown WINDOW_TYPE '{kind}': expected SESSION, HOPPING or TUMBLING"),
+            opt.position,
+        ));
+    }
+    match (kind.as_str(), size) {
+        ("SESSION", Some(size)) => Err(PlanError::invalid(
+            "'WINDOW_SIZE' should not be set for SESSION windows.",
+            size.position,
+        )),
+        ("SESSION", None) => Ok(Some(kind)),
+        (_, None) => Err(PlanError::invalid(
+            "Tumbling and Hopping window types should set WINDOW_SIZE in the WITH clause.",
+            opt.position,
+        )),
+        (_, Some(size)) => {
+            let text = size.value.as_text();
+            let mut words = text.split_whitespace();
+            let (n, unit) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let unit_ok = matches!(
+                unit.to_uppercase().trim_end_matches('S'),
+                "MILLISECOND" | "SECOND" | "MINUTE" | "HOUR" | "DAY"
+            );
+            if n.parse::<i64>().is_err() || !unit_ok || words.next().is_some() {
+                return Err(PlanError::invalid(
+                    format!(
+                        "Configuration WINDOW_SIZE is invalid: Invalid duration: '{text}'. Unknown time unit: '{}'",
+                        unit.to_uppercase()
+                    ),
+                    size.position,
+                ));
+            }
+            Ok(Some(kind))
+        }
     }
 }
 
@@ -371,6 +433,8 @@ pub(crate) const SOURCE_PROPERTIES: &[&str] = &[
     "KAFKA_TOPIC",
     "REPLICAS",
     "WRAP_SINGLE_VALUE",
+    "WINDOW_TYPE",
+    "WINDOW_SIZE",
 ];
 
 /// Properties accepted on `CREATE STREAM ... WITH (...) AS SELECT`.

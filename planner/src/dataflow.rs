@@ -205,8 +205,10 @@ pub struct DataflowPlan {
     /// The output is a changelog of a table (the query aggregates): a later row for a key
     /// replaces the earlier one.
     pub changelog: bool,
-    /// An aggregation reads a table's changelog (needs retractions, which Weir does not do yet).
+    /// An aggregation reads a join of tables (needs retractions of joined rows: not yet).
     pub aggregates_table: bool,
+    /// It reads a windowed source (`WINDOW_TYPE`): its rows carry `WINDOWSTART`/`WINDOWEND`.
+    pub windowed_source: bool,
     /// Key columns the final projection drops (what kind of key, and their names): a
     /// persistent query must keep its key.
     pub dropped_key: Option<(String, Vec<String>)>,

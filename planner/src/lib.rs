@@ -142,7 +142,8 @@ pub fn derived_stream(
     }
     for f in columns.fields() {
         let window_bound = f.name() == columns::WINDOWSTART || f.name() == columns::WINDOWEND;
-        if columns::RESERVED.contains(&f.name().as_str()) && !(plan.changelog && window_bound) {
+        let windowed = plan.changelog || plan.windowed_source;
+        if columns::RESERVED.contains(&f.name().as_str()) && !(windowed && window_bound) {
             return Err(PlanError::invalid(
                 format!("'{}' is a reserved column name; alias it with AS", f.name()),
                 name.position,
@@ -186,5 +187,6 @@ pub fn derived_stream(
         read_only: false,
         topic: props.text("KAFKA_TOPIC").map(str::to_string),
         format,
+        windowed: None,
     })
 }

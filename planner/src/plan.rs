@@ -74,6 +74,20 @@ pub fn plan_query(
         // `SELECT * ... PARTITION BY expr` keeps the new key (named as ksqlDB names it).
         select_partition_keys(&mut ast, &query.partition_by);
     }
+    if let SetExpr::Select(select) = ast.body.as_ref() {
+        for item in &select.projection {
+            if let SelectItem::ExprWithAlias { expr, alias } = item {
+                let name = alias.value.to_uppercase();
+                let same = crate::grouping::text(expr) == name;
+                if (name == WINDOWSTART || name == WINDOWEND) && !same {
+                    return Err(PlanError::invalid(
+                        format!("`{name}` is a reserved column name. You cannot use it as an alias for a column."),
+                        at,
+                    ));
+                }
+            }
+        }
+    }
     let grouped = is_grouped(&ast);
     if let Some(message) = crate::grouping::check(&ast) {
         return Err(PlanError::invalid(message, at));
@@ -138,6 +152,7 @@ pub fn plan_query(
         reads_table: false,
         aggregates_table: false,
         under_aggregate: false,
+        windowed_source: false,
         within: query.within.clone(),
     };
     let (limit, body) = peel_limit(&logical, at)?;
@@ -208,6 +223,7 @@ pub fn plan_query(
         visible_columns: visible,
         changelog: b.aggregated || b.reads_table,
         aggregates_table: b.aggregates_table,
+        windowed_source: b.windowed_source,
         dropped_key,
         duplicate_key,
     })
@@ -771,6 +787,8 @@ struct Builder<'a> {
     aggregates_table: bool,
     /// Lowering the input of an aggregation (tables become additions and retractions).
     under_aggregate: bool,
+    /// A windowed source is read: its rows keep their window through projections.
+    windowed_source: bool,
     /// `WITHIN` clauses of the query's joins.
     within: Vec<weir_parser::JoinWithin>,
 }
@@ -826,6 +844,7 @@ impl<'a> Builder<'a> {
                 }
                 let schema = def.physical_schema();
                 self.reads_table |= def.kind == weir_parser::SourceKind::Table;
+                self.windowed_source |= def.windowed.is_some();
                 let mut node = self.add(
                     Op::Scan {
                         stream: def.name.clone(),
@@ -1117,7 +1136,7 @@ impl<'a> Builder<'a> {
         let mut fields: Vec<Arc<Field>> = p.schema.fields().iter().cloned().collect();
         // A windowed aggregation's rows always say which window they are for (the window is
         // part of their key), selected or not.
-        if self.aggregated && self.window.is_some() {
+        if (self.aggregated && self.window.is_some()) || self.windowed_source {
             for bound in [WINDOWSTART, WINDOWEND] {
                 if fields.iter().any(|f| f.name() == bound) {
                     continue;
