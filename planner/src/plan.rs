@@ -1389,6 +1389,32 @@ impl<'a> Builder<'a> {
                 self.at,
             ));
         }
+        // Windowed sources join only windowed sources of the same kind (ksqlDB's rules).
+        match (&stream_def.windowed, &table_def.windowed) {
+            (None, None) => {}
+            (Some(l), Some(r)) if (l == "SESSION") != (r == "SESSION") => {
+                return Err(PlanError::invalid(
+                    format!(
+                        "Incompatible windowed sources.\nLeft source: {l}\nRight source: {r}\nSession windowed sources can only be joined to other session windowed sources, and may still not result in expected behaviour as session bounds must be an exact match for the join to work"
+                    ),
+                    self.at,
+                ));
+            }
+            (Some(_), Some(_)) => {}
+            (Some(kind), None) | (None, Some(kind)) => {
+                let (w, other) = if stream_def.windowed.is_some() {
+                    (&stream_def.name, &table_def.name)
+                } else {
+                    (&table_def.name, &stream_def.name)
+                };
+                return Err(PlanError::invalid(
+                    format!(
+                        "Can not join windowed source to non-windowed source.\n`{w}` is {kind} windowed\n`{other}` is not windowed"
+                    ),
+                    self.at,
+                ));
+            }
+        }
         // Joins nest to the left: this is join number (sources on the left - 1).
         let join_index = self.scans_under(stream.node).saturating_sub(1);
         let within = self.within.iter().find(|w| w.join == join_index).cloned();
