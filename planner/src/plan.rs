@@ -73,6 +73,9 @@ pub fn plan_query(
     if star {
         // `SELECT * ... PARTITION BY expr` keeps the new key (named as ksqlDB names it).
         select_partition_keys(&mut ast, &query.partition_by);
+        if !query.partition_by.is_empty() {
+            old_keys_last(catalog, &mut ast, &query.partition_by);
+        }
     }
     if let SetExpr::Select(select) = ast.body.as_ref() {
         for item in &select.projection {
@@ -615,6 +618,44 @@ fn select_partition_keys(query: &mut Query, partition_by: &[SqlExpr]) {
         });
         generated += 1;
     }
+}
+
+/// `SELECT * ... PARTITION BY x` over one source: the old key columns become values, after
+/// the others (ksqlDB's column order for the re-keyed stream).
+fn old_keys_last(catalog: &Catalog, query: &mut Query, partition_by: &[SqlExpr]) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    let [from] = select.from.as_slice() else {
+        return;
+    };
+    if !from.joins.is_empty() {
+        return;
+    }
+    let TableFactor::Table { name, .. } = &from.relation else {
+        return;
+    };
+    let Some(def) = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .and_then(|i| catalog.get(&i.value.to_uppercase()))
+    else {
+        return;
+    };
+    let keys = def.key_names();
+    let new_keys: Vec<String> = partition_by.iter().map(crate::grouping::text).collect();
+    let is_old_key = |item: &SelectItem| match item {
+        SelectItem::UnnamedExpr(e) => {
+            let t = crate::grouping::text(e);
+            keys.contains(&t) && !new_keys.contains(&t)
+        }
+        _ => false,
+    };
+    let (old, rest): (Vec<SelectItem>, Vec<SelectItem>) =
+        select.projection.drain(..).partition(|i| is_old_key(i));
+    select.projection = rest;
+    select.projection.extend(old);
 }
 
 /// `SELECT *` lists the declared columns only (the system columns stay hidden).
