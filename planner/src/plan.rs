@@ -116,9 +116,13 @@ pub fn plan_query(
     let emit = match query.emit {
         Some(Emit::Final) if window.is_none() => {
             return Err(PlanError::invalid(
-                "EMIT FINAL is only for windowed aggregations (GROUP BY with a WINDOW clause)",
+                "EMIT FINAL is only supported for windowed aggregations.",
                 at,
-            ))
+            )
+            .with_suggestion(Some(
+                "add a WINDOW clause (GROUP BY with WINDOW TUMBLING/HOPPING/SESSION), or use EMIT CHANGES"
+                    .into(),
+            )))
         }
         Some(Emit::Final) => EmitMode::Final,
         _ => EmitMode::Changes,
