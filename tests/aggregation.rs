@@ -467,3 +467,32 @@ fn earliest_and_latest_by_offset() {
     // (a NULL element of an array prints empty here)
     assert_eq!(row(1), ["a", "5", "9", "null", "[5, 9]", "[9, ]"]);
 }
+
+/// A transient aggregation need not select its GROUP BY columns: groups stay apart (the key
+/// travels hidden), one row per group. Counts computed independently (Python).
+#[test]
+fn groups_stay_apart_when_the_key_is_not_selected() {
+    let mut s = session_with(&taxi_ddl(2), Config::default());
+    let out = rows(
+        &mut s,
+        "SELECT COUNT(*) AS c FROM trips GROUP BY payment_type;",
+    );
+    let mut counts: Vec<u64> = strings(&out, "C")
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [12, 40, 2814, 7134]);
+    let out = rows(
+        &mut s,
+        "SELECT vendor_id, COUNT(*) AS n FROM trips GROUP BY vendor_id, payment_type;",
+    );
+    assert_eq!(count(&out), 10);
+    assert_eq!(sum(&out, "N"), 10_000.0);
+    // A value that does not fit its CAST is NULL, not a failed query.
+    let out = rows(
+        &mut s,
+        "SELECT CAST('abc' AS DOUBLE) AS d FROM trips LIMIT 1;",
+    );
+    assert_eq!(strings(&out, "D"), ["null"]);
+}

@@ -508,3 +508,47 @@ fn stream_stream_then_table_join() {
     );
     assert_eq!(strings(&out, "NAME"), ["null"]);
 }
+
+/// A table with event times is looked up as of each stream row's time: every flight gets the
+/// latest observation at its airport at or before its scheduled departure (not the last one
+/// of the file). Expected values computed independently (Python over the same files).
+#[test]
+fn flights_see_the_weather_as_of_their_departure() {
+    let data = |f: &str| {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(f)
+            .display()
+            .to_string()
+    };
+    for partitions in [1, 2] {
+        let mut s = session_with(
+            &format!(
+                "CREATE STREAM flights (flight_id STRING, origin STRING KEY, sched_dep_ts BIGINT)
+                   WITH (PATH='{}', TIMESTAMP='sched_dep_ts', PARTITIONS={partitions});
+                 CREATE TABLE weather (origin STRING PRIMARY KEY, temp DOUBLE, obs_ts BIGINT)
+                   WITH (PATH='{}', TIMESTAMP='obs_ts', PARTITIONS={partitions});",
+                data("flights_2013-01-01_morning.jsonl"),
+                data("weather_2013-01-01_morning.jsonl")
+            ),
+            Config::default(),
+        );
+        let out = rows(
+            &mut s,
+            "SELECT f.flight_id AS flight, w.temp AS temp
+             FROM flights f LEFT JOIN weather w ON f.origin = w.origin;",
+        );
+        assert_eq!(count(&out), 297);
+        assert!(
+            (sum(&out, "TEMP") - 11_805.84).abs() < 1e-6,
+            "{}",
+            sum(&out, "TEMP")
+        );
+        let first = strings(&out, "FLIGHT")
+            .into_iter()
+            .zip(strings(&out, "TEMP"))
+            .find(|(f, _)| f == "2013-01-01/UA/1545/EWR")
+            .map(|(_, t)| t);
+        assert_eq!(first.as_deref(), Some("39.02"));
+    }
+}

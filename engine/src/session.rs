@@ -1385,7 +1385,7 @@ impl Session {
             plan,
             Arc::clone(&self.workers),
             &control.metrics,
-            |stream| {
+            |stream, history| {
                 let def = self
                     .catalog
                     .get(stream)
@@ -1397,7 +1397,9 @@ impl Session {
                     metrics: Arc::clone(&control.metrics),
                     hook: self.hook.clone(),
                 };
-                Scan::open(def, self.logs.get(stream).cloned(), follow, from_end, ctx)
+                let log = self.logs.get(stream).cloned();
+                let scan = Scan::open(def, log, follow, history, from_end, ctx)?;
+                Ok((scan, def.timestamp.is_some()))
             },
         )
     }
@@ -1505,8 +1507,15 @@ impl Session {
             .spawn(move || run.run())
             .map_err(|e| Error::io("cannot start a query thread", e))?;
         // Only a push query shows changes; a pull query shows state, EMIT FINAL final rows.
+        // (Keys the projection does not select are hidden: rows then carry no OP marker.)
         let changelog_keys = (plan.changelog && query.emit == Some(Emit::Changes))
-            .then(|| changelog_key_columns(&plan));
+            .then(|| {
+                changelog_key_columns(&plan)
+                    .into_iter()
+                    .filter(|&k| k < plan.visible_columns)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|keys| !keys.is_empty());
         Ok(Query {
             rx: Some(rx),
             control,
@@ -1840,6 +1849,9 @@ pub enum ExecuteResult {
 
 /// The columns that key a changelog's rows: the output's key, and the window bounds.
 fn changelog_key_columns(plan: &DataflowPlan) -> Vec<usize> {
+    if !plan.state_keys.is_empty() {
+        return plan.state_keys.clone();
+    }
     let visible = plan.visible_schema();
     let mut keys: Vec<usize> = match &plan.output().partitioning {
         weir_planner::Partitioning::Hash { keys, .. } => keys

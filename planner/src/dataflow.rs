@@ -209,6 +209,9 @@ pub struct DataflowPlan {
     pub aggregates_table: bool,
     /// It reads a windowed source (`WINDOW_TYPE`): its rows carry `WINDOWSTART`/`WINDOWEND`.
     pub windowed_source: bool,
+    /// A changelog's key columns in the output schema, hidden ones (keys the projection does
+    /// not select) included; empty when unknown.
+    pub state_keys: Vec<usize>,
     /// Key columns the final projection drops (what kind of key, and their names): a
     /// persistent query must keep its key.
     pub dropped_key: Option<(String, Vec<String>)>,

@@ -160,6 +160,7 @@ pub fn plan_query(
         aggregates_table: false,
         under_aggregate: false,
         windowed_source: false,
+        state_keys: Vec::new(),
         within: query.within.clone(),
     };
     let (limit, body) = peel_limit(&logical, at)?;
@@ -224,6 +225,22 @@ pub fn plan_query(
         }
     };
     let visible = out.visible;
+    let state_keys = {
+        let schema = &b.nodes[out.node].schema;
+        let mut keys: Vec<usize> = b
+            .state_keys
+            .iter()
+            .filter_map(|k| schema.index_of(k).ok())
+            .collect();
+        if !keys.is_empty() {
+            keys.extend(
+                [WINDOWSTART, WINDOWEND]
+                    .iter()
+                    .filter_map(|w| schema.index_of(w).ok()),
+            );
+        }
+        keys
+    };
     Ok(DataflowPlan {
         nodes: b.nodes,
         limit,
@@ -231,6 +248,7 @@ pub fn plan_query(
         changelog: b.aggregated || b.reads_table,
         aggregates_table: b.aggregates_table,
         windowed_source: b.windowed_source,
+        state_keys,
         dropped_key,
         duplicate_key,
     })
@@ -363,6 +381,9 @@ fn is_grouped(query: &Query) -> bool {
         _ => false,
     }
 }
+
+/// Prefix of a changelog key column the projection does not select (kept hidden).
+const HIDDEN_KEY_PREFIX: &str = "__KEY_";
 
 /// Default grace period of a window (ksqlDB's default): records up to 24 hours late still count.
 pub const DEFAULT_GRACE_MS: i64 = 24 * 3_600_000;
@@ -834,6 +855,8 @@ struct Builder<'a> {
     under_aggregate: bool,
     /// A windowed source is read: its rows keep their window through projections.
     windowed_source: bool,
+    /// The names of the output changelog's key columns (hidden ones included).
+    state_keys: Vec<String>,
     /// `WITHIN` clauses of the query's joins.
     within: Vec<weir_parser::JoinWithin>,
 }
@@ -1178,7 +1201,14 @@ impl<'a> Builder<'a> {
         for e in &p.expr {
             exprs.push(self.physical(e, &input.logical)?);
         }
-        let mut fields: Vec<Arc<Field>> = p.schema.fields().iter().cloned().collect();
+        // Any projected value may be NULL: a row whose expression cannot be evaluated (a CAST
+        // that does not fit) gets NULL rather than failing the query.
+        let mut fields: Vec<Arc<Field>> = p
+            .schema
+            .fields()
+            .iter()
+            .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
+            .collect();
         // A windowed aggregation's rows always say which window they are for (the window is
         // part of their key), selected or not.
         if (self.aggregated && self.window.is_some()) || self.windowed_source {
@@ -1200,6 +1230,30 @@ impl<'a> Builder<'a> {
                 if !f.is_nullable() {
                     *f = Arc::new(f.as_ref().clone().with_nullable(true));
                 }
+            }
+        }
+        // A changelog's key stays with its rows even when it is not selected (hidden), so
+        // its state can still be told apart by key (`SELECT COUNT(*) ... GROUP BY k`).
+        if changelog {
+            if let Partitioning::Hash { keys, .. } = &self.nodes[input.node].partitioning {
+                let mut names = Vec::new();
+                for key in keys {
+                    if fields.iter().any(|f| f.name() == key) {
+                        names.push(key.clone());
+                        continue;
+                    }
+                    if let Ok(idx) = input.physical.index_of(key) {
+                        let hidden = format!("{HIDDEN_KEY_PREFIX}{key}");
+                        exprs.push(Arc::new(PhysicalColumn::new(key, idx)));
+                        fields.push(Arc::new(Field::new(
+                            &hidden,
+                            input.physical.field(idx).data_type().clone(),
+                            true,
+                        )));
+                        names.push(hidden);
+                    }
+                }
+                self.state_keys = names;
             }
         }
         let carries_deleted = changelog || self.is_retraction(input.node);

@@ -93,22 +93,29 @@ impl Pipeline {
         plan: &DataflowPlan,
         workers: Arc<RwLock<WorkerPlan>>,
         metrics: &Arc<Metrics>,
-        mut open: impl FnMut(&str) -> Result<Scan>,
+        mut open: impl FnMut(&str, bool) -> Result<(Scan, bool)>,
     ) -> Result<Self> {
         let mut stages = Vec::with_capacity(plan.nodes.len());
         let mut inputs = Vec::with_capacity(plan.nodes.len());
         let mut aligners = Vec::with_capacity(plan.nodes.len());
         for node in &plan.nodes {
             let stage = match &node.op {
-                Op::Scan { stream, source } => Stage::Scan {
-                    scan: Box::new(open(stream)?),
-                    done: false,
-                    max_time: vec![None; node.partitioning.partitions()],
-                    load_first: matches!(source, weir_planner::SourceSpec::File { .. })
-                        && feeds_join_table(plan, node.id),
-                    // A table that is looked up does not drive event time.
-                    drives_time: !feeds_join_table(plan, node.id),
-                },
+                Op::Scan { stream, source } => {
+                    // A joined table is read as its changelog (looked up as of each row).
+                    let (scan, event_time) = open(stream, feeds_join_table(plan, node.id))?;
+                    Stage::Scan {
+                        scan: Box::new(scan),
+                        done: false,
+                        max_time: vec![None; node.partitioning.partitions()],
+                        // A table file without event times is there before any stream row; one
+                        // with event times is looked up as of each stream row's time.
+                        load_first: matches!(source, weir_planner::SourceSpec::File { .. })
+                            && !event_time
+                            && feeds_join_table(plan, node.id),
+                        // A table that is looked up does not drive event time.
+                        drives_time: !feeds_join_table(plan, node.id),
+                    }
+                }
                 Op::Map { steps } => {
                     let steps = Arc::new(steps.clone());
                     Stage::Ops {

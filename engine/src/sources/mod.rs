@@ -292,10 +292,13 @@ pub(crate) enum Scan {
 
 impl Scan {
     /// Opens the reader for a stream.
+    /// A table read without `follow` shows its current state (the latest row per key),
+    /// unless `history` asks for its whole changelog (a join looks it up as of each row).
     pub(crate) fn open(
         def: &StreamDef,
         log: Option<Arc<Log>>,
         follow: bool,
+        history: bool,
         from_end: bool,
         ctx: SourceContext,
     ) -> Result<Self> {
@@ -319,7 +322,7 @@ impl Scan {
                     _ => None,
                 };
                 let scan = Self::lines(def, Box::new(reader), format.clone(), ctx, sample)?;
-                if def.kind == weir_parser::SourceKind::Table && !follow {
+                if def.kind == weir_parser::SourceKind::Table && !follow && !history {
                     return Ok(Scan::Latest {
                         inner: Box::new(scan),
                         keys: def.key_columns.clone(),
@@ -339,7 +342,7 @@ impl Scan {
                     log.ok_or_else(|| Error::Internal(format!("stream {} has no log", def.name)))?;
                 let parts = log.partitions();
                 let stop_at = if follow { None } else { Some(log.ends()?) };
-                let latest_by = (!follow && def.kind == weir_parser::SourceKind::Table)
+                let latest_by = (!follow && !history && def.kind == weir_parser::SourceKind::Table)
                     .then(|| def.key_columns.clone());
                 let cursors = if from_end {
                     log.ends()?
