@@ -192,3 +192,33 @@ fn bytes_are_base64_in_json_and_bad_base64_is_a_bad_record() {
     assert_eq!(strings(&out, "B"), ["hello", "null"]);
     assert_eq!(q.stats().bad_records, 1);
 }
+
+#[test]
+fn a_table_row_without_its_key_is_a_bad_record() {
+    let path = temp_file("null-key.csv", b"id,name\n1,a\n,b\n3,c\n");
+    let mut s = session_with(
+        &format!(
+            "CREATE TABLE t (id INT PRIMARY KEY, name STRING)
+               WITH (PATH='{path}', VALUE_FORMAT='DELIMITED', HEADER=true);"
+        ),
+        Config::default(),
+    );
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reports);
+    s.on_bad_record(move |r| {
+        sink.lock()
+            .unwrap()
+            .push(format!("{}: {}", r.location, r.reason))
+    });
+    let mut q = s.query("SELECT * FROM t;").unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<_>>().unwrap();
+    assert_eq!(strings(&out, "NAME"), ["a", "c"]);
+    assert_eq!(q.stats().bad_records, 1);
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert!(
+        reports[0].contains("null-key.csv:3") && reports[0].contains("PRIMARY KEY"),
+        "{}",
+        reports[0]
+    );
+}

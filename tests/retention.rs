@@ -59,9 +59,9 @@ fn closed_windows_are_freed_so_state_stays_flat() {
     assert_eq!(stats.state_groups, 0, "everything is freed at the end");
 }
 
-fn windows_kept(retention: &str) -> (usize, Vec<String>) {
-    let input = long_input(&format!("kept{}.jsonl", retention.len()));
-    let mut s = Session::new(Config::builder().batch_max_rows(1000).build().unwrap());
+fn windows_kept(retention: &str, batch: usize) -> (usize, Vec<String>) {
+    let input = long_input(&format!("kept{}-{batch}.jsonl", retention.len()));
+    let mut s = Session::new(Config::builder().batch_max_rows(batch).build().unwrap());
     s.execute(&ddl(&input)).unwrap();
     s.execute(&format!(
         "CREATE TABLE per_second AS SELECT sensor, COUNT(*) AS n FROM readings
@@ -78,19 +78,18 @@ fn windows_kept(retention: &str) -> (usize, Vec<String>) {
 
 #[test]
 fn a_windowed_table_keeps_the_windows_of_its_retention() {
-    let (all, starts) = windows_kept("");
+    let (all, starts) = windows_kept("", 1000);
     assert_eq!(all, 100_000);
     assert_eq!(starts.len(), 2000);
     // RETENTION 10 SECONDS: windows that ended more than 10 s before stream time (1999.99 s)
-    // are gone; the rows of one micro-batch (10 windows) are dropped together.
-    let (kept, starts) = windows_kept(", RETENTION 10 SECONDS");
-    assert!(
-        starts.len() >= 10 && starts.len() <= 21,
-        "{} windows",
-        starts.len()
-    );
-    assert_eq!(kept, starts.len() * 50);
-    assert_eq!(starts.last().map(String::as_str), Some("1999000"));
+    // are gone — the 11 windows ending at 1990 s .. 2000 s are left, however rows were batched.
+    for batch in [1000, 8192] {
+        let (kept, starts) = windows_kept(", RETENTION 10 SECONDS", batch);
+        assert_eq!(starts.len(), 11, "batch {batch}");
+        assert_eq!(kept, 11 * 50, "batch {batch}");
+        assert_eq!(starts.first().map(String::as_str), Some("1989000"));
+        assert_eq!(starts.last().map(String::as_str), Some("1999000"));
+    }
 }
 
 #[test]

@@ -415,7 +415,7 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
                 ));
             }
             let grace_ms = implicit_grace(w, gap_ms, grace_ms);
-            check_retention(w.retention_ms, gap_ms, grace_ms, "inactivity gap", pos)?;
+            check_retention(w, gap_ms, grace_ms, "inactivity gap", pos)?;
             return Ok(WindowDef {
                 kind: WindowType::Session { gap_ms },
                 grace_ms,
@@ -447,7 +447,7 @@ fn window_def(w: &WindowSpec, grouped: bool, at: Option<Position>) -> Result<Win
         ));
     }
     let grace_ms = implicit_grace(w, size_ms, grace_ms);
-    check_retention(w.retention_ms, size_ms, grace_ms, "window size", pos)?;
+    check_retention(w, size_ms, grace_ms, "window size", pos)?;
     Ok(WindowDef {
         kind: WindowType::Time {
             size_ms,
@@ -469,23 +469,31 @@ fn implicit_grace(w: &WindowSpec, size_ms: i64, grace_ms: i64) -> i64 {
 
 /// A window must be kept at least until it closes: RETENTION >= size (or gap) + grace.
 fn check_retention(
-    retention_ms: Option<i64>,
+    w: &WindowSpec,
     size_ms: i64,
     grace_ms: i64,
     what: &str,
     pos: Option<Position>,
 ) -> Result<()> {
-    match retention_ms {
-        Some(r) if r < size_ms.saturating_add(grace_ms) => Err(PlanError::invalid(
-            format!(
-                "RETENTION ({r} ms) must not be less than the {what} plus the grace period ({size_ms} ms + {grace_ms} ms): a window would be dropped before it closes"
-            ),
-            pos,
-        )
-        .with_suggestion(Some(format!(
-            "set GRACE PERIOD explicitly (it defaults to 24 hours) or use RETENTION {} SECONDS or more",
-            (size_ms.saturating_add(grace_ms) + 999) / 1000
-        )))),
+    match w.retention_ms {
+        Some(r) if r < size_ms.saturating_add(grace_ms) => {
+            // Without an explicit grace, the grace shrinks to fit: only the size must fit.
+            let least = if w.grace_ms.is_some() {
+                size_ms.saturating_add(grace_ms)
+            } else {
+                size_ms
+            };
+            Err(PlanError::invalid(
+                format!(
+                    "RETENTION ({r} ms) must not be less than the {what} plus the grace period ({size_ms} ms + {grace_ms} ms): a window would be dropped before it closes"
+                ),
+                pos,
+            )
+            .with_suggestion(Some(format!(
+                "use RETENTION {} SECONDS or more",
+                (least + 999) / 1000
+            ))))
+        }
         _ => Ok(()),
     }
 }

@@ -242,8 +242,13 @@ impl Printer {
         } else {
             String::new()
         };
+        let late = if stats.late_records > 0 {
+            format!(", {} late (dropped: window closed)", stats.late_records)
+        } else {
+            String::new()
+        };
         eprintln!(
-            "{} records in, {} out{bad}",
+            "{} records in, {} out{bad}{late}",
             stats.records_in, stats.records_out
         );
         self.csv_header_written = false;

@@ -54,6 +54,25 @@ impl LogState {
     }
 }
 
+/// The rows of `batch` whose window ended at or after `horizon`.
+pub(crate) fn within_retention(batch: RecordBatch, horizon: Option<i64>) -> Result<RecordBatch> {
+    let Some(horizon) = horizon else {
+        return Ok(batch);
+    };
+    let Ok(c) = batch.schema_ref().index_of(WINDOWEND) else {
+        return Ok(batch);
+    };
+    let Some(ends) = batch.column(c).as_primitive_opt::<Int64Type>() else {
+        return Ok(batch);
+    };
+    let keep =
+        arrow::compute::kernels::cmp::gt_eq(ends, &arrow::array::Int64Array::new_scalar(horizon))?;
+    if keep.true_count() == batch.num_rows() {
+        return Ok(batch);
+    }
+    Ok(arrow::compute::filter_record_batch(&batch, &keep)?)
+}
+
 fn max_of(batch: &RecordBatch, column: &str) -> Option<i64> {
     let c = batch.schema_ref().index_of(column).ok()?;
     arrow::compute::max(batch.column(c).as_primitive_opt::<Int64Type>()?)
@@ -157,6 +176,14 @@ impl Log {
         drop(s);
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// With a retention: the earliest window end still kept. Readers drop older rows, so
+    /// what they see does not depend on how rows were batched (whole batches are dropped
+    /// from memory only once all their windows have expired).
+    pub(crate) fn horizon(&self) -> Option<i64> {
+        let s = self.lock().ok()?;
+        s.retention_ms.map(|r| s.stream_time.saturating_sub(r))
     }
 
     /// Keeps a windowed table's windows only `retention_ms` behind the latest event time.

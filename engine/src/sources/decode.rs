@@ -35,6 +35,8 @@ pub(crate) struct RecordDecoder {
     json: Option<arrow::json::reader::Decoder>,
     /// `WRAP_SINGLE_VALUE=false`: each line is the bare value of this column.
     unwrap_into: Option<String>,
+    /// A table's primary key columns: a row without its key is a bad record.
+    table_keys: Vec<usize>,
 }
 
 impl RecordDecoder {
@@ -82,6 +84,11 @@ impl RecordDecoder {
             ctx,
             next_offset: 0,
             json: None,
+            table_keys: if def.kind == weir_parser::SourceKind::Table {
+                def.key_columns.clone()
+            } else {
+                Vec::new()
+            },
         };
         if let Some(lines) = sample {
             decoder.decode_schema = Some(decoder.resolve_names(lines.iter().map(Vec::as_slice)));
@@ -153,15 +160,34 @@ impl RecordDecoder {
             Some(rows) => rows.iter().map(|&i| base_offset + i as i64).collect(),
         };
         let rowtime = self.rowtime(&batch)?;
-        let (batch, rowtime, offsets) = if rowtime.null_count() == 0 {
+        // A table row needs its primary key.
+        let mut keyed: Option<arrow::array::BooleanArray> = None;
+        for &k in &self.table_keys {
+            let present = arrow::compute::is_not_null(batch.column(k))?;
+            keyed = Some(match keyed {
+                Some(acc) => arrow::compute::and(&acc, &present)?,
+                None => present,
+            });
+        }
+        let keyed = keyed.filter(|k| k.false_count() > 0);
+        let (batch, rowtime, offsets) = if rowtime.null_count() == 0 && keyed.is_none() {
             (batch, rowtime, Arc::new(offsets) as ArrayRef)
         } else {
-            // Records without a valid event time cannot be placed in time: they are bad records.
-            let valid = arrow::compute::is_not_null(&rowtime)?;
+            // Records without a valid event time cannot be placed in time, table rows without
+            // their key are not rows of the table: they are bad records.
+            let timed = arrow::compute::is_not_null(&rowtime)?;
+            let valid = match &keyed {
+                Some(keyed) => arrow::compute::and(&timed, keyed)?,
+                None => timed.clone(),
+            };
             let rows: Vec<usize> = good.clone().unwrap_or_else(|| (0..n).collect());
             for (k, &row) in rows.iter().enumerate() {
                 if !valid.value(k) {
-                    let reason = "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT";
+                    let reason = if keyed.as_ref().is_some_and(|keyed| !keyed.value(k)) {
+                        "a table row needs its PRIMARY KEY, which is null"
+                    } else {
+                        "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT"
+                    };
                     self.ctx
                         .bad(BadRecord::new(chunk, row, base_offset + row as i64, reason))?;
                 }

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{ArrayRef, AsArray};
+
+use crate::runtime::log::within_retention;
 use arrow::record_batch::RecordBatch;
 use weir_planner::{SourceSpec, StreamDef};
 
@@ -478,6 +480,7 @@ impl Scan {
                         .collect();
                     *cursor = ends[p];
                     if let Some(latest) = latest_per_key(&batches, keys)? {
+                        let latest = within_retention(latest, log.horizon())?;
                         metrics.add_in(latest.num_rows() as u64);
                         out[p].push(latest);
                         any = true;
@@ -534,8 +537,9 @@ impl Scan {
                         }
                         if n > 0 {
                             any = true;
-                            metrics.add_in(n as u64);
-                            out[p].push(b.slice(start, n));
+                            let piece = within_retention(b.slice(start, n), log.horizon())?;
+                            metrics.add_in(piece.num_rows() as u64);
+                            out[p].push(piece);
                         }
                     }
                 }
