@@ -1635,7 +1635,14 @@ impl Session {
                     &[title, "SOURCE", "PARTITIONS", "KEY"],
                     vec![
                         streams.iter().map(|s| s.name.clone()).collect(),
-                        streams.iter().map(|s| s.source.to_string()).collect(),
+                        streams
+                            .iter()
+                            .map(|s| match &s.sink {
+                                // A query's result that is also written to a file.
+                                Some(sink) => format!("{sink} + {}", s.source),
+                                None => s.source.to_string(),
+                            })
+                            .collect(),
                         streams.iter().map(|s| s.partitions.to_string()).collect(),
                         streams.iter().map(|s| s.key_names().join(", ")).collect(),
                     ],

@@ -62,13 +62,19 @@ pub fn describe_function(name: &str) -> Option<String> {
     use std::fmt::Write as _;
     let registry = provider::FunctionRegistry::get();
     let lower = name.to_lowercase();
-    let (kind, doc, canonical) = if let Some(f) = registry.scalars.get(&lower) {
-        ("scalar", f.documentation().cloned(), f.name().to_string())
+    let (kind, doc, canonical, signatures) = if let Some(f) = registry.scalars.get(&lower) {
+        (
+            "scalar",
+            f.documentation().cloned(),
+            f.name().to_string(),
+            f.signature().type_signature.to_string_repr(),
+        )
     } else if let Some(f) = registry.aggregates.get(&lower) {
         (
             "aggregate",
             f.documentation().cloned(),
             f.name().to_string(),
+            f.signature().type_signature.to_string_repr(),
         )
     } else {
         return None;
@@ -96,6 +102,19 @@ pub fn describe_function(name: &str) -> Option<String> {
             }
         }
         None => out.push_str("Description : (not documented)\n"),
+    }
+    // The argument types it accepts, as DataFusion matches them.
+    let signatures: Vec<String> = signatures
+        .into_iter()
+        .filter(|s| !s.contains("UserDefined") && !s.is_empty())
+        .collect();
+    for (i, sig) in signatures.iter().enumerate() {
+        let label = if i == 0 {
+            "Signatures  :"
+        } else {
+            "             "
+        };
+        let _ = writeln!(out, "{label} {}({sig})", name.to_uppercase());
     }
     Some(out)
 }

@@ -170,6 +170,30 @@ impl datafusion_expr::ScalarUDFImpl for Round {
         "round"
     }
 
+    fn documentation(&self) -> Option<&datafusion_expr::Documentation> {
+        static DOC: std::sync::OnceLock<datafusion_expr::Documentation> =
+            std::sync::OnceLock::new();
+        Some(DOC.get_or_init(|| {
+            datafusion_expr::Documentation::builder(
+                datafusion_expr::DocSection {
+                    include: true,
+                    label: "ksqlDB functions",
+                    description: None,
+                },
+                "Rounds half up (away from zero on .5) to `scale` decimal places (default 0). \
+                 A DOUBLE without a scale rounds to a BIGINT; with one it stays DOUBLE; a DECIMAL \
+                 keeps its type; a negative scale rounds to tens, hundreds, ...",
+                "ROUND(DOUBLE) -> BIGINT\n              ROUND(DOUBLE, INTEGER) -> DOUBLE\n              \
+                 ROUND(DECIMAL [, INTEGER]) -> DECIMAL\n              ROUND(BIGINT | INTEGER) -> the same type",
+            )
+            .with_sql_example(
+                "ROUND(CAST(2.5 AS DOUBLE)) -> 3, ROUND(-2.5) -> -3.0 (a DECIMAL literal), \
+                 ROUND(1.2345, 2) -> 1.2300, ROUND(1234, -2) -> 1200",
+            )
+            .build()
+        }))
+    }
+
     fn signature(&self) -> &datafusion_expr::Signature {
         &self.signature
     }
