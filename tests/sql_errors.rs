@@ -225,3 +225,40 @@ fn grouped_queries_name_what_is_not_grouped() {
     assert_eq!(strings(&out, "LABEL"), ["vendor 1"]);
     assert_eq!(strings(&out, "V"), ["10"]);
 }
+
+#[test]
+fn comparing_a_number_with_a_string_is_a_type_error() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(
+        &mut s,
+        "SELECT trip_id FROM trips WHERE fare_amount > 'abc';",
+    );
+    assert!(
+        text.contains(
+            "Error in WHERE expression: Cannot compare FARE_AMOUNT (DOUBLE) to 'abc' (STRING) with GREATER_THAN."
+        ),
+        "{text}"
+    );
+    let text = error(
+        &mut s,
+        "SELECT vendor_id, COUNT(*) AS n FROM trips GROUP BY vendor_id HAVING COUNT(*) > '10';",
+    );
+    assert!(
+        text.contains("Error in HAVING expression: Cannot compare"),
+        "{text}"
+    );
+    let text = error(
+        &mut s,
+        "SELECT trip_id FROM trips WHERE vendor_id IN (1, 'two');",
+    );
+    assert!(
+        text.contains("Invalid Predicate: invalid input syntax for type INTEGER: \"two\"."),
+        "{text}"
+    );
+    // Numbers in IN lists given as numeric strings are fine, as in ksqlDB.
+    let out = rows(
+        &mut s,
+        "SELECT trip_id FROM trips WHERE vendor_id IN ('1') LIMIT 1;",
+    );
+    assert_eq!(count(&out), 1);
+}

@@ -37,6 +37,7 @@ mod functions;
 mod grouping;
 mod plan;
 mod provider;
+mod typecheck;
 mod types;
 mod values;
 

@@ -1001,6 +1001,18 @@ impl<'a> Builder<'a> {
                 ))
             }
             LogicalPlan::Filter(filter) => {
+                let clause = if matches!(filter.input.as_ref(), LogicalPlan::Aggregate(_)) {
+                    "HAVING"
+                } else {
+                    "WHERE"
+                };
+                if let Some(message) = crate::typecheck::check_predicate(
+                    &filter.predicate,
+                    filter.input.schema(),
+                    clause,
+                ) {
+                    return Err(PlanError::invalid(message, self.at));
+                }
                 let input = self.lower(&filter.input)?;
                 let predicate = self.physical(&filter.predicate, &input.logical)?;
                 let tombstones = if self.is_changelog(input.node) {
