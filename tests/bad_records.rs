@@ -222,3 +222,19 @@ fn a_table_row_without_its_key_is_a_bad_record() {
         reports[0]
     );
 }
+
+#[test]
+fn a_number_out_of_range_is_a_bad_record() {
+    let path = temp_file(
+        "big.jsonl",
+        b"{\"id\":1,\"amt\":1.5}\n{\"id\":2,\"amt\":1e400}\n{\"id\":3,\"amt\":null}\n",
+    );
+    let mut s = session_with(
+        &format!("CREATE STREAM b (id INT, amt DOUBLE) WITH (PATH='{path}');"),
+        Config::default(),
+    );
+    let mut q = s.query("SELECT id, amt FROM b;").unwrap();
+    let out: Vec<_> = q.by_ref().collect::<weir::Result<_>>().unwrap();
+    assert_eq!(strings(&out, "ID"), ["1", "3"]);
+    assert_eq!(q.stats().bad_records, 1);
+}

@@ -113,11 +113,11 @@ fn updates_move_rows_between_groups_and_deletes_take_them_out() {
             "north/1/30/[ann]/false",
             "south/2/91/[cyd, bob]/false",
             "south/1/41/[bob]/false",
-            "north/0/null/null/false",
+            "north/0/0/[]/false",
         ]
     );
-    // An emptied group stays, with COUNT 0 (and NULL for SUM and COLLECT_LIST over no rows).
-    assert_eq!(state, ["north/0/null/null", "south/1/41/[bob]"]);
+    // An emptied group stays, with COUNT 0, SUM 0 and an empty COLLECT_LIST (as in ksqlDB).
+    assert_eq!(state, ["north/0/0/[]", "south/1/41/[bob]"]);
     // The same state whatever the partitioning and batching.
     assert_eq!(per_region(3, 1).1, state);
     assert_eq!(per_region(2, 1000).1, state);

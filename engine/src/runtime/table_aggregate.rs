@@ -59,6 +59,8 @@ pub(crate) struct TableAggregateOperator {
     args_converter: Option<RowConverter>,
     last_time: Vec<i64>,
     last_offset: Vec<i64>,
+    /// Per group: how many rows it holds now.
+    rows: Vec<i64>,
     metrics: Arc<Metrics>,
     reported: usize,
 }
@@ -93,6 +95,7 @@ impl TableAggregateOperator {
             args_converter: None,
             last_time: Vec::new(),
             last_offset: Vec::new(),
+            rows: Vec::new(),
             metrics,
             reported: 0,
         })
@@ -221,6 +224,7 @@ impl TableAggregateOperator {
                 self.live.push(Vec::new());
                 self.last_time.push(i64::MIN);
                 self.last_offset.push(i64::MIN);
+                self.rows.push(0);
             }
             self.last_time[g] = self.last_time[g].max(times.value(r));
             self.last_offset[g] = self.last_offset[g].max(offsets.value(r));
@@ -231,8 +235,10 @@ impl TableAggregateOperator {
             });
             if retract.value(r) {
                 per_group[s].1.push(r as u32);
+                self.rows[g] -= 1;
             } else {
                 per_group[s].0.push(r as u32);
+                self.rows[g] += 1;
             }
         }
         if bad > 0 {
@@ -304,9 +310,19 @@ impl TableAggregateOperator {
             .convert_rows(changed.iter().map(|&g| parser.parse(self.groups.key(g))))?;
         let n_groups = self.spec.group_types.len();
         for i in 0..self.spec.aggregates.len() {
+            // A group whose rows have all left sums to 0 and collects [] (as ksqlDB's undo
+            // leaves them), where DataFusion's aggregates of no rows give NULL.
+            let empty_is_zero = matches!(self.spec.aggregates[i].fun().name(), "sum" | "array_agg");
             let values = changed
                 .iter()
-                .map(|&g| self.accumulators[g][i].evaluate())
+                .map(|&g| {
+                    let v = self.accumulators[g][i].evaluate()?;
+                    if empty_is_zero && self.rows[g] <= 0 && v.is_null() {
+                        ScalarValue::new_default(&v.data_type())
+                    } else {
+                        Ok(v)
+                    }
+                })
                 .collect::<Result<Vec<ScalarValue>, _>>()?;
             let field = self.spec.output.field(n_groups + i);
             let array = if values.is_empty() {

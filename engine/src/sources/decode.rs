@@ -170,6 +170,40 @@ impl RecordDecoder {
             });
         }
         let keyed = keyed.filter(|k| k.false_count() > 0);
+        // A number too large for its DOUBLE column (1e400) reads as infinity: a bad record,
+        // not a silently changed value.
+        let mut finite: Option<arrow::array::BooleanArray> = None;
+        for column in batch.columns() {
+            let ok: Option<arrow::array::BooleanArray> = match column.data_type() {
+                arrow::datatypes::DataType::Float64 => Some(
+                    column
+                        .as_primitive::<arrow::datatypes::Float64Type>()
+                        .iter()
+                        .map(|v| Some(v.is_none_or(f64::is_finite)))
+                        .collect(),
+                ),
+                arrow::datatypes::DataType::Float32 => Some(
+                    column
+                        .as_primitive::<arrow::datatypes::Float32Type>()
+                        .iter()
+                        .map(|v| Some(v.is_none_or(f32::is_finite)))
+                        .collect(),
+                ),
+                _ => None,
+            };
+            if let Some(ok) = ok.filter(|ok| ok.false_count() > 0) {
+                finite = Some(match finite {
+                    Some(acc) => arrow::compute::and(&acc, &ok)?,
+                    None => ok,
+                });
+            }
+        }
+        let keyed = match (keyed, finite.as_ref()) {
+            (None, None) => None,
+            (Some(k), None) => Some(k),
+            (None, Some(f)) => Some(f.clone()),
+            (Some(k), Some(f)) => Some(arrow::compute::and(&k, f)?),
+        };
         let (batch, rowtime, offsets) = if rowtime.null_count() == 0 && keyed.is_none() {
             (batch, rowtime, Arc::new(offsets) as ArrayRef)
         } else {
@@ -183,7 +217,9 @@ impl RecordDecoder {
             let rows: Vec<usize> = good.clone().unwrap_or_else(|| (0..n).collect());
             for (k, &row) in rows.iter().enumerate() {
                 if !valid.value(k) {
-                    let reason = if keyed.as_ref().is_some_and(|keyed| !keyed.value(k)) {
+                    let reason = if finite.as_ref().is_some_and(|f| !f.value(k)) {
+                        "a number is out of range for its DOUBLE column"
+                    } else if keyed.as_ref().is_some_and(|keyed| !keyed.value(k)) {
                         "a table row needs its PRIMARY KEY, which is null"
                     } else {
                         "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT"
