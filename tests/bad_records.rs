@@ -238,3 +238,33 @@ fn a_number_out_of_range_is_a_bad_record() {
     assert_eq!(strings(&out, "ID"), ["1", "3"]);
     assert_eq!(q.stats().bad_records, 1);
 }
+
+#[test]
+fn bad_record_reasons_speak_sql_types_and_column_names() {
+    let json = temp_file(
+        "reasons.jsonl",
+        b"{\"id\":1,\"amt\":true}\n{\"id\":\"x\",\"amt\":2}\n{\"id\":4\n",
+    );
+    let csv = temp_file("reasons.csv", b"1,foo,1.5\nx,b,2\n");
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM j (id INT, amt DOUBLE) WITH (PATH='{json}');
+             CREATE STREAM c (id INT, name STRING, v DOUBLE) WITH (PATH='{csv}', VALUE_FORMAT='DELIMITED');"
+        ),
+        Config::default(),
+    );
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reports);
+    s.on_bad_record(move |r| sink.lock().unwrap().push(r.reason.clone()));
+    rows(&mut s, "SELECT * FROM j;");
+    rows(&mut s, "SELECT * FROM c;");
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            "field 'amt' (DOUBLE): expected a DOUBLE value, got true",
+            "field 'id' (INTEGER): \"x\" is not a valid INTEGER",
+            "the JSON record is cut off (it does not close)",
+            "'x' is not a valid INTEGER (field 1 of the record, column ID)",
+        ]
+    );
+}

@@ -271,6 +271,58 @@ impl RecordDecoder {
         })
     }
 
+    /// A decoder's message in the user's terms: SQL type and column names, not Arrow's.
+    fn explain(&self, reason: &str) -> String {
+        let sql = |name: &str| {
+            self.columns
+                .fields()
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(name))
+                .map(|f| weir_planner::sql_type_name(f.data_type()))
+        };
+        // JSON: `whilst decoding field 'amt': expected primitive got true`.
+        if let Some(rest) = reason.strip_prefix("whilst decoding field '") {
+            if let Some((field, what)) = rest.split_once("': ") {
+                let ty = sql(field).unwrap_or_default();
+                let what = if let Some(got) = what.strip_prefix("expected primitive got ") {
+                    format!("expected a {ty} value, got {got}")
+                } else if let Some(v) = what
+                    .strip_prefix("failed to parse ")
+                    .and_then(|v| v.rsplit_once(" as "))
+                    .map(|(v, _)| v)
+                {
+                    format!("{v} is not a valid {ty}")
+                } else {
+                    what.to_string()
+                };
+                return format!("field '{field}' ({ty}): {what}");
+            }
+        }
+        if reason.starts_with("Truncated record whilst reading") {
+            return "the JSON record is cut off (it does not close)".into();
+        }
+        // CSV: `Error while parsing value 'x' as type 'Int32' for column 0 Row data: '[..]'`.
+        if let Some(rest) = reason.strip_prefix("Error while parsing value '") {
+            if let Some((value, rest)) = rest.split_once("' as type '") {
+                let column = rest
+                    .split_once("for column ")
+                    .and_then(|(_, c)| c.split_whitespace().next())
+                    .and_then(|c| c.parse::<usize>().ok());
+                let schema = self.schema();
+                if let Some(f) = column.and_then(|c| schema.fields().get(c)) {
+                    let ty =
+                        sql(f.name()).unwrap_or_else(|| weir_planner::sql_type_name(f.data_type()));
+                    return format!(
+                        "'{value}' is not a valid {ty} (field {} of the record, column {})",
+                        column.unwrap_or(0) + 1,
+                        f.name()
+                    );
+                }
+            }
+        }
+        reason.to_string()
+    }
+
     /// JSON fields match columns case-insensitively: learn the spellings the input uses from
     /// the first chunk. When a file spells a field several ways, each spelling is decoded and
     /// the first non-null value wins.
@@ -491,7 +543,7 @@ impl RecordDecoder {
                         }
                         Format::Delimited { .. } => "more than one record on one line".to_string(),
                     }),
-                    Err(e) => Err(tidy_reason(&e)),
+                    Err(e) => Err(self.explain(&tidy_reason(&e))),
                 },
             };
             match outcome {
