@@ -149,11 +149,29 @@ fn unterminated_csv_quote_is_a_bad_record_not_a_swallowed_file() {
 fn csv_header_must_match_the_declared_columns() {
     let path = temp_file("header.csv", b"b,a\nx,1\n");
     let ddl = format!("CREATE STREAM h (a INT, b STRING) WITH (PATH='{path}', VALUE_FORMAT='DELIMITED', HEADER=true);");
-    let mut s = session_with(&ddl, Config::default());
-    let err = s.query("SELECT * FROM h;").err().unwrap();
+    let mut s = weir::Session::new(Config::default());
+    // Refused when the stream is declared (the file is there), naming the first difference.
+    let err = s.execute(&ddl).err().unwrap();
+    assert!(
+        err.to_string().contains("column 1 of the header of")
+            && err
+                .to_string()
+                .contains("is 'b', but stream H declares A there"),
+        "{err}"
+    );
+    let path3 = temp_file(
+        "header3.csv",
+        b"a,b,c
+1,x,y
+",
+    );
+    let err = s
+        .execute(&format!("CREATE STREAM h3 (a INT, b STRING) WITH (PATH='{path3}', VALUE_FORMAT='DELIMITED', HEADER=true);"))
+        .err()
+        .unwrap();
     assert!(
         err.to_string()
-            .contains("names 2 columns (b, a), but stream H declares 2 (A, B)"),
+            .contains("names 3 columns (a, b, c), but stream H3 declares 2 (A, B)"),
         "{err}"
     );
 }

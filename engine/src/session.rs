@@ -485,6 +485,20 @@ impl Session {
                 {
                     return Ok(done);
                 }
+                // A CSV header that does not match the columns is an error now, not at the
+                // first query (when the file is already there).
+                crate::sources::check_header_now(&def).map_err(|e| match e {
+                    Error::Sql {
+                        message,
+                        suggestion,
+                        ..
+                    } => Error::Sql {
+                        message,
+                        position: create.with.get("PATH").and_then(|o| o.position),
+                        suggestion,
+                    },
+                    other => other,
+                })?;
                 if def.source == SourceSpec::Memory {
                     self.logs.insert(
                         def.name.clone(),

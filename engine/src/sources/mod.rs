@@ -574,8 +574,22 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
     if matches {
         return Ok(());
     }
-    Err(Error::Sql {
-        message: format!(
+    let message = match names
+        .iter()
+        .zip(&declared)
+        .position(|(a, b)| !a.eq_ignore_ascii_case(b))
+    {
+        Some(i) if names.len() == declared.len() => format!(
+            "column {} of the header of '{}' is '{}', but stream {} declares {} there (header: {}; declared: {})",
+            i + 1,
+            file.display(),
+            names[i],
+            def.name,
+            declared[i],
+            names.join(", "),
+            declared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        _ => format!(
             "the header of '{}' names {} columns ({}), but stream {} declares {} ({})",
             file.display(),
             names.len(),
@@ -584,9 +598,32 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
             declared.len(),
             declared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         ),
+    };
+    Err(Error::Sql {
+        message,
         position: None,
         suggestion: Some("DELIMITED columns are read by position: declare every column of the file, in its order".into()),
     })
+}
+
+/// At `CREATE`: a DELIMITED file with `HEADER=true` that exists must name the declared
+/// columns (a missing file is reported when a query reads it).
+pub(crate) fn check_header_now(def: &StreamDef) -> Result<()> {
+    if let SourceSpec::File {
+        path,
+        format:
+            weir_planner::Format::Delimited {
+                header: true,
+                delimiter,
+            },
+    } = &def.source
+    {
+        let file = std::path::Path::new(path);
+        if file.is_file() {
+            return check_header(def, file, *delimiter);
+        }
+    }
+    Ok(())
 }
 
 /// Whether to skip a header line, and the CSV delimiter (quoted fields may span lines).
