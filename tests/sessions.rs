@@ -208,11 +208,75 @@ fn table_table_join_deletes_propagate() {
     assert!(rows(&mut s, "SELECT * FROM left_j;")
         .iter()
         .all(|b| b.num_rows() == 0));
-    // Only tables have tombstones.
-    s.execute("CREATE STREAM events (id BIGINT KEY, v STRING);")
-        .unwrap();
-    let err = s.delete_json("events", r#"{"id": 1}"#, None).unwrap_err();
-    assert!(err.to_string().contains("is a stream"), "{err}");
+    // A table's tombstone needs its key.
+    let err = s.delete_json("users", r#"{"id": null}"#, None).unwrap_err();
+    assert!(err.to_string().contains("needs its key"), "{err}");
+}
+
+/// A stream record with a NULL value (a Kafka record without a value) is passed on by a
+/// projection, still without a value (its key as projected; a key computed by PARTITION BY
+/// from value columns is NULL), and skipped by filters, aggregations and joins.
+#[test]
+fn null_value_records_pass_projections_and_skip_filters_aggregations_and_joins() {
+    for batch in [1, 64] {
+        let mut s = session_with(
+            "
+            CREATE STREAM events (id BIGINT KEY, name STRING);
+            CREATE TABLE users (id BIGINT PRIMARY KEY, city STRING);
+            CREATE STREAM copied AS SELECT id, name, UCASE(name) AS up FROM events;
+            CREATE STREAM rekeyed AS SELECT * FROM events PARTITION BY name;
+            CREATE STREAM unnamed AS SELECT * FROM events WHERE name IS NULL;
+            CREATE TABLE counts AS SELECT id, COUNT(*) AS n FROM events GROUP BY id;
+            CREATE STREAM enriched AS SELECT e.id, name, city FROM events e JOIN users u ON e.id = u.id;
+            ",
+            Config::builder().batch_max_rows(batch).build().unwrap(),
+        );
+        s.insert_json("users", r#"{"id": 1, "city": "paris"}"#, Some(0))
+            .unwrap();
+        s.insert_json("events", r#"{"id": 1, "name": "a"}"#, Some(1))
+            .unwrap();
+        s.delete_json("events", r#"{"id": 1}"#, Some(2)).unwrap();
+        s.insert_json("events", r#"{"id": 1, "name": null}"#, Some(3))
+            .unwrap();
+        s.delete_json("events", "{}", Some(4)).unwrap();
+        s.finish().unwrap();
+        assert_eq!(
+            changelog(&mut s, "copied", &["ID", "NAME", "UP"]),
+            [
+                "1/a/A/false",
+                "1/null/null/true",
+                "1/null/null/false",
+                "null/null/null/true"
+            ],
+            "batch {batch}"
+        );
+        assert_eq!(
+            changelog(&mut s, "rekeyed", &["NAME", "ID"]),
+            [
+                "a/1/false",
+                "null/null/true",
+                "null/1/false",
+                "null/null/true"
+            ],
+            "batch {batch}"
+        );
+        assert_eq!(
+            changelog(&mut s, "unnamed", &["ID", "NAME"]),
+            ["1/null/false"],
+            "batch {batch}"
+        );
+        let counts = rows(&mut s, "SELECT * FROM counts;");
+        assert_eq!(
+            (strings(&counts, "ID"), strings(&counts, "N")),
+            (vec!["1".to_string()], vec!["2".to_string()]),
+            "batch {batch}"
+        );
+        assert_eq!(
+            changelog(&mut s, "enriched", &["E_ID", "NAME", "CITY"]),
+            ["1/a/paris/false", "1/null/paris/false"],
+            "batch {batch}"
+        );
+    }
 }
 
 #[test]

@@ -229,6 +229,7 @@ impl Session {
                 weir_planner::Format::Delimited { delimiter, .. } => Some(delimiter),
                 weir_planner::Format::Json | weir_planner::Format::JsonValue => None,
             },
+            unwrapped: def.format == weir_planner::Format::JsonValue,
         })
     }
 
@@ -246,37 +247,38 @@ impl Session {
         self.append_rows(&def, batch, rowtime, false)
     }
 
-    /// Appends a tombstone to an in-memory table: deletes the row of the key given as a JSON
-    /// object of the key columns (`{"ID": 5}`), as a Kafka record with a null value does.
+    /// Appends a record with a NULL value, its key given as a JSON object of the key columns
+    /// (`{"ID": 5}`; `{}` on a keyless stream), as a Kafka record with a null value. To a table
+    /// that is a tombstone: it deletes the key's row. To a stream it is a null-value record:
+    /// projections pass it on (without a value), filters, aggregations and joins skip it.
     pub fn delete_json(&mut self, table: &str, key: &str, rowtime: Option<i64>) -> Result<()> {
         let def = self.stream_def(table)?;
-        if def.kind != SourceKind::Table {
-            return Err(Error::sql(
-                format!(
-                    "{} is a stream: only a table's rows can be deleted",
-                    def.name
-                ),
-                None,
-            ));
-        }
         let batch = json_row(&def, key)?;
-        if def
-            .key_columns
-            .iter()
-            .any(|&k| batch.column(k).null_count() > 0)
+        if def.kind == SourceKind::Table
+            && def
+                .key_columns
+                .iter()
+                .any(|&k| batch.column(k).null_count() > 0)
         {
             return Err(Error::sql(
                 format!("a tombstone for {} needs its key: {key}", def.name),
                 None,
             ));
         }
-        // Only the key of a tombstone counts.
+        // Only the key of a tombstone counts (and the window of a windowed source's record).
+        let windowed = |i: usize| {
+            def.windowed.is_some()
+                && matches!(
+                    def.columns.field(i).name().as_str(),
+                    "WINDOWSTART" | "WINDOWEND"
+                )
+        };
         let columns = batch
             .columns()
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                if def.key_columns.contains(&i) {
+                if def.key_columns.contains(&i) || windowed(i) {
                     Arc::clone(c)
                 } else {
                     arrow::array::new_null_array(c.data_type(), 1)
@@ -307,7 +309,7 @@ fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
                     .map(|(_, v)| v)
             });
             if let Some(v) = found {
-                renamed.insert(f.name().clone(), v.clone());
+                renamed.insert(f.name().clone(), declared_spelling(v, f.data_type()));
             }
         }
         let text = serde_json::Value::Object(renamed).to_string();
@@ -318,6 +320,43 @@ fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
         decoder
             .flush()?
             .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))
+    }
+}
+
+/// A JSON value whose objects read as STRUCTs spell their fields as declared (JSON fields
+/// match STRUCT fields case-insensitively, at any depth).
+fn declared_spelling(
+    value: &serde_json::Value,
+    t: &arrow::datatypes::DataType,
+) -> serde_json::Value {
+    use arrow::datatypes::DataType;
+    use serde_json::Value;
+    match (value, t) {
+        (Value::Object(obj), DataType::Struct(fields)) => Value::Object(
+            obj.iter()
+                .map(
+                    |(k, v)| match fields.iter().find(|f| f.name().eq_ignore_ascii_case(k)) {
+                        Some(f) => (f.name().clone(), declared_spelling(v, f.data_type())),
+                        None => (k.clone(), v.clone()),
+                    },
+                )
+                .collect(),
+        ),
+        (Value::Object(obj), DataType::Map(entries, _)) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => Value::Object(
+                obj.iter()
+                    .map(|(k, v)| (k.clone(), declared_spelling(v, kv[1].data_type())))
+                    .collect(),
+            ),
+            _ => value.clone(),
+        },
+        (Value::Array(items), DataType::List(item) | DataType::LargeList(item)) => Value::Array(
+            items
+                .iter()
+                .map(|v| declared_spelling(v, item.data_type()))
+                .collect(),
+        ),
+        _ => value.clone(),
     }
 }
 
@@ -582,8 +621,11 @@ impl Session {
                 // Without VALUE_FORMAT the new stream keeps its (first) source's format.
                 if create.with.get("VALUE_FORMAT").is_none() && create.with.get("FORMAT").is_none()
                 {
+                    // (WRAP_SINGLE_VALUE is the new stream's own: JSON stays as the WITH says.)
                     if let Some(source) = plan.sources().first().and_then(|s| self.catalog.get(s)) {
-                        def.format = source.format.clone();
+                        if matches!(source.format, weir_planner::Format::Delimited { .. }) {
+                            def.format = source.format.clone();
+                        }
                     }
                 }
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
@@ -1344,12 +1386,10 @@ impl Session {
         let mut columns = batch.columns().to_vec();
         columns.push(rowtime);
         columns.push(offsets);
-        if def.kind == SourceKind::Table {
-            columns.push(Arc::new(arrow::array::BooleanArray::from(vec![
-                tombstones;
-                n
-            ])));
-        }
+        columns.push(Arc::new(arrow::array::BooleanArray::from(vec![
+            tombstones;
+            n
+        ])));
         let full = RecordBatch::try_new(def.physical_schema(), columns)?;
         let mut parts = vec![Vec::new(); log.partitions()];
         if def.key_columns.is_empty() {
@@ -1856,6 +1896,9 @@ pub struct StreamInfo {
     pub topic: String,
     /// The field delimiter when its values are DELIMITED text (None for JSON).
     pub delimiter: Option<u8>,
+    /// Whether its one value column is written bare, not in a JSON object
+    /// (`WRAP_SINGLE_VALUE=false`).
+    pub unwrapped: bool,
 }
 
 /// The result of one statement run by [`Session::execute`].

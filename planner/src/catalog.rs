@@ -147,14 +147,12 @@ impl StreamDef {
         Ok(def)
     }
 
-    /// Columns as records carry them: the declared columns, then `ROWTIME` and `ROWOFFSET`
-    /// (and, for a table, `ROWDELETED`: its rows are a changelog that may delete keys).
+    /// Columns as records carry them: the declared columns, then `ROWTIME`, `ROWOFFSET` and
+    /// `ROWDELETED` (a table's tombstones, a stream's null-value records).
     pub fn physical_schema(&self) -> SchemaRef {
         let mut fields: Vec<Arc<Field>> = self.columns.fields().iter().cloned().collect();
         fields.extend(hidden_fields());
-        if self.kind == SourceKind::Table {
-            fields.push(tombstone_field());
-        }
+        fields.push(tombstone_field());
         Arc::new(Schema::new(fields))
     }
 

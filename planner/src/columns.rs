@@ -7,9 +7,12 @@
 //! - [`ROWOFFSET`]: the record's position in its original source (0-based), which also
 //!   restores source order when an exchange merges rows from several partitions.
 //!
-//! Tables (and every changelog, such as an aggregation's output) carry a third:
-//! - [`ROWDELETED`]: true on a tombstone, a row that deletes its key (its value columns are
-//!   NULL), as a Kafka record with a null value deletes its key from a compacted topic.
+//! And a third, after those:
+//! - [`ROWDELETED`]: true on a record whose value is NULL (a Kafka record with a null value).
+//!   In a table (and every changelog, such as an aggregation's output) that is a tombstone: it
+//!   deletes its key, as in a compacted topic. In a stream it is a null-value record: a
+//!   projection passes it on (still without a value, its key as projected), while filters,
+//!   aggregations and joins skip it, as ksqlDB does.
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ use arrow::datatypes::{DataType, Field};
 pub const ROWTIME: &str = "ROWTIME";
 /// Position of the record in its original source, BIGINT.
 pub const ROWOFFSET: &str = "ROWOFFSET";
-/// Whether a changelog row is a tombstone (deletes its key), BOOLEAN.
+/// Whether a row has a NULL value (in a changelog: a tombstone, deleting its key), BOOLEAN.
 pub const ROWDELETED: &str = "ROWDELETED";
 /// Start of a record's window (ms), in windowed aggregations.
 pub const WINDOWSTART: &str = "WINDOWSTART";
@@ -48,7 +51,7 @@ pub fn hidden_fields() -> [Arc<Field>; 2] {
     ]
 }
 
-/// The tombstone flag a changelog's rows carry after the hidden fields.
+/// The null-value (tombstone) flag every row carries after the hidden fields.
 pub fn tombstone_field() -> Arc<Field> {
     Arc::new(Field::new(ROWDELETED, DataType::Boolean, false))
 }

@@ -123,15 +123,33 @@ pub enum MapStep {
         /// Schema produced.
         schema: SchemaRef,
     },
+    /// Drop a stream's null-value records (`ROWDELETED`), which filters, aggregations and
+    /// joins skip.
+    DropNullValues {
+        /// The input's `ROWDELETED` column.
+        column: usize,
+    },
     /// Compute the output columns (the node's schema, after this step).
     Project {
         /// One expression per output column.
         exprs: Vec<Arc<dyn PhysicalExpr>>,
         /// Schema produced.
         schema: SchemaRef,
+        /// On a stream that may carry null-value records: which columns stay NULL on them.
+        null_values: Option<NullValueColumns>,
         /// For EXPLAIN.
         display: String,
     },
+}
+
+/// How a projection passes on a stream's null-value records: without a value, so every
+/// output column but the unchanged key is NULL on them (a key computed by `PARTITION BY` too).
+#[derive(Debug, Clone)]
+pub struct NullValueColumns {
+    /// The input's `ROWDELETED` column.
+    pub deleted: usize,
+    /// Output columns that are NULL on a null-value record.
+    pub cleared: Vec<usize>,
 }
 
 /// What a node does.
@@ -323,6 +341,9 @@ impl DataflowPlan {
                         }
                         MapStep::Project { display, .. } => {
                             let _ = writeln!(out, "{indent}  project: {display}");
+                        }
+                        MapStep::DropNullValues { .. } => {
+                            let _ = writeln!(out, "{indent}  skip null-value records");
                         }
                         MapStep::Explode { display, .. } => {
                             let _ = writeln!(out, "{indent}  explode: {display}");

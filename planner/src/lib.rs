@@ -43,8 +43,9 @@ mod values;
 
 pub use catalog::{Catalog, Format, SourceSpec, StreamDef, TimestampSpec};
 pub use dataflow::{
-    AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId, Op,
-    Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec, WindowType, HASH_VERSION,
+    AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId,
+    NullValueColumns, Op, Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec, WindowType,
+    HASH_VERSION,
 };
 pub use error::{PlanError, Result};
 pub use functions::{json_texts, timefmt};

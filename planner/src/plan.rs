@@ -13,7 +13,7 @@ use datafusion_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion_expr::{Expr, ExprSchemable};
 use datafusion_optimizer::analyzer::Analyzer;
 use datafusion_physical_expr::aggregate::LoweredAggregateBuilder;
-use datafusion_physical_expr::expressions::Column as PhysicalColumn;
+use datafusion_physical_expr::expressions::{Column as PhysicalColumn, Literal};
 use datafusion_physical_expr::{create_physical_expr, PhysicalExpr};
 use datafusion_sql::planner::{ParserOptions, PlannerContext, SqlToRel};
 use weir_parser::sqlparser::ast::{
@@ -24,8 +24,8 @@ use weir_parser::{Emit, Position, SourceKind, StreamQuery, WindowKind, WindowSpe
 
 use crate::columns::{window_fields, ROWDELETED, ROWOFFSET, ROWTIME, WINDOWEND, WINDOWSTART};
 use crate::dataflow::{
-    AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId, Op,
-    Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec, WindowType,
+    AggregateSpec, DataflowPlan, EmitMode, JoinKind, LookupJoinSpec, MapStep, Node, NodeId,
+    NullValueColumns, Op, Partitioning, TableJoinSpec, WindowDef, WindowJoinSpec, WindowType,
 };
 use crate::error::{PlanError, Result};
 use crate::provider::Provider;
@@ -987,6 +987,7 @@ impl<'a> Builder<'a> {
                         MapStep::Project {
                             exprs,
                             schema: Arc::clone(&physical),
+                            null_values: None,
                             display: "session of its own: WINDOWSTART = WINDOWEND = ROWTIME".into(),
                         }
                     }
@@ -1014,6 +1015,7 @@ impl<'a> Builder<'a> {
                     return Err(PlanError::invalid(message, self.at));
                 }
                 let input = self.lower(&filter.input)?;
+                let input = self.drop_null_values(input);
                 let predicate = self.physical(&filter.predicate, &input.logical)?;
                 let tombstones = if self.is_changelog(input.node) {
                     input.physical.index_of(ROWDELETED).ok()
@@ -1143,6 +1145,7 @@ impl<'a> Builder<'a> {
                 self.at,
             ));
         }
+        let input = self.drop_null_values(input);
         let lists: Vec<usize> = unnest.list_type_columns.iter().map(|(i, _)| *i).collect();
         let mut from = unnest.dependency_indices.clone();
         let mut fields: Vec<Arc<Field>> = unnest.schema.fields().iter().cloned().collect();
@@ -1200,6 +1203,45 @@ impl<'a> Builder<'a> {
             }
             _ => false,
         }
+    }
+
+    /// Whether a node's rows may include a stream's null-value records (`ROWDELETED` on a
+    /// stream): a stream's scan, and what passes its rows on unfiltered.
+    fn has_null_values(&self, node: NodeId) -> bool {
+        let node = &self.nodes[node];
+        match &node.op {
+            Op::Scan { stream, .. } => self
+                .catalog
+                .get(stream)
+                .is_some_and(|d| d.kind == SourceKind::Stream),
+            Op::Map { steps } => {
+                !steps
+                    .iter()
+                    .any(|s| matches!(s, MapStep::DropNullValues { .. }))
+                    && node
+                        .inputs
+                        .first()
+                        .is_some_and(|&i| self.has_null_values(i))
+            }
+            Op::Exchange { .. } => node
+                .inputs
+                .first()
+                .is_some_and(|&i| self.has_null_values(i)),
+            Op::Union => node.inputs.iter().any(|&i| self.has_null_values(i)),
+            _ => false,
+        }
+    }
+
+    /// Skips a stream's null-value records, which filters, aggregations and joins ignore (as
+    /// ksqlDB does: they have no value to test, count or join).
+    fn drop_null_values(&mut self, input: Lowered) -> Lowered {
+        if !self.has_null_values(input.node) {
+            return input;
+        }
+        let Ok(column) = input.physical.index_of(ROWDELETED) else {
+            return input;
+        };
+        self.push_step(input, MapStep::DropNullValues { column }, None)
     }
 
     fn count_joins(&self) -> usize {
@@ -1276,11 +1318,54 @@ impl<'a> Builder<'a> {
                 self.state_keys = names;
             }
         }
-        let carries_deleted = changelog || self.is_retraction(input.node);
+        // A stream's null-value records pass a projection without a value: only the key,
+        // when it is projected unchanged, keeps its value.
+        let null_values = match input.physical.index_of(ROWDELETED) {
+            Ok(deleted) if !changelog && self.has_null_values(input.node) => {
+                // What is computed from the key alone keeps its value (as ksqlDB evaluates a
+                // key-only PARTITION BY on such a record), and so do the system columns (the
+                // record's time, flag and window), unless PARTITION BY made them the new key.
+                let keys = self
+                    .scanned(input.node)
+                    .map(StreamDef::key_names)
+                    .unwrap_or_default();
+                let new_keys = match &self.nodes[input.node].partitioning {
+                    Partitioning::Hash { keys, .. } => keys.clone(),
+                    Partitioning::Unkeyed { .. } => Vec::new(),
+                };
+                let system = |name: &str| {
+                    (crate::columns::is_hidden(name) || name == WINDOWSTART || name == WINDOWEND)
+                        && !new_keys.iter().any(|k| k == name)
+                };
+                let kept = |e: &Expr| match e.clone().unalias() {
+                    Expr::Column(c) if system(&c.name) => true,
+                    e => {
+                        let refs = e.column_refs();
+                        !refs.is_empty() && refs.iter().all(|c| keys.contains(&c.name))
+                    }
+                };
+                let cleared = p
+                    .expr
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| !kept(e))
+                    .map(|(i, _)| i)
+                    .collect();
+                Some(NullValueColumns { deleted, cleared })
+            }
+            _ => None,
+        };
+        let carries_deleted = changelog || self.is_retraction(input.node) || null_values.is_some();
         for hidden in [ROWTIME, ROWOFFSET, ROWDELETED] {
-            if fields.iter().any(|f| f.name() == hidden)
-                || (hidden == ROWDELETED && !carries_deleted)
-            {
+            if fields.iter().any(|f| f.name() == hidden) {
+                continue;
+            }
+            if hidden == ROWDELETED && !carries_deleted {
+                // Every stream's rows say whether they have a value; these (a join's) all do.
+                if !self.aggregated {
+                    exprs.push(Arc::new(Literal::new(ScalarValue::Boolean(Some(false)))));
+                    fields.push(crate::columns::tombstone_field());
+                }
                 continue;
             }
             if let Ok(idx) = input.physical.index_of(hidden) {
@@ -1299,6 +1384,7 @@ impl<'a> Builder<'a> {
         let step = MapStep::Project {
             exprs,
             schema: Arc::clone(&physical),
+            null_values,
             display,
         };
         Ok(self.push_step(
@@ -1487,12 +1573,13 @@ impl<'a> Builder<'a> {
             }
         }
         let stream = self.lower(&join.left)?;
+        let stream = self.drop_null_values(stream);
         // The table is looked up, not read as a changelog: the join's output is a stream.
         let reads_table = self.reads_table;
         let under_aggregate = std::mem::replace(&mut self.under_aggregate, false);
         let table = self.lower(&join.right);
         self.under_aggregate = under_aggregate;
-        let table = table?;
+        let table = self.drop_null_values(table?);
         self.reads_table = reads_table;
         let (Some(stream_def), Some(table_def)) =
             (self.scanned(stream.node), self.scanned(table.node))
@@ -2288,6 +2375,7 @@ impl<'a> Builder<'a> {
     /// `GROUP BY`: rows move to the partition of their group key (unless already there), then
     /// each partition keeps per-group aggregate state.
     fn aggregate(&mut self, agg: &Aggregate, input: Lowered) -> Result<Lowered> {
+        let input = self.drop_null_values(input);
         if agg
             .group_expr
             .iter()

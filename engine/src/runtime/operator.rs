@@ -234,13 +234,34 @@ impl Operator for MapOperator {
                     schema,
                     ..
                 } => explode(&batch, lists, from, schema)?,
-                MapStep::Project { exprs, schema, .. } => {
+                MapStep::DropNullValues { column } => {
+                    let deleted = batch.column(*column).as_boolean();
+                    if deleted.true_count() == 0 {
+                        batch
+                    } else {
+                        filter_record_batch(&batch, &arrow::compute::not(deleted)?)?
+                    }
+                }
+                MapStep::Project {
+                    exprs,
+                    schema,
+                    null_values,
+                    ..
+                } => {
                     let rows = batch.num_rows();
-                    let columns = exprs
+                    let mut columns = exprs
                         .iter()
                         .map(|e| evaluate_lenient(e, &batch))
                         .collect::<Result<Vec<_>>>()?;
                     debug_assert!(columns.iter().all(|c| c.len() == rows));
+                    if let Some(nv) = null_values {
+                        let deleted = batch.column(nv.deleted).as_boolean();
+                        if deleted.true_count() > 0 {
+                            for &c in &nv.cleared {
+                                columns[c] = arrow::compute::nullif(columns[c].as_ref(), deleted)?;
+                            }
+                        }
+                    }
                     RecordBatch::try_new(Arc::clone(schema), columns)?
                 }
             };

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
 use arrow::compute::{cast, concat_batches, filter, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -803,6 +803,7 @@ pub(crate) fn dead_letter_batch(
         Arc::new(StringArray::from(vec![bad.record.clone()])),
         Arc::new(Int64Array::from(vec![now])),
         Arc::new(Int64Array::from(vec![offset])),
+        Arc::new(BooleanArray::from(vec![false])),
     ];
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
