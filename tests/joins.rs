@@ -552,3 +552,48 @@ fn flights_see_the_weather_as_of_their_departure() {
         assert_eq!(first.as_deref(), Some("39.02"));
     }
 }
+
+/// A stream join's output is keyed by the join expression: either side's join column may stand
+/// for the key in the projection (the left one preferred), and it holds the key's value — for a
+/// RIGHT join's unmatched right rows too. Leaving every join column out is an error naming them.
+#[test]
+fn a_join_is_keyed_by_its_join_expression() {
+    let mut s = session_with(
+        "CREATE STREAM l (id BIGINT KEY, name STRING);
+         CREATE STREAM r (id BIGINT KEY, f1 STRING);
+         CREATE STREAM rj AS SELECT l.id, name, f1 FROM l RIGHT JOIN r WITHIN 10 SECONDS ON l.id = r.id;
+         CREATE STREAM ij AS SELECT r.*, l.name, l.id FROM l JOIN r WITHIN 10 SECONDS ON l.id = r.id;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    s.insert_json("l", r#"{"id": 0, "name": "zero"}"#, Some(0))
+        .unwrap();
+    s.insert_json("r", r#"{"id": 0, "f1": "blah"}"#, Some(1000))
+        .unwrap();
+    s.insert_json("r", r#"{"id": 100, "f1": "new"}"#, Some(2000))
+        .unwrap();
+    s.finish().unwrap();
+    let info = s.stream_info("RJ").unwrap();
+    assert_eq!(info.key_columns, [0]);
+    let got = rows(&mut s, "SELECT * FROM rj;");
+    assert_eq!(strings(&got, "L_ID"), ["0", "100"]);
+    assert_eq!(strings(&got, "NAME"), ["zero", "null"]);
+    // The left join column is the key; the right one stays a value column.
+    let info = s.stream_info("IJ").unwrap();
+    let key: Vec<&str> = info
+        .key_columns
+        .iter()
+        .map(|&k| info.schema.field(k).name().as_str())
+        .collect();
+    assert_eq!(key, ["L_ID"]);
+    let err = s
+        .execute(
+            "CREATE STREAM bad AS SELECT name, f1 FROM l JOIN r WITHIN 10 SECONDS ON l.id = r.id;",
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "must include the join expressions L.ID or R.ID in its projection (eg, SELECT L.ID...)"
+        ),
+        "{err}"
+    );
+}

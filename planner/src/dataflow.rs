@@ -268,14 +268,24 @@ impl DataflowPlan {
         }
         let (kind, names) = self.dropped_key.as_ref()?;
         let plural = if names.len() == 1 { "" } else { "s" };
+        // Any one of a join's key columns will do; every grouping expression is needed.
+        let and = if kind == "join expression" {
+            "or"
+        } else {
+            "and"
+        };
         let list = match names.as_slice() {
             [one] => one.clone(),
-            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+            [init @ .., last] => format!("{} {and} {last}", init.join(", ")),
             [] => return None,
         };
-        Some(format!(
-            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the {kind}{plural} {list} in its projection (eg, SELECT {}...).",
+        let example = if kind == "join expression" {
+            names[0].clone()
+        } else {
             names.join(", ")
+        };
+        Some(format!(
+            "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the {kind}{plural} {list} in its projection (eg, SELECT {example}...)."
         ))
     }
 

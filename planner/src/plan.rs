@@ -162,6 +162,8 @@ pub fn plan_query(
         windowed_source: false,
         state_keys: Vec::new(),
         within: query.within.clone(),
+        join_key: None,
+        dropped_join_key: None,
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let mut dropped_key = None;
@@ -170,6 +172,8 @@ pub fn plan_query(
         LogicalPlan::Projection(p) => {
             let input = b.lower(&p.input)?;
             let input = if !query.partition_by.is_empty() {
+                // PARTITION BY gives the rows a new key: a join's no longer counts.
+                b.join_key = None;
                 b.partition_by(
                     &sql,
                     &p.input,
@@ -186,6 +190,9 @@ pub fn plan_query(
                 (&before, &b.nodes[out.node].partitioning)
             {
                 dropped_key = Some(b.dropped_key(keys, !query.partition_by.is_empty()));
+            }
+            if let Some(columns) = b.dropped_join_key.take() {
+                dropped_key = Some(("join expression".into(), columns));
             }
             let joined = b.nodes.iter().any(|n| {
                 matches!(
@@ -867,6 +874,24 @@ struct Builder<'a> {
     state_keys: Vec<String>,
     /// `WITHIN` clauses of the query's joins.
     within: Vec<weir_parser::JoinWithin>,
+    /// The key of the last stream join's output.
+    join_key: Option<JoinKey>,
+    /// A projection over a join left out every column of its key: those columns, qualified.
+    dropped_join_key: Option<Vec<String>>,
+}
+
+/// The key of a stream join's output, as ksqlDB keys it: the join expression. Any column
+/// that holds it (`L.A` or `R.A` of `ON L.A = R.A`) may stand for the key in the projection,
+/// and takes the key's value (an outer join's missing side has NULL there).
+#[derive(Debug, Clone)]
+struct JoinKey {
+    /// The join node.
+    node: NodeId,
+    /// Columns equal to the key, preferred first (the left one).
+    columns: Vec<datafusion_common::Column>,
+    /// The key's value on the join's output rows (a RIGHT join's right-only rows have NULL
+    /// in the left column).
+    value: Option<Arc<dyn PhysicalExpr>>,
 }
 
 impl<'a> Builder<'a> {
@@ -1205,6 +1230,66 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Records the key of a stream join's output: the columns `first` (the left side's, whose name
+    /// the key prefers) and `other` stand for it. A join whose first side is the key of an earlier
+    /// join (`S JOIN T2 ON S.ID = T2.ID JOIN T3 ON S.ID = T3.ID`) keeps that key's columns.
+    fn set_join_key(
+        &mut self,
+        node: NodeId,
+        first_input: NodeId,
+        first: &Expr,
+        other: &Expr,
+        value: Option<Arc<dyn PhysicalExpr>>,
+    ) {
+        let column = |e: &Expr| match e.clone().unalias() {
+            Expr::Column(c) => Some(c),
+            Expr::Cast(c) => match *c.expr {
+                Expr::Column(col) => Some(col),
+                _ => None,
+            },
+            _ => None,
+        };
+        let (first, other) = (column(first), column(other));
+        let earlier = self
+            .join_key
+            .take()
+            .filter(|k| self.reads_node(first_input, k.node))
+            .filter(|k| first.as_ref().is_some_and(|c| k.columns.contains(c)));
+        let key = match earlier {
+            Some(mut k) => {
+                k.columns.extend(other);
+                JoinKey { node, ..k }
+            }
+            None => JoinKey {
+                node,
+                columns: first.into_iter().chain(other).collect(),
+                value,
+            },
+        };
+        self.join_key = (!key.columns.is_empty()).then_some(key);
+    }
+
+    /// Whether `node`'s rows are `ancestor`'s, as they are (filtered, or moved by exchanges).
+    fn reads_node(&self, mut node: NodeId, ancestor: NodeId) -> bool {
+        loop {
+            if node == ancestor {
+                return true;
+            }
+            let n = &self.nodes[node];
+            let passes = match &n.op {
+                Op::Map { steps } => steps
+                    .iter()
+                    .all(|s| matches!(s, MapStep::Filter { .. } | MapStep::DropNullValues { .. })),
+                Op::Exchange { .. } => true,
+                _ => false,
+            };
+            match (passes, n.inputs.first()) {
+                (true, Some(&i)) => node = i,
+                _ => return false,
+            }
+        }
+    }
+
     /// Whether a node's rows may include a stream's null-value records (`ROWDELETED` on a
     /// stream): a stream's scan, and what passes its rows on unfiltered.
     fn has_null_values(&self, node: NodeId) -> bool {
@@ -1374,7 +1459,48 @@ impl<'a> Builder<'a> {
             }
         }
         let physical = Arc::new(Schema::new(fields));
-        let partitioning = self.projected_partitioning(&self.nodes[input.node].partitioning, p);
+        let mut partitioning = self.projected_partitioning(&self.nodes[input.node].partitioning, p);
+        if let Some(key) = self
+            .join_key
+            .clone()
+            .filter(|k| self.reads_node(input.node, k.node))
+        {
+            let found = key.columns.iter().enumerate().find_map(|(rank, col)| {
+                p.expr
+                    .iter()
+                    .position(|e| matches!(e.clone().unalias(), Expr::Column(c) if &c == col))
+                    .map(|i| (rank, i))
+            });
+            let partitions = partitioning.partitions();
+            match found {
+                Some((_, i)) => {
+                    // The key takes the join key's value, whichever column stands for it.
+                    if let Some(value) = &key.value {
+                        if value.data_type(&input.physical).ok().as_ref()
+                            == Some(physical.field(i).data_type())
+                        {
+                            exprs[i] = Arc::clone(value);
+                        }
+                    }
+                    partitioning = Partitioning::Hash {
+                        keys: vec![physical.field(i).name().clone()],
+                        partitions,
+                    };
+                }
+                None => {
+                    self.dropped_join_key = Some(
+                        key.columns
+                            .iter()
+                            .map(|c| match &c.relation {
+                                Some(r) => format!("{}.{}", r.table().to_uppercase(), c.name),
+                                None => c.name.clone(),
+                            })
+                            .collect(),
+                    );
+                    partitioning = Partitioning::Unkeyed { partitions };
+                }
+            }
+        }
         let display = p
             .expr
             .iter()
@@ -1801,11 +1927,19 @@ impl<'a> Builder<'a> {
             output: Arc::clone(&output),
             display: format!("{left_key} = {right_key}"),
         };
+        let stream_key_value = Arc::clone(&spec.stream_key);
         let node = self.add(
             Op::LookupJoin(Arc::new(spec)),
             vec![stream_node, table.node],
             Arc::clone(&output),
             wanted,
+        );
+        self.set_join_key(
+            node,
+            stream.node,
+            &left_expr,
+            right_key,
+            Some(stream_key_value),
         );
         Ok(Lowered {
             node,
@@ -2231,6 +2365,7 @@ impl<'a> Builder<'a> {
             output: Arc::clone(&output),
             display: format!("{} = {}", on.0, on.1),
         };
+        let left_key_value = Arc::clone(&spec.left_key);
         let node = self.add(
             Op::WindowJoin(Arc::new(spec)),
             vec![left_node, right_node],
@@ -2240,6 +2375,30 @@ impl<'a> Builder<'a> {
                 partitions,
             },
         );
+        match kind {
+            JoinKind::Inner | JoinKind::Left => {
+                self.set_join_key(
+                    node,
+                    left.node,
+                    &left_expr,
+                    &right_expr,
+                    Some(left_key_value),
+                );
+            }
+            JoinKind::Right => {
+                // The key's value is the right side's: its column, after the left's columns.
+                // (Its name is still the left's first, as in ksqlDB.)
+                let value = match &right_expr {
+                    Expr::Column(c) => right.physical.index_of(&c.name).ok().map(|i| {
+                        Arc::new(PhysicalColumn::new(&c.name, left_columns + i))
+                            as Arc<dyn PhysicalExpr>
+                    }),
+                    _ => None,
+                };
+                self.set_join_key(node, left.node, &left_expr, &right_expr, value);
+            }
+            JoinKind::Full => self.join_key = None,
+        }
         Ok(Lowered {
             node,
             logical: Arc::clone(&join.schema),
