@@ -312,14 +312,37 @@ fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
                 renamed.insert(f.name().clone(), declared_spelling(v, f.data_type()));
             }
         }
+        // BYTES travel as base64 text (at any depth): read as text, then converted.
+        let read = arrow::datatypes::Schema::new(
+            def.columns
+                .fields()
+                .iter()
+                .map(|f| {
+                    let sample: Vec<&serde_json::Value> =
+                        renamed.get(f.name()).into_iter().collect();
+                    arrow::datatypes::Field::new(
+                        f.name(),
+                        crate::sources::respell(f.data_type(), &sample),
+                        true,
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
         let text = serde_json::Value::Object(renamed).to_string();
-        let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&def.columns))
+        let mut decoder = arrow::json::ReaderBuilder::new(Arc::new(read))
             .with_strict_mode(false)
             .build_decoder()?;
         decoder.decode(text.as_bytes())?;
-        decoder
+        let batch = decoder
             .flush()?
-            .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))
+            .ok_or_else(|| Error::Internal("a JSON record decoded to nothing".into()))?;
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(def.columns.fields())
+            .map(|(c, f)| crate::sources::conform(Arc::clone(c), f.data_type()))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(RecordBatch::try_new(Arc::clone(&def.columns), columns)?)
     }
 }
 

@@ -79,9 +79,51 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
         return Ok(arrow::compute::cast(&millis, &DataType::Int64)?);
     }
     if has_binary(column.data_type()) {
-        // BYTES nested in a struct or list: base64 would need a per-child rewrite; write the
-        // bytes as arrow-json does (hex) rather than fail.
-        return Ok(Arc::clone(column));
+        // BYTES nested in a list, map or struct: each child in its written form.
+        match column.data_type() {
+            DataType::List(item) => {
+                let l = column.as_list::<i32>();
+                let values = to_wire_column(l.values())?;
+                return Ok(Arc::new(arrow::array::ListArray::try_new(
+                    Arc::new(Field::new(item.name(), values.data_type().clone(), true)),
+                    l.offsets().clone(),
+                    values,
+                    l.nulls().cloned(),
+                )?));
+            }
+            DataType::Struct(fields) => {
+                let s = column.as_struct();
+                let children = s
+                    .columns()
+                    .iter()
+                    .map(to_wire_column)
+                    .collect::<Result<Vec<_>>>()?;
+                let fields: Vec<Field> = fields
+                    .iter()
+                    .zip(&children)
+                    .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+                    .collect();
+                return Ok(Arc::new(arrow::array::StructArray::try_new(
+                    fields.into(),
+                    children,
+                    s.nulls().cloned(),
+                )?));
+            }
+            DataType::Map(entries, sorted) => {
+                let m = column.as_map();
+                let entries_array: ArrayRef = Arc::new(m.entries().clone());
+                let written = to_wire_column(&entries_array)?;
+                let field = Field::new(entries.name(), written.data_type().clone(), false);
+                return Ok(Arc::new(arrow::array::MapArray::try_new(
+                    Arc::new(field),
+                    m.offsets().clone(),
+                    written.as_struct().clone(),
+                    m.nulls().cloned(),
+                    *sorted,
+                )?));
+            }
+            _ => {}
+        }
     }
     Ok(arrow::compute::cast(column, &target)?)
 }
@@ -147,6 +189,33 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"ts\":10,\"d\":-10,\"b\":\"eWVz\"}\n{\"d\":3}\n"
+        );
+    }
+
+    #[test]
+    fn nested_bytes_are_written_as_base64() {
+        let bytes: ArrayRef = Arc::new(BinaryArray::from_opt_vec(vec![Some(b"a"), None]));
+        let list: ArrayRef = Arc::new(arrow::array::ListArray::new(
+            Arc::new(Field::new("item", DataType::Binary, true)),
+            arrow::buffer::OffsetBuffer::from_lengths([2]),
+            Arc::clone(&bytes),
+            None,
+        ));
+        let strukt: ArrayRef = Arc::new(arrow::array::StructArray::from(vec![(
+            Arc::new(Field::new("B", DataType::Binary, true)),
+            Arc::new(BinaryArray::from_opt_vec(vec![Some(b"b")])) as ArrayRef,
+        )]));
+        let batch = RecordBatch::try_from_iter([("l", list), ("s", strukt)]).unwrap();
+        let wire = to_wire_format(&batch).unwrap();
+        let mut out = Vec::new();
+        {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            w.write(&wire).unwrap();
+            w.finish().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"l\":[\"YQ==\",null],\"s\":{\"B\":\"Yg==\"}}\n"
         );
     }
 }

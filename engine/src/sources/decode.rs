@@ -565,7 +565,7 @@ impl RecordDecoder {
 
 /// The declared type with nested STRUCT field names spelt as the sample JSON values spell them
 /// (matched case-insensitively), so the JSON decoder finds them.
-fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
+pub(crate) fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
     match declared {
         // JSON carries BYTES as base64 text (as ksqlDB writes them); decoded after reading.
         DataType::Binary => DataType::Utf8,
@@ -609,6 +609,30 @@ fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
                 item.is_nullable(),
             )))
         }
+        DataType::Map(entries, sorted) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => {
+                let inner: Vec<&serde_json::Value> = samples
+                    .iter()
+                    .filter_map(|v| v.as_object())
+                    .flat_map(|o| o.values())
+                    .take(100)
+                    .collect();
+                let value = Field::new(
+                    kv[1].name(),
+                    respell(kv[1].data_type(), &inner),
+                    kv[1].is_nullable(),
+                );
+                DataType::Map(
+                    Arc::new(Field::new(
+                        entries.name(),
+                        DataType::Struct(vec![kv[0].as_ref().clone(), value].into()),
+                        entries.is_nullable(),
+                    )),
+                    *sorted,
+                )
+            }
+            _ => declared.clone(),
+        },
         other => other.clone(),
     }
 }
@@ -733,6 +757,25 @@ pub(crate) fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> 
                 fields.clone(),
                 children,
                 s.nulls().cloned(),
+            )?))
+        }
+        (DataType::Map(entries, _), DataType::Map(_, _)) => {
+            let m = array.as_map();
+            let DataType::Struct(kv) = entries.data_type() else {
+                return Ok(array);
+            };
+            let values = conform(Arc::clone(m.values()), kv[1].data_type())?;
+            let entries_array = arrow::array::StructArray::try_new(
+                kv.clone(),
+                vec![Arc::clone(m.keys()), values],
+                None,
+            )?;
+            Ok(Arc::new(arrow::array::MapArray::try_new(
+                Arc::clone(entries),
+                m.offsets().clone(),
+                entries_array,
+                m.nulls().cloned(),
+                false,
             )?))
         }
         (DataType::List(item), DataType::List(_)) => {

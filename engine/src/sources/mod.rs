@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 use weir_planner::{SourceSpec, StreamDef};
 
 pub(crate) use decode::{
-    conform, dead_letter_batch, dead_letter_columns, delimited_schema, RecordDecoder,
+    conform, dead_letter_batch, dead_letter_columns, delimited_schema, respell, RecordDecoder,
 };
 pub(crate) use lines::{FileLines, LineReader, LinesPoll, StdinLines};
 

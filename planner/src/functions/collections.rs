@@ -51,6 +51,16 @@ pub fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
             arrow::compute::cast(array, &millis)?
         };
         arrow::compute::cast(&ms, &DataType::Int64)?
+    } else if array.data_type() == &DataType::Binary {
+        // BYTES as base64 text, as ksqlDB writes them.
+        use arrow::array::AsArray as _;
+        use base64::Engine as _;
+        let text: arrow::array::StringArray = array
+            .as_binary::<i32>()
+            .iter()
+            .map(|b| b.map(|b| base64::engine::general_purpose::STANDARD.encode(b)))
+            .collect();
+        Arc::new(text)
     } else if &target == array.data_type() {
         Arc::clone(array)
     } else {
