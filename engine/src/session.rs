@@ -651,6 +651,7 @@ impl Session {
                         }
                     }
                 }
+                weir_planner::check_derived_format(&def, &create.with)?;
                 if let Some(SourceSpec::File { path, .. }) = &def.sink {
                     self.check_sink_path(path, create.with.get("PATH").and_then(|o| o.position))?;
                 }

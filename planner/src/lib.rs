@@ -121,6 +121,21 @@ pub fn describe_function(name: &str) -> Option<String> {
     Some(out)
 }
 
+/// Checks that a derived stream's value format can hold its columns (DELIMITED holds no
+/// ARRAY, MAP or STRUCT), once its format is settled (it may be inherited from its source).
+pub fn check_derived_format(def: &StreamDef, with: &weir_parser::WithOptions) -> Result<()> {
+    let props = catalog::Properties::new(with, catalog::SINK_PROPERTIES)?;
+    let values: Vec<arrow::datatypes::Field> = def
+        .columns
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !def.key_columns.contains(i))
+        .map(|(_, f)| f.as_ref().clone())
+        .collect();
+    catalog::check_delimited(&def.format, &arrow::datatypes::Schema::new(values), &props)
+}
+
 /// Builds the definition of the stream a `CREATE STREAM ... AS SELECT` creates.
 pub fn derived_stream(
     name: &weir_parser::Name,
@@ -189,9 +204,6 @@ pub fn derived_stream(
     }
     let timestamp = catalog::timestamp_spec(&props, &columns)?;
     catalog::check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
-    if sink.is_some() {
-        catalog::check_delimited(&format, &columns, &props)?;
-    }
     Ok(StreamDef {
         name: name.value.clone(),
         kind: if plan.changelog {
