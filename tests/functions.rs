@@ -224,3 +224,46 @@ fn decimal_literals_keep_decimal_arithmetic_exact() {
     assert_eq!(strings(&out, "A"), ["12345679.995", "0.995"]);
     assert_eq!(strings(&out, "B"), ["2.25", "3.0"]);
 }
+
+/// IN lists type their literals as ksqlDB does: compared with a BOOLEAN, 'yes'/'TrUe' are
+/// booleans; compared with a STRING, numbers and booleans are their text. An item of another
+/// type that is not a literal is an error.
+#[test]
+fn in_lists_coerce_literals_to_the_compared_type() {
+    let mut s = session_with(
+        "CREATE STREAM flags (id INT KEY, on_off BOOLEAN, label STRING);",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for (id, on_off, label) in [(1, "true", "10"), (2, "false", "true"), (3, "false", "x")] {
+        s.insert_json(
+            "flags",
+            &format!(r#"{{"id": {id}, "on_off": {on_off}, "label": "{label}"}}"#),
+            Some(id),
+        )
+        .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(
+        &mut s,
+        "SELECT id FROM flags WHERE on_off IN ('Y', 'TrUe');",
+    );
+    assert_eq!(strings(&got, "ID"), ["1"]);
+    let got = rows(&mut s, "SELECT id FROM flags WHERE label IN (10, true);");
+    assert_eq!(strings(&got, "ID"), ["1", "2"]);
+    let err = s
+        .execute("SELECT id FROM flags WHERE on_off IN (true, label);")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("operator does not exist: BOOLEAN = STRING (LABEL)"),
+        "{err}"
+    );
+    let err = s
+        .execute("SELECT id FROM flags WHERE on_off IN ('maybe');")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("invalid input syntax for type BOOLEAN: \"maybe\""),
+        "{err}"
+    );
+}

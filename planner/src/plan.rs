@@ -144,6 +144,8 @@ pub fn plan_query(
     let logical = sql
         .sql_statement_to_plan(SqlStatement::Query(ast))
         .map_err(|e| where_type_error(e, where_text.as_deref(), at))?;
+    let logical =
+        crate::typecheck::coerce_in_lists(logical).map_err(|m| PlanError::invalid(m, at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, &provider.options, |_, _| {})
         .map_err(|e| PlanError::from_datafusion(e, at))?;

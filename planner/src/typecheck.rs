@@ -173,3 +173,145 @@ fn unqualify(text: &str) -> String {
     flush(&mut word, &mut out, false);
     out
 }
+
+/// IN lists as ksqlDB types them, before DataFusion's coercion (which finds no common type
+/// for `b IN (true, 'yes')`): a literal item takes the compared value's type — a number or
+/// BOOLEAN literal compared with a STRING becomes its text, a string literal compared with a
+/// BOOLEAN or a number is parsed — and any other item of an incompatible type is an error.
+pub(crate) fn coerce_in_lists(
+    plan: datafusion_expr::LogicalPlan,
+) -> Result<datafusion_expr::LogicalPlan, String> {
+    use datafusion_common::tree_node::Transformed;
+    let mut error = None;
+    let result = plan.transform_up_with_subqueries(|node| {
+        let inputs = node.inputs();
+        let Some(schema) = inputs.first().map(|i| std::sync::Arc::clone(i.schema())) else {
+            return Ok(Transformed::no(node));
+        };
+        node.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::InList(mut list) => {
+                    let Ok(target) = list.expr.get_type(&schema) else {
+                        return Ok(Transformed::no(Expr::InList(list)));
+                    };
+                    let mut changed = false;
+                    for item in list.list.iter_mut() {
+                        match coerce_item(item, &target, &schema) {
+                            Ok(Some(new)) => {
+                                *item = new;
+                                changed = true;
+                            }
+                            Ok(None) => {}
+                            Err(message) => {
+                                error.get_or_insert(message);
+                            }
+                        }
+                    }
+                    let e = Expr::InList(list);
+                    Ok(if changed {
+                        Transformed::yes(e)
+                    } else {
+                        Transformed::no(e)
+                    })
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    });
+    if let Some(message) = error {
+        return Err(message);
+    }
+    result.map(|t| t.data).map_err(|e| e.to_string())
+}
+
+/// One IN-list item compared with a value of type `target`: `Ok(Some(_))` when it is a
+/// literal that takes the target's type.
+fn coerce_item(
+    item: &Expr,
+    target: &arrow::datatypes::DataType,
+    schema: &DFSchema,
+) -> Result<Option<Expr>, String> {
+    use arrow::datatypes::DataType;
+    let Ok(item_type) = item.get_type(schema) else {
+        return Ok(None);
+    };
+    let text_type =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let compatible = &item_type == target
+        || (item_type.is_numeric() && target.is_numeric())
+        || item_type == DataType::Null
+        || (text_type(&item_type) && text_type(target));
+    if compatible {
+        return Ok(None);
+    }
+    let target_name = sql_type_name(target);
+    // (An integer literal that fits is an INTEGER in ksqlDB.)
+    let item_name = match item {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) if i32::try_from(*v).is_ok() => {
+            "INTEGER".to_string()
+        }
+        _ => sql_type_name(&item_type),
+    };
+    let mismatch = || {
+        format!(
+            "Invalid Predicate: operator does not exist: {target_name} = {item_name} ({})\nHint: You might need to add explicit type casts.",
+            literal_text(item)
+        )
+    };
+    let Expr::Literal(value, _) = item else {
+        // Left to the checks after coercion (nested types, casts DataFusion knows).
+        return if target.is_nested() || item_type.is_nested() {
+            Ok(None)
+        } else {
+            Err(mismatch())
+        };
+    };
+    let lit = |v: ScalarValue| Ok(Some(Expr::Literal(v, None)));
+    match (target, value) {
+        // A number or BOOLEAN compared with a STRING: its text.
+        (t, v)
+            if text_type(t)
+                && (v.data_type().is_numeric() || v.data_type() == DataType::Boolean) =>
+        {
+            lit(ScalarValue::Utf8(Some(literal_text(item))))
+        }
+        (DataType::Boolean, ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+            match parse_boolean(s) {
+                Some(b) => lit(ScalarValue::Boolean(Some(b))),
+                None => Err(format!(
+                    "Invalid Predicate: invalid input syntax for type BOOLEAN: \"{s}\"."
+                )),
+            }
+        }
+        // A string compared with a number is parsed (a bad one is reported after coercion).
+        (t, ScalarValue::Utf8(Some(_)) | ScalarValue::Utf8View(Some(_))) if t.is_numeric() => {
+            Ok(None)
+        }
+        _ => Err(mismatch()),
+    }
+}
+
+/// ksqlDB's text for BOOLEAN: any prefix of `true`/`yes` or `false`/`no`, in any case.
+fn parse_boolean(s: &str) -> Option<bool> {
+    let lower = s.trim().to_lowercase();
+    if lower.is_empty() {
+        return None;
+    }
+    if "true".starts_with(&lower) || "yes".starts_with(&lower) {
+        Some(true)
+    } else if "false".starts_with(&lower) || "no".starts_with(&lower) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// A literal as SQL text (`true`, `10.30`, `x`); other expressions as ksqlDB prints them.
+fn literal_text(e: &Expr) -> String {
+    match e {
+        Expr::Literal(ScalarValue::Boolean(Some(b)), _) => b.to_string(),
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => s.clone(),
+        Expr::Literal(v, _) if v.data_type().is_numeric() => v.to_string(),
+        other => display(other),
+    }
+}
