@@ -267,3 +267,26 @@ fn in_lists_coerce_literals_to_the_compared_type() {
         "{err}"
     );
 }
+
+/// ksqlDB's LOG: natural with one argument, base first with two; NaN and infinities are
+/// written as ksqlDB writes them ("NaN", "-Infinity"), not as NULL.
+#[test]
+fn log_is_natural_and_non_finite_doubles_survive() {
+    let mut s = session();
+    assert_eq!(
+        eval(&mut s, "LOG(1), LOG(2, 8), LOG(1, 13), LOG(0), LOG(-1)"),
+        ["0.0", "3.0", "NaN", "-inf", "NaN"]
+    );
+    let out = rows(&mut s, "SELECT LOG(-1) AS x, LOG(0) AS y FROM one;");
+    let mut buf = Vec::new();
+    {
+        let mut w =
+            weir::json_writer().build::<_, weir::arrow::json::writer::LineDelimited>(&mut buf);
+        w.write_batches(&out.iter().collect::<Vec<_>>()).unwrap();
+        w.finish().unwrap();
+    }
+    assert_eq!(
+        String::from_utf8(buf).unwrap(),
+        "{\"X\":\"NaN\",\"Y\":\"-Infinity\"}\n"
+    );
+}

@@ -56,6 +56,7 @@ pub use query::{CancelHandle, Query, QueryStream};
 pub use session::{ExecuteResult, Outcome, Session, StreamInfo, DEAD_LETTERS};
 pub use sources::{BadRecord, QueryStats};
 pub use weir_parser::Statement;
+pub use weir_planner::json_writer;
 pub use wire::to_wire_format;
 
 /// Names of the scalar functions queries can call (for completion and `SHOW FUNCTIONS`).

@@ -35,6 +35,7 @@ mod dataflow;
 mod error;
 mod functions;
 mod grouping;
+mod json_encoding;
 mod plan;
 mod provider;
 mod typecheck;
@@ -49,6 +50,7 @@ pub use dataflow::{
 };
 pub use error::{PlanError, Result};
 pub use functions::{json_texts, timefmt};
+pub use json_encoding::json_writer;
 pub use plan::{plan_query, PlanOptions, DEFAULT_GRACE_MS};
 pub use types::{arrow_type, sql_type_name};
 pub use values::{values_batch, ValuesRows};

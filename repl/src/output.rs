@@ -150,8 +150,7 @@ impl Printer {
         let mut out = stdout.lock();
         match self.format {
             Format::Json => {
-                let mut w = weir::arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
+                let mut w = weir::json_writer()
                     .build::<_, weir::arrow::json::writer::LineDelimited>(&mut out);
                 w.write(batch)?;
                 w.finish()?;

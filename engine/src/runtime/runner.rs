@@ -152,8 +152,7 @@ impl FileSink {
             .collect::<Result<_>>()?;
         match &self.format {
             Format::Json => {
-                let mut w = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
+                let mut w = weir_planner::json_writer()
                     .build::<_, arrow::json::writer::LineDelimited>(&mut self.writer);
                 for b in &visible {
                     w.write(b)?;

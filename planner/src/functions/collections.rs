@@ -74,8 +74,7 @@ pub fn json_texts(array: &ArrayRef) -> Result<Vec<String>> {
     let batch = RecordBatch::try_new(schema, vec![array])?;
     let mut buf = Vec::new();
     {
-        let mut w = arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
+        let mut w = crate::json_encoding::json_writer()
             .build::<_, arrow::json::writer::LineDelimited>(&mut buf);
         w.write(&batch)?;
         w.finish()?;

@@ -96,6 +96,28 @@ fn sign(args: &Args) -> Result<ArrayRef> {
     Ok(Arc::new(out))
 }
 
+/// ksqlDB's `LOG`: the natural logarithm of `x`, or with two arguments the logarithm of
+/// `x` in `base` (NaN for a base that is not positive or is 1, as ksqlDB answers).
+fn log(args: &Args) -> Result<ArrayRef> {
+    let out: Float64Array = if args.len() == 1 {
+        let x = args.double(0)?;
+        (0..args.rows).map(|r| x.get(r).map(f64::ln)).collect()
+    } else {
+        let (base, x) = (args.double(0)?, args.double(1)?);
+        (0..args.rows)
+            .map(|r| {
+                let (b, v) = (base.get(r)?, x.get(r)?);
+                Some(if b <= 0.0 || b == 1.0 {
+                    f64::NAN
+                } else {
+                    v.ln() / b.ln()
+                })
+            })
+            .collect()
+    };
+    Ok(Arc::new(out))
+}
+
 /// The numeric functions.
 pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     use P::*;
@@ -122,6 +144,18 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .example("GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'KM')")
         .build(),
         round(),
+        function(
+            "log",
+            "The natural logarithm of x, or with a base first, the logarithm of x in that base \
+         (NaN for a base that is not positive or is 1; -Infinity for 0, NaN below).",
+            Ret::Fixed(DataType::Float64),
+            log,
+        )
+        .overload(&[Double])
+        .overload(&[Double, Double])
+        .syntax("LOG(x) | LOG(base, x)")
+        .example("LOG(2, 8)")
+        .build(),
     ]
 }
 
