@@ -534,6 +534,21 @@ impl Session {
         match &stmt.kind {
             StatementKind::CreateSource(create) => {
                 let def = StreamDef::from_create(create)?;
+                // A read-only SOURCE is never replaced, nor does one replace another.
+                let existing_source = self
+                    .catalog
+                    .get(&create.name.value)
+                    .is_some_and(|d| d.read_only);
+                if create.or_replace && (create.read_only || existing_source) {
+                    let kind = create.kind.to_string().to_lowercase();
+                    return Err(Error::sql(
+                        format!(
+                            "Cannot add {kind} '{}': CREATE OR REPLACE is not supported on source {kind}s.",
+                            def.name
+                        ),
+                        create.name.position,
+                    ));
+                }
                 if let Some(format) = def.timestamp.as_ref().and_then(|t| t.format.as_deref()) {
                     crate::sources::check_timestamp_format(format).map_err(|e| {
                         Error::sql(
@@ -793,12 +808,21 @@ impl Session {
             }
             StatementKind::Query(query) => self.start_transient(query).map(Outcome::Query),
             StatementKind::Drop {
-                name, if_exists, ..
+                name,
+                if_exists,
+                delete_topic,
+                ..
             } => {
                 if self.catalog.get(&name.value).is_none() && *if_exists {
                     return Ok(Outcome::Done(format!("Stream {name} does not exist")));
                 }
                 let def = self.catalog.resolve(name)?.clone();
+                if *delete_topic && def.read_only {
+                    return Err(Error::sql(
+                        format!("Cannot delete topic for read-only source: {}", def.name),
+                        name.position,
+                    ));
+                }
                 if def.name == DEAD_LETTERS {
                     return Err(Error::sql(
                         "DEAD_LETTERS is built in and cannot be dropped",
@@ -826,6 +850,16 @@ impl Session {
                 kind,
             } => {
                 let def = self.catalog.resolve(name)?.clone();
+                if def.read_only {
+                    let kind = def.kind.to_string().to_lowercase();
+                    return Err(Error::sql(
+                        format!(
+                            "Cannot alter {kind} '{}': ALTER operations are not supported on source {kind}s.",
+                            def.name
+                        ),
+                        name.position,
+                    ));
+                }
                 if def.kind != *kind {
                     return Err(Error::sql(
                         format!(
@@ -1318,6 +1352,16 @@ impl Session {
     /// The stream (or, for `INSERT ... VALUES`, the declared table) a statement writes.
     fn writable(&self, target: &Name, values: bool) -> Result<StreamDef> {
         let def = self.catalog.resolve(target)?.clone();
+        if def.read_only && def.name != DEAD_LETTERS {
+            return Err(Error::sql(
+                format!(
+                    "Cannot insert values into read-only {}: {}",
+                    def.kind.to_string().to_lowercase(),
+                    def.name
+                ),
+                target.position,
+            ));
+        }
         let declared = !self.queries.values().any(|q| q.writes(&def.name));
         if def.kind == SourceKind::Table && !(values && declared) {
             return Err(Error::sql(

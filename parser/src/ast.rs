@@ -52,6 +52,8 @@ pub enum StatementKind {
         name: Name,
         /// No error when it does not exist.
         if_exists: bool,
+        /// `DELETE TOPIC`: its records go too (refused for a read-only `SOURCE`).
+        delete_topic: bool,
     },
     /// `ALTER STREAM|TABLE name ADD [COLUMN] c TYPE, ...`: new value columns (schema
     /// evolution; records without them read as NULL).

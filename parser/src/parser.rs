@@ -642,12 +642,13 @@ fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
     };
     let if_exists = c.eat_words(&["IF", "EXISTS"]);
     let name = c.name()?;
-    c.eat_words(&["DELETE", "TOPIC"]);
+    let delete_topic = c.eat_words(&["DELETE", "TOPIC"]);
     c.expect_end()?;
     Ok(StatementKind::Drop {
         kind,
         name,
         if_exists,
+        delete_topic,
     })
 }
 
