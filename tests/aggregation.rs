@@ -496,3 +496,27 @@ fn groups_stay_apart_when_the_key_is_not_selected() {
     );
     assert_eq!(strings(&out, "D"), ["null"]);
 }
+
+/// An aggregation's stream time (what makes a record late) is its own, as in Kafka Streams:
+/// records that never reach it — filtered out, or without a value — do not advance it, so they
+/// cannot make a later record late.
+#[test]
+fn skipped_records_do_not_make_later_ones_late() {
+    for batch in [1, 64] {
+        let mut s = session_with(
+            "CREATE STREAM s (id INT KEY, v INT);
+             CREATE TABLE t AS SELECT id, COUNT(*) AS c FROM s WHERE v > 0
+               WINDOW TUMBLING (SIZE 10 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY id;",
+            Config::builder().batch_max_rows(batch).build().unwrap(),
+        );
+        s.insert_json("s", r#"{"id": 1, "v": -1}"#, Some(100_000))
+            .unwrap();
+        s.delete_json("s", r#"{"id": 1}"#, Some(200_000)).unwrap();
+        s.insert_json("s", r#"{"id": 1, "v": 3}"#, Some(2_000))
+            .unwrap();
+        s.finish().unwrap();
+        let got = rows(&mut s, "SELECT * FROM t;");
+        assert_eq!(strings(&got, "C"), ["1"], "batch {batch}");
+        assert_eq!(strings(&got, "WINDOWSTART"), ["0"], "batch {batch}");
+    }
+}

@@ -275,16 +275,22 @@ impl AggregateOperator {
 
     /// Drops (and counts) rows whose window end + grace is at or before the stream time the
     /// rows ahead of them reached — row by row, so the answer does not depend on batch size.
-    fn drop_late(&mut self, batch: RecordBatch) -> Result<RecordBatch> {
+    /// Stream time is this aggregation's own (as Kafka Streams keeps it per processor): rows
+    /// skipped before it (filtered out, NULL values or keys) do not advance it.
+    fn drop_late(
+        &mut self,
+        batch: RecordBatch,
+        keys: Vec<ArrayRef>,
+    ) -> Result<(RecordBatch, Vec<ArrayRef>)> {
         let (Some(end_col), Some(window)) = (self.spec.window_end_column, &self.spec.window) else {
-            return Ok(batch);
+            return Ok((batch, keys));
         };
         let ends = batch.column(end_col).as_primitive::<Int64Type>();
         let times = batch
             .column(self.spec.rowtime_column)
             .as_primitive::<Int64Type>();
         let grace = window.grace_ms;
-        let mut time = self.stream_time.max(self.watermark);
+        let mut time = self.stream_time;
         let keep: arrow::array::BooleanArray = ends
             .values()
             .iter()
@@ -298,10 +304,14 @@ impl AggregateOperator {
         self.stream_time = time;
         let dropped = keep.false_count();
         if dropped == 0 {
-            return Ok(batch);
+            return Ok((batch, keys));
         }
         self.metrics.add_late(dropped as u64);
-        Ok(filter_record_batch(&batch, &keep)?)
+        let keys = keys
+            .iter()
+            .map(|k| arrow::compute::filter(k.as_ref(), &keep))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((filter_record_batch(&batch, &keep)?, keys))
     }
 }
 
@@ -514,7 +524,6 @@ impl Operator for AggregateOperator {
 impl AggregateOperator {
     /// Applies one batch to the groups (and emits the changes, for `EMIT CHANGES`).
     fn update(&mut self, batch: RecordBatch, out: &mut Vec<RecordBatch>) -> Result<()> {
-        let batch = self.drop_late(batch)?;
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
@@ -545,6 +554,9 @@ impl AggregateOperator {
         } else {
             (batch, keys)
         };
+        // Late rows go after the keyless ones: those never reach the windows, so they do not
+        // advance stream time.
+        let (batch, keys) = self.drop_late(batch, keys)?;
         let rows = batch.num_rows();
         if rows == 0 {
             return Ok(());
@@ -647,9 +659,12 @@ impl AggregateOperator {
         let Some(window) = &self.spec.window else {
             return Ok(());
         };
-        // A session can still grow (and merge) until its end + gap has passed too.
+        // A session can still grow (and merge) until its end + gap has passed too. Windows
+        // close by this aggregation's stream time (which decides lateness), bounded by the
+        // watermark: a record that skipped the aggregation closes nothing.
         let gap = self.session_gap.unwrap_or(0);
         let cutoff = watermark
+            .min(self.stream_time)
             .saturating_sub(window.grace_ms)
             .saturating_sub(gap);
         // The end of input (watermark at the end of time) closes every window.
