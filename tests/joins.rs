@@ -562,7 +562,9 @@ fn a_join_is_keyed_by_its_join_expression() {
         "CREATE STREAM l (id BIGINT KEY, name STRING);
          CREATE STREAM r (id BIGINT KEY, f1 STRING);
          CREATE STREAM rj AS SELECT l.id, name, f1 FROM l RIGHT JOIN r WITHIN 10 SECONDS ON l.id = r.id;
-         CREATE STREAM ij AS SELECT r.*, l.name, l.id FROM l JOIN r WITHIN 10 SECONDS ON l.id = r.id;",
+         CREATE STREAM ij AS SELECT r.*, l.name, l.id FROM l JOIN r WITHIN 10 SECONDS ON l.id = r.id;
+         CREATE STREAM fj AS SELECT l.id, name, f1 FROM l FULL OUTER JOIN r WITHIN 10 SECONDS ON l.id = r.id;
+         CREATE STREAM ej AS SELECT r.id, name, f1 FROM l LEFT JOIN r WITHIN 10 SECONDS ON l.id + 0 = r.id;",
         Config::builder().batch_max_rows(1).build().unwrap(),
     );
     s.insert_json("l", r#"{"id": 0, "name": "zero"}"#, Some(0))
@@ -577,6 +579,19 @@ fn a_join_is_keyed_by_its_join_expression() {
     let got = rows(&mut s, "SELECT * FROM rj;");
     assert_eq!(strings(&got, "L_ID"), ["0", "100"]);
     assert_eq!(strings(&got, "NAME"), ["zero", "null"]);
+    // A FULL join's key is the first non-NULL of both sides.
+    let got = rows(&mut s, "SELECT * FROM fj;");
+    let keyed: Vec<(String, String)> = strings(&got, "L_ID")
+        .into_iter()
+        .zip(strings(&got, "F1"))
+        .collect();
+    assert!(keyed.contains(&("100".into(), "new".into())), "{keyed:?}");
+    assert!(keyed.iter().all(|(k, _)| k != "null"), "{keyed:?}");
+    // With an expression on the left, the right column stands for the key, with its value.
+    // (The unmatched left row is emitted at once, before its match.)
+    let got = rows(&mut s, "SELECT * FROM ej;");
+    assert_eq!(strings(&got, "R_ID"), ["0", "0"]);
+    assert_eq!(strings(&got, "F1"), ["null", "blah"]);
     // The left join column is the key; the right one stays a value column.
     let info = s.stream_info("IJ").unwrap();
     let key: Vec<&str> = info

@@ -85,7 +85,11 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
                 let l = column.as_list::<i32>();
                 let values = to_wire_column(l.values())?;
                 return Ok(Arc::new(arrow::array::ListArray::try_new(
-                    Arc::new(Field::new(item.name(), values.data_type().clone(), true)),
+                    Arc::new(Field::new(
+                        item.name(),
+                        values.data_type().clone(),
+                        item.is_nullable(),
+                    )),
                     l.offsets().clone(),
                     values,
                     l.nulls().cloned(),
@@ -101,7 +105,7 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
                 let fields: Vec<Field> = fields
                     .iter()
                     .zip(&children)
-                    .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), true))
+                    .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
                     .collect();
                 return Ok(Arc::new(arrow::array::StructArray::try_new(
                     fields.into(),
@@ -194,6 +198,28 @@ mod tests {
 
     #[test]
     fn nested_bytes_are_written_as_base64() {
+        // In a map (whose keys may not be nullable).
+        let keys = arrow::array::StringArray::from(vec!["a"]);
+        let values = BinaryArray::from_opt_vec(vec![Some(b"c")]);
+        let map = arrow::array::MapArray::new_from_strings(
+            keys.iter().map(|k| k.unwrap_or_default()),
+            &values,
+            &[0, 1],
+        )
+        .unwrap();
+        let batch = RecordBatch::try_from_iter([("m", Arc::new(map) as ArrayRef)]).unwrap();
+        let wire = to_wire_format(&batch).unwrap();
+        let mut out = Vec::new();
+        {
+            let mut w = arrow::json::LineDelimitedWriter::new(&mut out);
+            w.write(&wire).unwrap();
+            w.finish().unwrap();
+        }
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"m\":{\"a\":\"Yw==\"}}\n"
+        );
+
         let bytes: ArrayRef = Arc::new(BinaryArray::from_opt_vec(vec![Some(b"a"), None]));
         let list: ArrayRef = Arc::new(arrow::array::ListArray::new(
             Arc::new(Field::new("item", DataType::Binary, true)),

@@ -882,6 +882,18 @@ struct Builder<'a> {
     dropped_join_key: Option<Vec<String>>,
 }
 
+/// The column a join expression is (through a CAST), if it is one.
+fn join_column(e: &Expr) -> Option<datafusion_common::Column> {
+    match e.clone().unalias() {
+        Expr::Column(c) => Some(c),
+        Expr::Cast(c) => match *c.expr {
+            Expr::Column(col) => Some(col),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The key of a stream join's output, as ksqlDB keys it: the join expression. Any column
 /// that holds it (`L.A` or `R.A` of `ON L.A = R.A`) may stand for the key in the projection,
 /// and takes the key's value (an outer join's missing side has NULL there).
@@ -891,9 +903,10 @@ struct JoinKey {
     node: NodeId,
     /// Columns equal to the key, preferred first (the left one).
     columns: Vec<datafusion_common::Column>,
-    /// The key's value on the join's output rows (a RIGHT join's right-only rows have NULL
-    /// in the left column).
-    value: Option<Arc<dyn PhysicalExpr>>,
+    /// The key's value on the join's output rows, over its columns: the left side's join
+    /// expression, a RIGHT join's right side's (its right-only rows have NULL on the left), a
+    /// FULL join's first non-NULL of both.
+    value: Expr,
 }
 
 impl<'a> Builder<'a> {
@@ -1232,43 +1245,49 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Records the key of a stream join's output: the columns `first` (the left side's, whose name
-    /// the key prefers) and `other` stand for it. A join whose first side is the key of an earlier
-    /// join (`S JOIN T2 ON S.ID = T2.ID JOIN T3 ON S.ID = T3.ID`) keeps that key's columns.
+    /// The key of an earlier join that `left` (a join's left side, read from `input`) stands
+    /// for: `S JOIN T2 ON S.ID = T2.ID JOIN T3 ON S.ID = T3.ID` joins on the first join's key.
+    fn earlier_join_key(&self, input: NodeId, left: &Expr) -> Option<JoinKey> {
+        let col = join_column(left)?;
+        self.join_key
+            .clone()
+            .filter(|k| self.reads_node(input, k.node) && k.columns.contains(&col))
+    }
+
+    /// Records the key of a stream join's output (see [`JoinKey`]): the columns of the left
+    /// side `left` (or of the earlier join's key it stands for) and of `right` stand for it;
+    /// its value follows the join kind.
     fn set_join_key(
         &mut self,
         node: NodeId,
-        first_input: NodeId,
-        first: &Expr,
-        other: &Expr,
-        value: Option<Arc<dyn PhysicalExpr>>,
+        left_input: NodeId,
+        (left, right): (&Expr, &Expr),
+        key_type: &arrow::datatypes::DataType,
+        kind: JoinKind,
     ) {
-        let column = |e: &Expr| match e.clone().unalias() {
-            Expr::Column(c) => Some(c),
-            Expr::Cast(c) => match *c.expr {
-                Expr::Column(col) => Some(col),
-                _ => None,
-            },
-            _ => None,
-        };
-        let (first, other) = (column(first), column(other));
-        let earlier = self
-            .join_key
-            .take()
-            .filter(|k| self.reads_node(first_input, k.node))
-            .filter(|k| first.as_ref().is_some_and(|c| k.columns.contains(c)));
-        let key = match earlier {
-            Some(mut k) => {
-                k.columns.extend(other);
-                JoinKey { node, ..k }
+        let earlier = self.earlier_join_key(left_input, left);
+        let cast = |e: &Expr| datafusion_expr::cast(e.clone(), key_type.clone());
+        let left_value = earlier
+            .as_ref()
+            .map(|k| k.value.clone())
+            .unwrap_or_else(|| cast(left));
+        let value = match kind {
+            JoinKind::Inner | JoinKind::Left => left_value,
+            JoinKind::Right => cast(right),
+            JoinKind::Full => {
+                datafusion_functions::core::expr_fn::coalesce(vec![left_value, cast(right)])
             }
-            None => JoinKey {
-                node,
-                columns: first.into_iter().chain(other).collect(),
-                value,
-            },
         };
-        self.join_key = (!key.columns.is_empty()).then_some(key);
+        let mut columns = match earlier {
+            Some(k) => k.columns,
+            None => join_column(left).into_iter().collect(),
+        };
+        columns.extend(join_column(right));
+        self.join_key = (!columns.is_empty()).then_some(JoinKey {
+            node,
+            columns,
+            value,
+        });
     }
 
     /// Whether `node`'s rows are `ancestor`'s, as they are (filtered, or moved by exchanges).
@@ -1426,10 +1445,8 @@ impl<'a> Builder<'a> {
                 };
                 let kept = |e: &Expr| match e.clone().unalias() {
                     Expr::Column(c) if system(&c.name) => true,
-                    e => {
-                        let refs = e.column_refs();
-                        !refs.is_empty() && refs.iter().all(|c| keys.contains(&c.name))
-                    }
+                    // (A constant, `PARTITION BY 1`, reads no value column either.)
+                    e => e.column_refs().iter().all(|c| keys.contains(&c.name)),
                 };
                 let cleared = p
                     .expr
@@ -1477,13 +1494,11 @@ impl<'a> Builder<'a> {
             match found {
                 Some((_, i)) => {
                     // The key takes the join key's value, whichever column stands for it.
-                    if let Some(value) = &key.value {
-                        if value.data_type(&input.physical).ok().as_ref()
-                            == Some(physical.field(i).data_type())
-                        {
-                            exprs[i] = Arc::clone(value);
-                        }
-                    }
+                    let value = datafusion_expr::cast(
+                        key.value.clone(),
+                        physical.field(i).data_type().clone(),
+                    );
+                    exprs[i] = self.physical(&value, &input.logical)?;
                     partitioning = Partitioning::Hash {
                         keys: vec![physical.field(i).name().clone()],
                         partitions,
@@ -1868,6 +1883,8 @@ impl<'a> Builder<'a> {
             )
             .with_suggestion(Some("CAST one side to the other's type".into())));
         }
+        // (After an outer join, the column named is looked up as it is, NULL on the rows of
+        // the other side alone, as ksqlDB does.)
         let stream_key = self.physical(
             &datafusion_expr::cast(left_expr.clone(), key_type.clone()),
             &stream.logical,
@@ -1929,20 +1946,13 @@ impl<'a> Builder<'a> {
             output: Arc::clone(&output),
             display: format!("{left_key} = {right_key}"),
         };
-        let stream_key_value = Arc::clone(&spec.stream_key);
         let node = self.add(
             Op::LookupJoin(Arc::new(spec)),
             vec![stream_node, table.node],
             Arc::clone(&output),
             wanted,
         );
-        self.set_join_key(
-            node,
-            stream.node,
-            &left_expr,
-            right_key,
-            Some(stream_key_value),
-        );
+        self.set_join_key(node, stream.node, (&left_expr, right_key), &key_type, kind);
         Ok(Lowered {
             node,
             logical: Arc::clone(&join.schema),
@@ -2367,7 +2377,6 @@ impl<'a> Builder<'a> {
             output: Arc::clone(&output),
             display: format!("{} = {}", on.0, on.1),
         };
-        let left_key_value = Arc::clone(&spec.left_key);
         let node = self.add(
             Op::WindowJoin(Arc::new(spec)),
             vec![left_node, right_node],
@@ -2377,30 +2386,7 @@ impl<'a> Builder<'a> {
                 partitions,
             },
         );
-        match kind {
-            JoinKind::Inner | JoinKind::Left => {
-                self.set_join_key(
-                    node,
-                    left.node,
-                    &left_expr,
-                    &right_expr,
-                    Some(left_key_value),
-                );
-            }
-            JoinKind::Right => {
-                // The key's value is the right side's: its column, after the left's columns.
-                // (Its name is still the left's first, as in ksqlDB.)
-                let value = match &right_expr {
-                    Expr::Column(c) => right.physical.index_of(&c.name).ok().map(|i| {
-                        Arc::new(PhysicalColumn::new(&c.name, left_columns + i))
-                            as Arc<dyn PhysicalExpr>
-                    }),
-                    _ => None,
-                };
-                self.set_join_key(node, left.node, &left_expr, &right_expr, value);
-            }
-            JoinKind::Full => self.join_key = None,
-        }
+        self.set_join_key(node, left.node, (&left_expr, &right_expr), &key_type, kind);
         Ok(Lowered {
             node,
             logical: Arc::clone(&join.schema),
