@@ -56,8 +56,9 @@ pub use query::{CancelHandle, Query, QueryStream};
 pub use session::{ExecuteResult, Outcome, Session, StreamInfo, DEAD_LETTERS};
 pub use sources::{BadRecord, QueryStats};
 pub use weir_parser::Statement;
+pub use weir_planner::json_texts;
 pub use weir_planner::json_writer;
-pub use wire::to_wire_format;
+pub use wire::{bytes_as_base64, to_wire_format};
 
 /// Names of the scalar functions queries can call (for completion and `SHOW FUNCTIONS`).
 pub fn function_names() -> Vec<String> {

@@ -331,6 +331,8 @@ fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
         let text = serde_json::Value::Object(renamed).to_string();
         let mut decoder = arrow::json::ReaderBuilder::new(Arc::new(read))
             .with_strict_mode(false)
+            // A number or boolean read into a STRING column is its text (as ksqlDB reads it).
+            .with_coerce_primitive(true)
             .build_decoder()?;
         decoder.decode(text.as_bytes())?;
         let batch = decoder
@@ -347,7 +349,8 @@ fn json_row(def: &StreamDef, json: &str) -> Result<RecordBatch> {
 }
 
 /// A JSON value whose objects read as STRUCTs spell their fields as declared (JSON fields
-/// match STRUCT fields case-insensitively, at any depth).
+/// match STRUCT fields case-insensitively, at any depth); an object or array read into a
+/// STRING is its JSON text.
 fn declared_spelling(
     value: &serde_json::Value,
     t: &arrow::datatypes::DataType,
@@ -355,6 +358,8 @@ fn declared_spelling(
     use arrow::datatypes::DataType;
     use serde_json::Value;
     match (value, t) {
+        // An object or array read into a STRING is its JSON text (as ksqlDB reads it).
+        (Value::Object(_) | Value::Array(_), DataType::Utf8) => Value::String(value.to_string()),
         (Value::Object(obj), DataType::Struct(fields)) => Value::Object(
             obj.iter()
                 .map(

@@ -53,8 +53,14 @@ fn has_binary(t: &DataType) -> bool {
 
 /// One column in its written form.
 fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
+    written(column, true)
+}
+
+/// A column with its BYTES (at any depth) as base64 text; with `temporal`, its temporal
+/// values as numbers too (the written form).
+fn written(column: &ArrayRef, temporal: bool) -> Result<ArrayRef> {
     let target = wire_type(column.data_type());
-    if &target == column.data_type() {
+    if &target == column.data_type() || (!temporal && !has_binary(column.data_type())) {
         return Ok(Arc::clone(column));
     }
     if let DataType::Binary = column.data_type() {
@@ -83,7 +89,7 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
         match column.data_type() {
             DataType::List(item) => {
                 let l = column.as_list::<i32>();
-                let values = to_wire_column(l.values())?;
+                let values = written(l.values(), temporal)?;
                 return Ok(Arc::new(arrow::array::ListArray::try_new(
                     Arc::new(Field::new(
                         item.name(),
@@ -100,7 +106,7 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
                 let children = s
                     .columns()
                     .iter()
-                    .map(to_wire_column)
+                    .map(|c| written(c, temporal))
                     .collect::<Result<Vec<_>>>()?;
                 let fields: Vec<Field> = fields
                     .iter()
@@ -116,12 +122,12 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
             DataType::Map(entries, sorted) => {
                 let m = column.as_map();
                 let entries_array: ArrayRef = Arc::new(m.entries().clone());
-                let written = to_wire_column(&entries_array)?;
-                let field = Field::new(entries.name(), written.data_type().clone(), false);
+                let entries_written = written(&entries_array, temporal)?;
+                let field = Field::new(entries.name(), entries_written.data_type().clone(), false);
                 return Ok(Arc::new(arrow::array::MapArray::try_new(
                     Arc::new(field),
                     m.offsets().clone(),
-                    written.as_struct().clone(),
+                    entries_written.as_struct().clone(),
                     m.nulls().cloned(),
                     *sorted,
                 )?));
@@ -130,6 +136,35 @@ fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
         }
     }
     Ok(arrow::compute::cast(column, &target)?)
+}
+
+/// `batch` with BYTES values (at any depth) as base64 text, as ksqlDB shows them; other
+/// values as they are (for display: a terminal shows timestamps as timestamps).
+pub fn bytes_as_base64(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| has_binary(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| written(c, false))
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// `batch` with every column converted to the form Weir writes it in (see the module docs):

@@ -113,6 +113,8 @@ impl Printer {
 
     pub fn rows(&mut self, batch: &RecordBatch) -> weir::Result<()> {
         clear_status(&self.status_shown);
+        // BYTES read as base64, as ksqlDB shows them (and Weir writes them).
+        let batch = &weir::bytes_as_base64(batch)?;
         // Table mode shows a changelog's deletions in the OP column instead of ROWDELETED.
         let (batch, deleted) = match self.deleted {
             Some(d) if self.format == Format::Table && d < batch.num_columns() => {
@@ -159,7 +161,7 @@ impl Printer {
                 let mut w = weir::arrow::csv::WriterBuilder::new()
                     .with_header(!self.csv_header_written)
                     .build(&mut out);
-                w.write(batch)?;
+                w.write(&nested_as_json(batch)?)?;
                 self.csv_header_written = true;
             }
             Format::Table => {
@@ -334,4 +336,41 @@ impl Drop for StatusGuard {
             let _ = t.join();
         }
     }
+}
+
+/// CSV has no nested values: ARRAY, MAP and STRUCT columns become their JSON text.
+fn nested_as_json(batch: &RecordBatch) -> weir::Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if f.data_type().is_nested() {
+            let texts = weir::json_texts(c).map_err(|e| weir::Error::Execution(e.to_string()))?;
+            let array: weir::arrow::array::StringArray = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (!c.is_null(i)).then_some(t.as_str()))
+                .collect();
+            fields.push(weir::arrow::datatypes::Field::new(
+                f.name(),
+                DataType::Utf8,
+                true,
+            ));
+            columns.push(std::sync::Arc::new(array) as weir::arrow::array::ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(std::sync::Arc::clone(c));
+        }
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(weir::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }

@@ -269,3 +269,18 @@ fn readme_tour_runs() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("| Queens"), "the join ran:\n{text}");
 }
+
+#[test]
+fn csv_output_writes_nested_values_as_json_and_bytes_as_base64() {
+    let path = std::env::temp_dir().join(format!("weir-cli-nested-{}.jsonl", std::process::id()));
+    std::fs::write(&path, "{\"id\":1,\"tags\":[\"a\",\"b\"],\"b\":\"AQID\"}\n")
+        .expect("write input");
+    let sql = format!(
+        "CREATE STREAM s (id INT, tags ARRAY<STRING>, b BYTES) WITH (PATH='{}');\nSELECT * FROM s;\n",
+        path.display()
+    );
+    let (code, out, err) = run(&["--format", "csv"], &sql);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1,\"[\"\"a\"\",\"\"b\"\"]\",AQID"), "{out}");
+}

@@ -133,7 +133,12 @@ impl RecordDecoder {
                 let mut kept = Vec::new();
                 let mut kept_lines = Vec::new();
                 for (r, &line) in lines.iter().enumerate() {
-                    match self.to_declared(&batch.slice(r, 1)) {
+                    // (Taken, not sliced: a slice of a list still holds every row's values.)
+                    let row = arrow::compute::take_record_batch(
+                        &batch,
+                        &arrow::array::UInt32Array::from(vec![r as u32]),
+                    )?;
+                    match self.to_declared(&row) {
                         Ok(b) => {
                             kept.push(b);
                             kept_lines.push(line);
@@ -448,6 +453,8 @@ impl RecordDecoder {
                 let mut decoder = arrow::json::ReaderBuilder::new(Arc::clone(&schema))
                     .with_batch_size(rows.max(1))
                     .with_strict_mode(false)
+                    // A number or boolean read into a STRING column is its text (as ksqlDB reads it).
+                    .with_coerce_primitive(true)
                     .build_decoder()
                     .map_err(|e| e.to_string())?;
                 let used = decoder.decode(bytes).map_err(|e| e.to_string())?;
@@ -488,6 +495,8 @@ impl RecordDecoder {
             None => arrow::json::ReaderBuilder::new(self.schema())
                 .with_batch_size(chunk.lines.len().max(1))
                 .with_strict_mode(false)
+                // A number or boolean read into a STRING column is its text (as ksqlDB reads it).
+                .with_coerce_primitive(true)
                 .build_decoder()
                 .map_err(|e| e.to_string())?,
         };
