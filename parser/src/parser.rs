@@ -481,7 +481,8 @@ fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
                     let name = c.name()?;
                     let t = parse_type(c)?;
                     fields.push((name.value, t));
-                    if c.eat(&Token::Comma) {
+                    // (After a nested type closed by `>>`, this struct is closed too.)
+                    if !c.pending_gt && c.eat(&Token::Comma) {
                         continue;
                     }
                     expect_close_angle(c)?;
@@ -508,7 +509,10 @@ fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
                 "MAP",
                 "STRUCT",
             ];
-            let err = ParseError::new(format!("unknown type '{other}'"), start);
+            let err = ParseError::new(
+                format!("Syntax error at or near '{other}': not a type"),
+                start,
+            );
             return Err(match crate::closest_match(other, known) {
                 Some(k) => err.with_suggestion(format!("did you mean {k}?")),
                 None => err.with_suggestion(format!("types are {}", known.join(", "))),
@@ -1440,6 +1444,22 @@ mod tests {
         let mut v = parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert_eq!(v.len(), 1);
         v.remove(0)
+    }
+
+    #[test]
+    fn nested_types_closed_by_one_shift_token() {
+        let s = one(
+            "CREATE STREAM s (a STRUCT<p STRUCT<n STRING>>, b ARRAY<MAP<STRING, INT>>, c INT);",
+        );
+        let StatementKind::CreateSource(c) = &s.kind else {
+            panic!("a CREATE")
+        };
+        let names: Vec<String> = c.columns.iter().map(|c| c.name.value.clone()).collect();
+        assert_eq!(names, ["A", "B", "C"]);
+        assert_eq!(
+            c.columns[0].data_type.to_string(),
+            "STRUCT<P STRUCT<N STRING>>"
+        );
     }
 
     #[test]
