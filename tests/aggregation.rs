@@ -520,3 +520,39 @@ fn skipped_records_do_not_make_later_ones_late() {
         assert_eq!(strings(&got, "WINDOWSTART"), ["0"], "batch {batch}");
     }
 }
+
+/// ATTR: a group's value when all its rows agree (NULL counts as a value), else NULL.
+#[test]
+fn attr_is_the_groups_common_value() {
+    let mut s = session_with(
+        "CREATE STREAM s (k INT KEY, v STRING);
+         CREATE TABLE t AS SELECT k, ATTR(v) AS a FROM s GROUP BY k;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for (k, v) in [
+        (1, "\"x\""),
+        (1, "\"x\""),
+        (2, "\"x\""),
+        (2, "\"y\""),
+        (3, "null"),
+        (3, "\"z\""),
+    ] {
+        s.insert_json("s", &format!(r#"{{"k": {k}, "v": {v}}}"#), Some(k))
+            .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    let mut pairs: Vec<(String, String)> = strings(&got, "K")
+        .into_iter()
+        .zip(strings(&got, "A"))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("1".to_string(), "x".to_string()),
+            ("2".into(), "null".into()),
+            ("3".into(), "null".into())
+        ]
+    );
+}

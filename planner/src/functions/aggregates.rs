@@ -1,4 +1,4 @@
-//! ksqlDB aggregates DataFusion lacks: `TOPK`, `TOPKDISTINCT` and `HISTOGRAM`.
+//! ksqlDB aggregates DataFusion lacks: `TOPK`, `TOPKDISTINCT`, `HISTOGRAM` and `ATTR`.
 //!
 //! They keep a bounded state per group (TOPK: at most about 2k candidate values, compacted as
 //! they come; HISTOGRAM: one count per distinct value) and merge like any DataFusion
@@ -466,8 +466,110 @@ impl Accumulator for ByOffsetAccumulator {
 }
 
 /// The aggregates defined here.
+/// `ATTR(col)`: the group's value when all its rows have the same one (NULL counting as a
+/// value), otherwise NULL — an attribute of the group, as ksqlDB's ATTR.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Attr {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for Attr {
+    fn name(&self) -> &str {
+        "attr"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first() {
+            Some(t) => Ok(t.clone()),
+            None => plan_err!("ATTR takes one argument"),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(AttrAccumulator {
+            data_type: args.return_field.data_type().clone(),
+            distinct: Vec::new(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[distinct]", args.name),
+            list_of(args.return_field.data_type()),
+            true,
+        ))])
+    }
+}
+
+/// The distinct values seen (NULL among them), up to two: two means "not one attribute".
+#[derive(Debug)]
+struct AttrAccumulator {
+    data_type: DataType,
+    distinct: Vec<ScalarValue>,
+}
+
+impl AttrAccumulator {
+    fn add(&mut self, v: ScalarValue) {
+        if self.distinct.len() < 2 && !self.distinct.contains(&v) {
+            self.distinct.push(v);
+        }
+    }
+}
+
+impl Accumulator for AttrAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let Some(array) = values.first() else {
+            return Ok(());
+        };
+        for i in 0..array.len() {
+            if self.distinct.len() >= 2 {
+                break;
+            }
+            self.add(ScalarValue::try_from_array(array, i)?);
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match self.distinct.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => ScalarValue::try_from(&self.data_type),
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.distinct.iter().map(ScalarValue::size).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
+            &self.distinct,
+            &self.data_type,
+        ))])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
+            return exec_err!("ATTR state is not a list");
+        };
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                self.update_batch(&[lists.value(i)])?;
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
     vec![
+        Arc::new(AggregateUDF::from(Attr {
+            signature: Signature::any(1, Volatility::Immutable),
+        })),
         Arc::new(AggregateUDF::from(TopK {
             name: "topk",
             distinct: false,
