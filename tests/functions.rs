@@ -290,3 +290,37 @@ fn log_is_natural_and_non_finite_doubles_survive() {
         "{\"X\":\"NaN\",\"Y\":\"-Infinity\"}\n"
     );
 }
+
+/// BYTES functions: encodings both ways, numbers from big- and little-endian bytes, SPLIT on
+/// bytes; an unknown encoding is refused when the query is planned.
+#[test]
+fn bytes_functions() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "FROM_BYTES(TO_BYTES('AQID', 'base64'), 'hex'), FROM_BYTES(TO_BYTES('0aff', 'hex'), 'base64'), \
+             FROM_BYTES(TO_BYTES('héllo', 'utf8'), 'utf8'), TO_BYTES('é', 'ascii'), \
+             INT_FROM_BYTES(TO_BYTES('000007e5', 'hex')), \
+             INT_FROM_BYTES(TO_BYTES('e5070000', 'hex'), 'LITTLE_ENDIAN'), \
+             BIGINT_FROM_BYTES(TO_BYTES('00', 'hex')), \
+             DOUBLE_FROM_BYTES(TO_BYTES('4080a6fd9bc9f582', 'hex'))"
+        ),
+        ["010203", "Cv8=", "héllo", "null", "2021", "2021", "null", "532.8738323"]
+    );
+    assert_eq!(
+        eval(
+            &mut s,
+            "ARRAY_LENGTH(SPLIT(TO_BYTES('a.b.c', 'utf8'), TO_BYTES('.', 'utf8')))"
+        ),
+        ["3"]
+    );
+    let err = s
+        .execute("SELECT TO_BYTES('x', 'utf16') FROM one;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Supported input and output encodings are: hex, utf8, ascii and base64"),
+        "{err}"
+    );
+}

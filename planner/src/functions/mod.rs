@@ -26,6 +26,7 @@ use datafusion_expr::{
 };
 
 pub(crate) mod aggregates;
+mod bytes;
 mod collections;
 pub use collections::json_texts;
 mod datetime;
@@ -115,6 +116,8 @@ pub(crate) enum Ret {
     Fixed(DataType),
     /// The (converted) type of argument `i`.
     Arg(usize),
+    /// An ARRAY of the (converted) type of argument `i`.
+    ListOf(usize),
 }
 
 /// The body of a function: whole argument arrays in, one array of `args.rows` values out.
@@ -329,6 +332,11 @@ impl ScalarUDFImpl for KsqlFunction {
         match &self.ret {
             Ret::Fixed(t) => Ok(t.clone()),
             Ret::Arg(i) => Ok(arg_types.get(*i).cloned().unwrap_or(DataType::Null)),
+            Ret::ListOf(i) => Ok(DataType::List(Arc::new(Field::new(
+                "item",
+                arg_types.get(*i).cloned().unwrap_or(DataType::Null),
+                true,
+            )))),
         }
     }
 
@@ -511,6 +519,7 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     let mut v = collections::all();
     v.extend(datetime::all());
     v.extend(math::all());
+    v.extend(bytes::all());
     v.extend(strings::all());
     v.extend(text::all());
     v.extend(json::all());

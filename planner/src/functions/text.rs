@@ -13,7 +13,7 @@ use datafusion_expr::ScalarUDF;
 use sha2::Digest as _;
 
 use super::kernels::{mask, text, url};
-use super::strings::{hex, string_list};
+use super::strings::hex;
 use super::{function, literal_str, Args, Col, Ret, P};
 
 /// Longest string LPAD/RPAD build (characters); longer targets give NULL.
@@ -169,6 +169,9 @@ fn field(args: &Args) -> Result<ArrayRef> {
 }
 
 fn split(args: &Args) -> Result<ArrayRef> {
+    if args.raw(0)?.0.data_type() == &DataType::Binary {
+        return split_bytes(args);
+    }
     let (s, d) = (args.str(0)?, args.str(1)?);
     let mut out = ListBuilder::new(StringBuilder::new());
     for r in 0..args.rows {
@@ -176,6 +179,40 @@ fn split(args: &Args) -> Result<ArrayRef> {
             (Some(s), Some(d)) => {
                 for part in text::split(s, d) {
                     out.values().append_value(part);
+                }
+                out.append(true);
+            }
+            _ => out.append(false),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// SPLIT on BYTES: at every occurrence of the delimiter's bytes (an empty delimiter splits
+/// into single bytes).
+fn split_bytes(args: &Args) -> Result<ArrayRef> {
+    let (s, d) = (args.bytes(0)?, args.bytes(1)?);
+    let mut out = arrow::array::ListBuilder::new(arrow::array::BinaryBuilder::new());
+    for r in 0..args.rows {
+        match (s.get(r), d.get(r)) {
+            (Some(s), Some(d)) => {
+                if d.is_empty() {
+                    for b in s {
+                        out.values().append_value([*b]);
+                    }
+                } else {
+                    let mut start = 0;
+                    let mut i = 0;
+                    while i + d.len() <= s.len() {
+                        if &s[i..i + d.len()] == d {
+                            out.values().append_value(&s[start..i]);
+                            i += d.len();
+                            start = i;
+                        } else {
+                            i += 1;
+                        }
+                    }
+                    out.values().append_value(&s[start..]);
                 }
                 out.append(true);
             }
@@ -424,12 +461,14 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .build(),
         function(
             "split",
-            "Splits at every occurrence of a delimiter; an empty delimiter splits into characters.",
-            Ret::Fixed(string_list()),
+            "Splits at every occurrence of a delimiter; an empty delimiter splits into characters \
+             (BYTES split into BYTES).",
+            Ret::ListOf(0),
             split,
         )
         .overload(&[Str, Str])
-        .syntax("SPLIT(string, delimiter)")
+        .overload(&[Bytes, Bytes])
+        .syntax("SPLIT(string, delimiter) | SPLIT(bytes, delimiter_bytes)")
         .build(),
         function(
             "initcap",
