@@ -324,3 +324,16 @@ fn bytes_functions() {
         "{err}"
     );
 }
+
+/// Lambdas as ksqlDB writes them: TRANSFORM and FILTER over arrays (`x => ...`).
+#[test]
+fn transform_and_filter_take_lambdas() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "TRANSFORM(ARRAY[1, 2, 3], x => x * 10), FILTER(ARRAY['a', 'bb', 'ccc'], w => LEN(w) > 1)"
+        ),
+        ["[10, 20, 30]", "[bb, ccc]"]
+    );
+}

@@ -49,7 +49,7 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
                 (e.location.line > 0).then(|| Position::new(e.location.line, e.location.column));
             ParseError::new(e.message, pos)
         })?;
-    Ok(raw
+    let tokens: Vec<TokenWithSpan> = raw
         .into_iter()
         .filter(|t| !matches!(t.token, Token::Whitespace(_)))
         .map(|mut t| {
@@ -60,7 +60,97 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
             }
             t
         })
-        .collect())
+        .collect();
+    Ok(join_lambda_parameters(tokens))
+}
+
+/// Joins the names of lambda parameters.
+const LAMBDA_PARAMETERS: char = '\u{1f}';
+
+/// ksqlDB's lambdas are `x => body` and `(x, y) => body`. sqlparser reads the first as a
+/// named function argument; the parenthesised list is joined into one name here (split
+/// again when the argument becomes a lambda, see `lambda_arguments`).
+fn join_lambda_parameters(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if tokens[i].token == Token::LParen {
+            // ( W , W ... ) =>
+            let mut names = Vec::new();
+            let mut j = i + 1;
+            loop {
+                match tokens.get(j).map(|t| &t.token) {
+                    Some(Token::Word(w)) => names.push(w.value.clone()),
+                    _ => break,
+                }
+                match tokens.get(j + 1).map(|t| &t.token) {
+                    Some(Token::Comma) => j += 2,
+                    Some(Token::RParen) => {
+                        j += 2;
+                        break;
+                    }
+                    _ => {
+                        names.clear();
+                        break;
+                    }
+                }
+            }
+            if !names.is_empty() && tokens.get(j).map(|t| &t.token) == Some(&Token::RArrow) {
+                let joined: String = names.join(&LAMBDA_PARAMETERS.to_string());
+                out.push(TokenWithSpan::new(
+                    Token::make_word(&joined, None),
+                    tokens[i].span.union(&tokens[j - 1].span),
+                ));
+                i = j;
+                continue;
+            }
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// A function's `x => body` arguments (named arguments to sqlparser) as lambdas.
+fn lambda_arguments(f: &mut Function) {
+    use sqlparser::ast::{
+        FunctionArgOperator, LambdaFunction, LambdaFunctionParameter, LambdaSyntax,
+        OneOrManyWithParens,
+    };
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    for arg in &mut list.args {
+        let FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(body),
+            operator: FunctionArgOperator::RightArrow,
+        } = arg
+        else {
+            continue;
+        };
+        let params: Vec<LambdaFunctionParameter> = name
+            .value
+            .split(LAMBDA_PARAMETERS)
+            .map(|n| LambdaFunctionParameter {
+                // Quoted, so the planner takes the name as written (upper-cased like every
+                // unquoted word), as it takes the parameter's uses in the body.
+                name: Ident::with_quote('"', n),
+                data_type: None,
+            })
+            .collect();
+        let params = if params.len() == 1 {
+            OneOrManyWithParens::One(params.into_iter().next().expect("one parameter"))
+        } else {
+            OneOrManyWithParens::Many(params)
+        };
+        let body = std::mem::replace(body, Expr::value(Value::Null));
+        *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(LambdaFunction {
+            params,
+            body: Box::new(body),
+            syntax: LambdaSyntax::Arrow,
+        })));
+    }
 }
 
 /// The position just after a token (where "end of statement" errors point).
@@ -1160,6 +1250,9 @@ fn time_literal(e: &mut Expr) {
 }
 
 fn rewrite_expr_node(expr: &mut Expr) {
+    if let Expr::Function(f) = expr {
+        lambda_arguments(f);
+    }
     // ksqlDB compares ROWTIME and window bounds with timestamp text: `ROWTIME > '2018-01-01'`.
     match expr {
         Expr::BinaryOp {
@@ -1556,5 +1649,21 @@ mod tests {
             q.window.unwrap().kind,
             WindowKind::Session { gap_ms: 30_000 }
         );
+    }
+}
+#[cfg(test)]
+mod lambda_tests {
+    use super::*;
+
+    #[test]
+    fn lambdas_become_lambda_expressions() {
+        let s = parse("SELECT TRANSFORM(xs, x => x * 10), REDUCE(xs, 0, (s, x) => s + x) FROM s;")
+            .unwrap();
+        let StatementKind::Query(q) = &s[0].kind else {
+            panic!("a query")
+        };
+        let text = q.query.to_string();
+        assert!(text.contains("\"X\" -> X * 10"), "{text}");
+        assert!(text.contains("(\"S\", \"X\") -> S + X"), "{text}");
     }
 }

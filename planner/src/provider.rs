@@ -78,10 +78,17 @@ impl FunctionRegistry {
                 aggregates.insert((*ksql).to_string(), f);
             }
         }
-        let higher_order = datafusion_functions_nested::all_default_higher_order_functions()
-            .into_iter()
-            .map(|f| (f.name().to_lowercase(), f))
-            .collect();
+        let mut higher_order: HashMap<String, Arc<HigherOrderUDF>> =
+            datafusion_functions_nested::all_default_higher_order_functions()
+                .into_iter()
+                .map(|f| (f.name().to_lowercase(), f))
+                .collect();
+        // ksqlDB's names for the lambda functions over arrays.
+        for (ksql, df) in [("transform", "array_transform"), ("filter", "array_filter")] {
+            if let Some(f) = higher_order.get(df).cloned() {
+                higher_order.insert(ksql.to_string(), f);
+            }
+        }
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![
             Arc::new(StringPlusPlanner),
             Arc::new(datafusion_functions::core::planner::CoreFunctionPlanner::default()),
