@@ -78,11 +78,8 @@ fn join_lambda_parameters(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
             // ( W , W ... ) =>
             let mut names = Vec::new();
             let mut j = i + 1;
-            loop {
-                match tokens.get(j).map(|t| &t.token) {
-                    Some(Token::Word(w)) => names.push(w.value.clone()),
-                    _ => break,
-                }
+            while let Some(Token::Word(w)) = tokens.get(j).map(|t| &t.token) {
+                names.push(w.value.clone());
                 match tokens.get(j + 1).map(|t| &t.token) {
                     Some(Token::Comma) => j += 2,
                     Some(Token::RParen) => {
