@@ -325,15 +325,20 @@ fn bytes_functions() {
     );
 }
 
-/// Lambdas as ksqlDB writes them: TRANSFORM and FILTER over arrays (`x => ...`).
+/// Lambdas as ksqlDB writes them: TRANSFORM and FILTER over arrays (`x => ...`), REDUCE over
+/// arrays (`(s, x) => ...`) and maps (`(s, k, v) => ...`), NULL collections keep the initial
+/// state.
 #[test]
-fn transform_and_filter_take_lambdas() {
+fn transform_filter_and_reduce_take_lambdas() {
     let mut s = session();
     assert_eq!(
         eval(
             &mut s,
-            "TRANSFORM(ARRAY[1, 2, 3], x => x * 10), FILTER(ARRAY['a', 'bb', 'ccc'], w => LEN(w) > 1)"
+            "TRANSFORM(ARRAY[1, 2, 3], x => x * 10), FILTER(ARRAY['a', 'bb', 'ccc'], w => LEN(w) > 1), \
+             REDUCE(ARRAY[1, 2, 3], 0, (acc, x) => acc + x), \
+             REDUCE(MAP('a' := 2, 'b' := 3), 1, (acc, k, v) => acc * v), \
+             REDUCE(CAST(NULL AS ARRAY<INT>), 7, (acc, x) => acc + x)"
         ),
-        ["[10, 20, 30]", "[bb, ccc]"]
+        ["[10, 20, 30]", "[bb, ccc]", "6", "6", "7"]
     );
 }

@@ -83,6 +83,7 @@ impl FunctionRegistry {
                 .into_iter()
                 .map(|f| (f.name().to_lowercase(), f))
                 .collect();
+        higher_order.insert("reduce".into(), crate::functions::reduce::reduce());
         // ksqlDB's names for the lambda functions over arrays.
         for (ksql, df) in [("transform", "array_transform"), ("filter", "array_filter")] {
             if let Some(f) = higher_order.get(df).cloned() {

@@ -33,6 +33,7 @@ mod datetime;
 mod json;
 mod kernels;
 mod math;
+pub(crate) mod reduce;
 mod strings;
 mod text;
 pub mod timefmt;
