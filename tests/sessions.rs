@@ -378,3 +378,36 @@ fn explode_url_path_segments() {
         assert_eq!(strings(&out, "N"), ["252"], "{partitions} partitions");
     }
 }
+
+/// ROWPARTITION: the partition a record is read from — the same for every record of a key;
+/// a reserved name that a projection must alias.
+#[test]
+fn rowpartition_is_the_partition_a_record_is_read_from() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, v INT) WITH (PARTITIONS=3);",
+        Config::default(),
+    );
+    for i in 0..30 {
+        s.insert_json("s", &format!(r#"{{"id": {}, "v": {i}}}"#, i % 7), Some(i))
+            .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT id, ROWPARTITION AS p FROM s;");
+    let pairs: Vec<(String, String)> = strings(&got, "ID")
+        .into_iter()
+        .zip(strings(&got, "P"))
+        .collect();
+    assert_eq!(pairs.len(), 30);
+    for (id, p) in &pairs {
+        assert!(["0", "1", "2"].contains(&p.as_str()), "{p}");
+        assert!(pairs.iter().all(|(i, q)| i != id || q == p), "{pairs:?}");
+    }
+    let err = s
+        .execute("CREATE STREAM bad AS SELECT id, ROWPARTITION FROM s;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("Reserved column name in select: `ROWPARTITION`"),
+        "{err}"
+    );
+}

@@ -119,10 +119,9 @@ impl Session {
             format: weir_planner::Format::Json,
             windowed: None,
         };
-        session.logs.insert(
-            def.name.clone(),
-            Arc::new(Log::new(def.physical_schema(), 1)),
-        );
+        session
+            .logs
+            .insert(def.name.clone(), Arc::new(Log::new(def.stored_schema(), 1)));
         session.catalog.insert(def);
         session
     }
@@ -584,7 +583,7 @@ impl Session {
                 if def.source == SourceSpec::Memory {
                     self.logs.insert(
                         def.name.clone(),
-                        Arc::new(Log::new(def.physical_schema(), def.partitions)),
+                        Arc::new(Log::new(def.stored_schema(), def.partitions)),
                     );
                 }
                 let msg = format!(
@@ -678,11 +677,11 @@ impl Session {
                 let replacing = self.replace_writer(&def, &plan, create)?;
                 let log = match (&replacing, self.logs.get(&def.name)) {
                     (Some(_), Some(log)) => {
-                        log.set_schema(def.physical_schema());
+                        log.set_schema(def.stored_schema());
                         Arc::clone(log)
                     }
                     _ => {
-                        let log = Arc::new(Log::new(def.physical_schema(), def.partitions));
+                        let log = Arc::new(Log::new(def.stored_schema(), def.partitions));
                         log.seal_when_unwritten();
                         self.logs.insert(def.name.clone(), Arc::clone(&log));
                         log
@@ -752,6 +751,19 @@ impl Session {
                     },
                 )?;
                 let out = plan.visible_schema();
+                if let Some(f) = out
+                    .fields()
+                    .iter()
+                    .find(|f| weir_planner::columns::is_hidden(f.name()))
+                {
+                    return Err(Error::sql(
+                        format!(
+                            "Reserved column name in select: `{}`. Please remove or alias the column.",
+                            f.name()
+                        ),
+                        Some(query.position),
+                    ));
+                }
                 let compatible = out.fields().len() == def.columns.fields().len()
                     && out
                         .fields()
@@ -889,7 +901,7 @@ impl Session {
                 }
                 let altered = def.with_added_columns(columns)?;
                 if let Some(log) = self.logs.get(&def.name) {
-                    log.set_schema(altered.physical_schema());
+                    log.set_schema(altered.stored_schema());
                 }
                 let added: Vec<String> = columns.iter().map(|c| c.name.value.clone()).collect();
                 self.catalog.insert(altered);
@@ -1108,7 +1120,7 @@ impl Session {
                 format: def.format.clone(),
                 windowed: None,
             };
-            let log = Arc::new(Log::new(branch_def.physical_schema(), partitions));
+            let log = Arc::new(Log::new(branch_def.stored_schema(), partitions));
             log.seal_when_unwritten();
             self.logs.insert(branch_def.name.clone(), Arc::clone(&log));
             sinks.push(Sink::Branch {
@@ -1463,7 +1475,7 @@ impl Session {
             tombstones;
             n
         ])));
-        let full = RecordBatch::try_new(def.physical_schema(), columns)?;
+        let full = RecordBatch::try_new(def.stored_schema(), columns)?;
         let mut parts = vec![Vec::new(); log.partitions()];
         if def.key_columns.is_empty() {
             split_evenly(&full, parts.len(), &mut parts);

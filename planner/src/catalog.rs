@@ -127,7 +127,10 @@ impl StreamDef {
         for c in added {
             if RESERVED.contains(&c.name.value.as_str()) {
                 return Err(PlanError::invalid(
-                    format!("'{}' is a reserved column name", c.name),
+                    format!(
+                        "'{}' is a reserved column name. You cannot use it as a name for a column.",
+                        c.name
+                    ),
                     c.name.position,
                 ));
             }
@@ -147,12 +150,21 @@ impl StreamDef {
         Ok(def)
     }
 
-    /// Columns as records carry them: the declared columns, then `ROWTIME`, `ROWOFFSET` and
+    /// Columns as records are stored: the declared columns, then `ROWTIME`, `ROWOFFSET` and
     /// `ROWDELETED` (a table's tombstones, a stream's null-value records).
-    pub fn physical_schema(&self) -> SchemaRef {
+    pub fn stored_schema(&self) -> SchemaRef {
         let mut fields: Vec<Arc<Field>> = self.columns.fields().iter().cloned().collect();
         fields.extend(hidden_fields());
         fields.push(tombstone_field());
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Columns as a query reads them: the stored ones, then `ROWPARTITION` (the partition a
+    /// record is read from, added by the reader).
+    pub fn physical_schema(&self) -> SchemaRef {
+        let stored = self.stored_schema();
+        let mut fields: Vec<Arc<Field>> = stored.fields().iter().cloned().collect();
+        fields.push(crate::columns::partition_field());
         Arc::new(Schema::new(fields))
     }
 
@@ -194,7 +206,10 @@ impl StreamDef {
         for (i, c) in create.columns.iter().enumerate() {
             if RESERVED.contains(&c.name.value.as_str()) {
                 return Err(PlanError::invalid(
-                    format!("'{}' is a reserved column name", c.name),
+                    format!(
+                        "'{}' is a reserved column name. You cannot use it as a name for a column.",
+                        c.name
+                    ),
                     c.name.position,
                 ));
             }

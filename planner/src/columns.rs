@@ -13,6 +13,9 @@
 //!   deletes its key, as in a compacted topic. In a stream it is a null-value record: a
 //!   projection passes it on (still without a value, its key as projected), while filters,
 //!   aggregations and joins skip it, as ksqlDB does.
+//!
+//! A stream or table read by a query also shows [`ROWPARTITION`], the partition the record
+//! is read from (INTEGER); it is not stored with the record but added by the reader.
 
 use std::sync::Arc;
 
@@ -22,6 +25,8 @@ use arrow::datatypes::{DataType, Field};
 pub const ROWTIME: &str = "ROWTIME";
 /// Position of the record in its original source, BIGINT.
 pub const ROWOFFSET: &str = "ROWOFFSET";
+/// The partition a record is read from, INTEGER (added when it is read, not stored).
+pub const ROWPARTITION: &str = "ROWPARTITION";
 /// Whether a row has a NULL value (in a changelog: a tombstone, deleting its key), BOOLEAN.
 pub const ROWDELETED: &str = "ROWDELETED";
 /// Start of a record's window (ms), in windowed aggregations.
@@ -33,14 +38,14 @@ pub const RESERVED: &[&str] = &[
     ROWTIME,
     ROWOFFSET,
     ROWDELETED,
-    "ROWPARTITION",
+    ROWPARTITION,
     "WINDOWSTART",
     "WINDOWEND",
 ];
 
 /// Whether `name` is one of the hidden system columns.
 pub fn is_hidden(name: &str) -> bool {
-    name == ROWTIME || name == ROWOFFSET || name == ROWDELETED
+    name == ROWTIME || name == ROWOFFSET || name == ROWDELETED || name == ROWPARTITION
 }
 
 /// The hidden fields appended to every stream's physical schema.
@@ -54,6 +59,11 @@ pub fn hidden_fields() -> [Arc<Field>; 2] {
 /// The null-value (tombstone) flag every row carries after the hidden fields.
 pub fn tombstone_field() -> Arc<Field> {
     Arc::new(Field::new(ROWDELETED, DataType::Boolean, false))
+}
+
+/// The partition field a reader adds after the stored columns.
+pub fn partition_field() -> Arc<Field> {
+    Arc::new(Field::new(ROWPARTITION, DataType::Int32, true))
 }
 
 /// The window-bound fields a windowed query adds after the hidden columns.

@@ -183,7 +183,10 @@ pub fn derived_stream(
         let windowed = plan.changelog || plan.windowed_source;
         if columns::RESERVED.contains(&f.name().as_str()) && !(windowed && window_bound) {
             return Err(PlanError::invalid(
-                format!("'{}' is a reserved column name; alias it with AS", f.name()),
+                format!(
+                    "Reserved column name in select: `{}`. Please remove or alias the column.",
+                    f.name()
+                ),
                 name.position,
             ));
         }

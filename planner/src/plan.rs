@@ -82,7 +82,7 @@ pub fn plan_query(
             if let SelectItem::ExprWithAlias { expr, alias } = item {
                 let name = alias.value.to_uppercase();
                 let same = crate::grouping::text(expr) == name;
-                if (name == WINDOWSTART || name == WINDOWEND) && !same {
+                if crate::columns::RESERVED.contains(&name.as_str()) && !same {
                     return Err(PlanError::invalid(
                         format!("`{name}` is a reserved column name. You cannot use it as an alias for a column."),
                         at,

@@ -79,7 +79,7 @@ impl RecordDecoder {
             format,
             columns: Arc::clone(&def.columns),
             decode_schema: None,
-            physical: def.physical_schema(),
+            physical: def.stored_schema(),
             timestamp,
             ctx,
             next_offset: 0,

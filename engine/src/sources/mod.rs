@@ -276,6 +276,13 @@ pub(crate) enum Scan {
         buffered: Vec<Vec<RecordBatch>>,
         done: bool,
     },
+    /// Another scan's records with the partition each is read from (`ROWPARTITION`, last):
+    /// one constant column per partition, sliced for each batch.
+    Partitioned {
+        inner: Box<Scan>,
+        schema: arrow::datatypes::SchemaRef,
+        numbers: Vec<ArrayRef>,
+    },
     /// An in-memory log, read partition by partition.
     Log {
         log: Arc<Log>,
@@ -293,10 +300,27 @@ pub(crate) enum Scan {
 }
 
 impl Scan {
-    /// Opens the reader for a stream.
+    /// Opens the reader for a stream: its records as stored, with the partition each is read
+    /// from (`ROWPARTITION`).
     /// A table read without `follow` shows its current state (the latest row per key),
     /// unless `history` asks for its whole changelog (a join looks it up as of each row).
     pub(crate) fn open(
+        def: &StreamDef,
+        log: Option<Arc<Log>>,
+        follow: bool,
+        history: bool,
+        from_end: bool,
+        ctx: SourceContext,
+    ) -> Result<Self> {
+        let stored = Self::open_stored(def, log, follow, history, from_end, ctx)?;
+        Ok(Scan::Partitioned {
+            inner: Box::new(stored),
+            schema: def.physical_schema(),
+            numbers: Vec::new(),
+        })
+    }
+
+    fn open_stored(
         def: &StreamDef,
         log: Option<Arc<Log>>,
         follow: bool,
@@ -358,7 +382,7 @@ impl Scan {
                     metrics: ctx.metrics,
                     latest_by,
                     skip: vec![0; parts],
-                    schema: def.physical_schema(),
+                    schema: def.stored_schema(),
                 })
             }
         }
@@ -384,6 +408,7 @@ impl Scan {
     /// says so (nothing waits for it).
     pub(crate) fn has_more(&self) -> Result<bool> {
         Ok(match self {
+            Scan::Partitioned { inner, .. } => inner.has_more()?,
             Scan::Lines { reader, .. } => reader.has_more(),
             Scan::Latest { done, .. } => !done,
             Scan::Log {
@@ -407,6 +432,40 @@ impl Scan {
     /// Reads up to `max_rows` records, waiting at most until `deadline` for the first.
     pub(crate) fn poll(&mut self, max_rows: usize, deadline: Instant) -> Result<ScanPoll> {
         match self {
+            Scan::Partitioned {
+                inner,
+                schema,
+                numbers,
+            } => {
+                let parts = match inner.poll(max_rows, deadline)? {
+                    ScanPoll::Data(parts) => parts,
+                    other => return Ok(other),
+                };
+                let mut out = Vec::with_capacity(parts.len());
+                for (p, batches) in parts.into_iter().enumerate() {
+                    let mut list = Vec::with_capacity(batches.len());
+                    for b in batches {
+                        let n = b.num_rows();
+                        if numbers.len() <= p {
+                            numbers.resize(
+                                p + 1,
+                                Arc::new(arrow::array::Int32Array::from(Vec::<i32>::new())),
+                            );
+                        }
+                        if numbers[p].len() < n {
+                            numbers[p] = Arc::new(arrow::array::Int32Array::from_value(
+                                p as i32,
+                                n.max(8192),
+                            ));
+                        }
+                        let mut columns = b.columns().to_vec();
+                        columns.push(numbers[p].slice(0, n));
+                        list.push(RecordBatch::try_new(Arc::clone(schema), columns)?);
+                    }
+                    out.push(list);
+                }
+                Ok(ScanPoll::Data(out))
+            }
             Scan::Latest {
                 inner,
                 keys,
