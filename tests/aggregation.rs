@@ -556,3 +556,20 @@ fn attr_is_the_groups_common_value() {
         ]
     );
 }
+
+/// COLLECT_SET keeps each distinct value once, in the order it first came (NULL too).
+#[test]
+fn collect_set_keeps_first_seen_order() {
+    let mut s = session_with(
+        "CREATE STREAM s (k INT KEY, v STRING);
+         CREATE TABLE t AS SELECT k, COLLECT_SET(v) AS vs FROM s GROUP BY k;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for v in ["\"zeta\"", "\"alpha\"", "\"zeta\"", "null", "\"mid\""] {
+        s.insert_json("s", &format!(r#"{{"k": 1, "v": {v}}}"#), Some(1))
+            .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    assert_eq!(strings(&got, "VS"), ["[zeta, alpha, , mid]"]);
+}

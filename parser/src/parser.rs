@@ -1295,8 +1295,7 @@ fn rewrite_expr_node(expr: &mut Expr) {
         *expr = call("substring", args);
         return;
     }
-    // ksqlDB's COUNT_DISTINCT(x) and COLLECT_SET(x) are COUNT(DISTINCT x) and
-    // ARRAY_AGG(DISTINCT x).
+    // ksqlDB's COUNT_DISTINCT(x) is COUNT(DISTINCT x).
     if let Expr::Function(f) = expr {
         let name = f.name.to_string().to_uppercase();
         // MAP(k1 := v1, k2 := v2) builds a map.
@@ -1378,7 +1377,6 @@ fn rewrite_expr_node(expr: &mut Expr) {
         }
         let renamed = match name.as_str() {
             "COUNT_DISTINCT" => Some("COUNT"),
-            "COLLECT_SET" => Some("ARRAY_AGG"),
             _ => None,
         };
         if let (Some(new), FunctionArguments::List(list)) = (renamed, &mut f.args) {

@@ -466,6 +466,97 @@ impl Accumulator for ByOffsetAccumulator {
 }
 
 /// The aggregates defined here.
+/// `COLLECT_SET(col)`: the distinct values (NULL among them), in the order they first came,
+/// as ksqlDB keeps them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CollectSet {
+    signature: Signature,
+}
+
+impl AggregateUDFImpl for CollectSet {
+    fn name(&self) -> &str {
+        "collect_set"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first() {
+            Some(t) => Ok(list_of(t)),
+            None => plan_err!("COLLECT_SET takes one argument"),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let item = match args.return_field.data_type() {
+            DataType::List(item) => item.data_type().clone(),
+            other => return plan_err!("COLLECT_SET returns a list, not {other}"),
+        };
+        Ok(Box::new(CollectSetAccumulator {
+            item,
+            values: Vec::new(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format!("{}[values]", args.name),
+            args.return_field.data_type().clone(),
+            true,
+        ))])
+    }
+}
+
+#[derive(Debug)]
+struct CollectSetAccumulator {
+    item: DataType,
+    values: Vec<ScalarValue>,
+}
+
+impl Accumulator for CollectSetAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let Some(array) = values.first() else {
+            return Ok(());
+        };
+        for i in 0..array.len() {
+            let v = ScalarValue::try_from_array(array, i)?;
+            if !self.values.contains(&v) {
+                self.values.push(v);
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &self.values,
+            &self.item,
+        )))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.evaluate()?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(lists) = states.first().and_then(|s| s.as_list_opt::<i32>()) else {
+            return exec_err!("COLLECT_SET state is not a list");
+        };
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                self.update_batch(&[lists.value(i)])?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `ATTR(col)`: the group's value when all its rows have the same one (NULL counting as a
 /// value), otherwise NULL — an attribute of the group, as ksqlDB's ATTR.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -567,6 +658,9 @@ impl Accumulator for AttrAccumulator {
 
 pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
     vec![
+        Arc::new(AggregateUDF::from(CollectSet {
+            signature: Signature::any(1, Volatility::Immutable),
+        })),
         Arc::new(AggregateUDF::from(Attr {
             signature: Signature::any(1, Volatility::Immutable),
         })),
