@@ -262,3 +262,20 @@ fn comparing_a_number_with_a_string_is_a_type_error() {
     );
     assert_eq!(count(&out), 1);
 }
+
+#[test]
+fn aggregates_in_group_by_and_nested_types_are_named() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(
+        &mut s,
+        "SELECT vendor_id, COUNT(*) FROM trips GROUP BY vendor_id, ABS(SUM(fare_amount));",
+    );
+    assert!(
+        text.contains(
+            "GROUP BY does not support aggregate functions: SUM is an aggregate function."
+        ),
+        "{text}"
+    );
+    let text = error(&mut s, "CREATE STREAM x (a NULL);");
+    assert!(text.contains("Syntax error at or near 'NULL'"), "{text}");
+}

@@ -24,6 +24,24 @@ pub(crate) fn check(query: &Query) -> Option<String> {
     if group_by.is_empty() {
         return None;
     }
+    // An aggregate in a GROUP BY expression, at any depth.
+    for g in group_by {
+        let mut found = None;
+        let _ = weir_parser::sqlparser::ast::visit_expressions(g, |e| {
+            if is_aggregate(e) {
+                if let SqlExpr::Function(f) = e {
+                    found = Some(f.name.to_string().to_uppercase());
+                }
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(name) = found {
+            return Some(format!(
+                "GROUP BY does not support aggregate functions: {name} is an aggregate function."
+            ));
+        }
+    }
     let groups: Vec<String> = group_by.iter().map(text).collect();
     let bad: Vec<String> = select
         .projection
