@@ -411,3 +411,22 @@ fn rowpartition_is_the_partition_a_record_is_read_from() {
         "{err}"
     );
 }
+
+/// The key format: KEY_FORMAT, else FORMAT, else KAFKA; a derived stream keeps its source's
+/// unless its WITH says otherwise.
+#[test]
+fn key_formats_are_declared_or_inherited() {
+    let mut s = session_with(
+        "CREATE STREAM a (id INT KEY, v STRING) WITH (FORMAT='DELIMITED');
+         CREATE STREAM b AS SELECT * FROM a;
+         CREATE STREAM c WITH (KEY_FORMAT='JSON') AS SELECT * FROM a;
+         CREATE STREAM d (id INT KEY, v STRING);",
+        Config::default(),
+    );
+    let formats: Vec<String> = ["A", "B", "C", "D"]
+        .iter()
+        .map(|n| s.stream_info(n).unwrap().key_format)
+        .collect();
+    assert_eq!(formats, ["DELIMITED", "DELIMITED", "JSON", "KAFKA"]);
+    s.finish().unwrap();
+}

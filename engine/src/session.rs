@@ -118,6 +118,7 @@ impl Session {
             topic: None,
             format: weir_planner::Format::Json,
             windowed: None,
+            key_format: "NONE".into(),
         };
         session
             .logs
@@ -229,6 +230,7 @@ impl Session {
                 weir_planner::Format::Json | weir_planner::Format::JsonValue => None,
             },
             unwrapped: def.format == weir_planner::Format::JsonValue,
+            key_format: def.key_format.clone(),
         })
     }
 
@@ -668,6 +670,18 @@ impl Session {
                         if matches!(source.format, weir_planner::Format::Delimited { .. }) {
                             def.format = source.format.clone();
                         }
+                    }
+                }
+                // Without KEY_FORMAT or FORMAT, the key is encoded as its source's is.
+                if def.key_format.is_empty() {
+                    def.key_format = plan
+                        .sources()
+                        .first()
+                        .and_then(|s| self.catalog.get(s))
+                        .map_or_else(|| "KAFKA".to_string(), |s| s.key_format.clone());
+                    // A key where the source had none (a join's, a PARTITION BY's) is KAFKA's.
+                    if def.key_format == "NONE" && !def.key_columns.is_empty() {
+                        def.key_format = "KAFKA".into();
                     }
                 }
                 weir_planner::check_derived_format(&def, &create.with)?;
@@ -1119,6 +1133,7 @@ impl Session {
                 topic: None,
                 format: def.format.clone(),
                 windowed: None,
+                key_format: def.key_format.clone(),
             };
             let log = Arc::new(Log::new(branch_def.stored_schema(), partitions));
             log.seal_when_unwritten();
@@ -1984,6 +1999,8 @@ pub struct StreamInfo {
     /// Whether its one value column is written bare, not in a JSON object
     /// (`WRAP_SINGLE_VALUE=false`).
     pub unwrapped: bool,
+    /// How its key travels as a Kafka key: `KAFKA`, `JSON`, `DELIMITED` or `NONE`.
+    pub key_format: String,
 }
 
 /// The result of one statement run by [`Session::execute`].

@@ -112,6 +112,10 @@ pub struct StreamDef {
     /// A windowed source (`WINDOW_TYPE`): `TUMBLING`, `HOPPING` or `SESSION`. Its records
     /// carry their window in the `WINDOWSTART` and `WINDOWEND` columns.
     pub windowed: Option<String>,
+    /// How a Kafka record's key is encoded (`KEY_FORMAT`, or `FORMAT`): `KAFKA` (the
+    /// default), `JSON`, `DELIMITED` or `NONE`. Records Weir holds keep their key columns as
+    /// columns; this says how they travel as a Kafka key.
+    pub key_format: String,
 }
 
 impl StreamDef {
@@ -279,6 +283,7 @@ impl StreamDef {
             topic: props.text("KAFKA_TOPIC").map(str::to_string),
             format: format_of_values,
             windowed,
+            key_format: props.key_format("KAFKA")?,
         })
     }
 }
@@ -513,6 +518,16 @@ impl<'a> Properties<'a> {
                 opt.position,
             )),
         }
+    }
+
+    /// The key format: `KEY_FORMAT`, else `FORMAT`, else `default`.
+    pub(crate) fn key_format(&self, default: &str) -> Result<String> {
+        self.format()?;
+        Ok(self
+            .get("KEY_FORMAT")
+            .or_else(|| self.get("FORMAT"))
+            .map(|o| o.value.as_text().to_uppercase())
+            .unwrap_or_else(|| default.to_string()))
     }
 
     pub(crate) fn format(&self) -> Result<Format> {

@@ -226,5 +226,8 @@ pub fn derived_stream(
         topic: props.text("KAFKA_TOPIC").map(str::to_string),
         format,
         windowed: None,
+        // Without KEY_FORMAT (or FORMAT) the key format is decided by the caller, from the
+        // source (see `inherit_key_format`).
+        key_format: props.key_format("")?,
     })
 }
