@@ -231,3 +231,66 @@ fn name(i: &weir_parser::sqlparser::ast::Ident) -> String {
         i.value.to_uppercase()
     }
 }
+
+/// The first window bound (`WINDOWSTART`, `WINDOWEND`) `e` reads, if any.
+fn window_bound(e: &SqlExpr) -> Option<String> {
+    let mut found = None;
+    let _ = weir_parser::sqlparser::ast::visit_expressions(e, |e| {
+        let name = match e {
+            SqlExpr::Identifier(i) => Some(i.value.to_uppercase()),
+            SqlExpr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.to_uppercase()),
+            _ => None,
+        };
+        match name {
+            Some(n) if n == WINDOWSTART || n == WINDOWEND => {
+                found = Some(n);
+                ControlFlow::Break(())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    });
+    found
+}
+
+/// In a windowed aggregation the window bounds are results, known once a window is: only the
+/// SELECT list may read them, outside aggregate calls (ksqlDB's rule and messages).
+pub(crate) fn check_window_bounds(query: &Query) -> Option<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return None;
+    };
+    if let Some(name) = select.selection.as_ref().and_then(window_bound) {
+        return Some(format!("Error in WHERE expression: Unknown column {name}."));
+    }
+    let only_in_select = |name: String| {
+        format!(
+            "Window bounds column {name} can only be used in the SELECT clause of windowed aggregations"
+        )
+    };
+    if let GroupByExpr::Expressions(group_by, _) = &select.group_by {
+        if let Some(name) = group_by.iter().find_map(window_bound) {
+            return Some(only_in_select(name));
+        }
+    }
+    if let Some(name) = select.having.as_ref().and_then(window_bound) {
+        return Some(only_in_select(name));
+    }
+    for item in &select.projection {
+        let (SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. }) = item else {
+            continue;
+        };
+        let mut found = None;
+        let _ = weir_parser::sqlparser::ast::visit_expressions(e, |e| {
+            if is_aggregate(e) {
+                if let Some(name) = window_bound(e) {
+                    found = Some(name);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(name) = found {
+            return Some(only_in_select(name));
+        }
+    }
+    None
+}

@@ -111,6 +111,9 @@ pub fn plan_query(
         }
     };
     if window.is_some() {
+        if let Some(message) = crate::grouping::check_window_bounds(&ast) {
+            return Err(PlanError::invalid(message, at));
+        }
         add_window_groups(&mut ast);
     }
     let emit = match query.emit {
