@@ -279,3 +279,36 @@ fn aggregates_in_group_by_and_nested_types_are_named() {
     let text = error(&mut s, "CREATE STREAM x (a NULL);");
     assert!(text.contains("Syntax error at or near 'NULL'"), "{text}");
 }
+
+#[test]
+fn lambdas_are_checked_when_planned() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, a ARRAY<INT>);",
+        Config::default(),
+    );
+    for (sql, want) in [
+        (
+            "SELECT REDUCE(a, 0, x => x) FROM s;",
+            "REDUCE takes a lambda of two parameters",
+        ),
+        (
+            "SELECT FILTER(a, x => x + 1) FROM s;",
+            "FILTER's lambda must return a BOOLEAN, not BIGINT",
+        ),
+        (
+            "SELECT REDUCE(a, 0.5, (acc, x) => acc + x) FROM s;",
+            "REDUCE: the lambda returns DECIMAL(12, 1) but the initial state is DECIMAL(1, 1)",
+        ),
+        (
+            "SELECT ABS(x => x) FROM s;",
+            "only TRANSFORM, FILTER and REDUCE take a lambda",
+        ),
+        (
+            "SELECT id, TRANSFORM(COLLECT_LIST(id), x => x) FROM s GROUP BY id;",
+            "TRANSFORM over an aggregate is not supported yet",
+        ),
+    ] {
+        let text = error(&mut s, sql);
+        assert!(text.contains(want), "{sql}: {text}");
+    }
+}

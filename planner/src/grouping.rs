@@ -18,6 +18,13 @@ pub(crate) fn check(query: &Query) -> Option<String> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return None;
     };
+    if let Some(name) = lambda_over_aggregate(select) {
+        return Some(format!(
+            "{name} over an aggregate is not supported yet: aggregate in one query \
+             (CREATE TABLE t AS SELECT ..., COLLECT_LIST(x) AS xs ... GROUP BY ...), then apply \
+             {name} to its column in a second"
+        ));
+    }
     let GroupByExpr::Expressions(group_by, _) = &select.group_by else {
         return None;
     };
@@ -98,6 +105,8 @@ fn derived(e: &SqlExpr, groups: &[String]) -> bool {
         SqlExpr::BinaryOp { left, right, .. } => derived(left, groups) && derived(right, groups),
         SqlExpr::UnaryOp { expr, .. } => derived(expr, groups),
         SqlExpr::Function(f) => function_args(f).iter().all(|a| derived(a, groups)),
+        // A lambda's parameters are its own, not columns.
+        SqlExpr::Lambda(l) => derived(&l.body, &with_parameters(groups, l)),
         // Anything else: every column it reads outside aggregates must be grouped.
         other => {
             let mut columns = Vec::new();
@@ -107,12 +116,95 @@ fn derived(e: &SqlExpr, groups: &[String]) -> bool {
     }
 }
 
+/// Lambdas with the parameters their function gives: REDUCE `(state, element)` over an array
+/// or `(state, key, value)` over a map; TRANSFORM and FILTER `(element)` over an array.
+pub(crate) fn check_lambdas(query: &Query) -> Option<String> {
+    let mut found = None;
+    let _ = weir_parser::sqlparser::ast::visit_expressions(query, |e| {
+        let SqlExpr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = f.name.to_string().to_uppercase();
+        for a in function_args(f) {
+            let SqlExpr::Lambda(l) = a else { continue };
+            let n = l.params.len();
+            let message = match name.as_str() {
+                "REDUCE" if !(2..=3).contains(&n) => Some(
+                    "REDUCE takes a lambda of two parameters (state, element) over an array, three \
+                     (state, key, value) over a map",
+                ),
+                "TRANSFORM" | "FILTER" if n != 1 => Some(
+                    "TRANSFORM and FILTER take a lambda of one parameter (element) over an array \
+                     (over a map they are not supported yet)",
+                ),
+                "REDUCE" | "TRANSFORM" | "FILTER" => None,
+                _ => Some("only TRANSFORM, FILTER and REDUCE take a lambda"),
+            };
+            if let Some(m) = message {
+                found = Some(m.to_string());
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// A lambda function (TRANSFORM, FILTER, REDUCE) applied to an aggregate's result in the
+/// SELECT list or HAVING: its name.
+fn lambda_over_aggregate(select: &weir_parser::sqlparser::ast::Select) -> Option<String> {
+    let items = select.projection.iter().filter_map(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+        _ => None,
+    });
+    let mut found = None;
+    for e in items.chain(select.having.as_ref()) {
+        let _ = visit_expressions(e, |e| {
+            if let SqlExpr::Function(f) = e {
+                let args = function_args(f);
+                let has_lambda = args.iter().any(|a| matches!(a, SqlExpr::Lambda(_)));
+                let over_aggregate = args.iter().any(|a| {
+                    let mut agg = false;
+                    let _ = visit_expressions(*a, |x| {
+                        if is_aggregate(x) {
+                            agg = true;
+                            return ControlFlow::Break(());
+                        }
+                        ControlFlow::Continue(())
+                    });
+                    agg
+                });
+                if has_lambda && over_aggregate {
+                    found = Some(f.name.to_string().to_uppercase());
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    found
+}
+
+/// The GROUP BY expressions and a lambda's parameters (which its body may read freely).
+fn with_parameters(
+    groups: &[String],
+    lambda: &weir_parser::sqlparser::ast::LambdaFunction,
+) -> Vec<String> {
+    let mut names = groups.to_vec();
+    names.extend(lambda.params.iter().map(|p| p.name.value.to_uppercase()));
+    names
+}
+
 /// Columns read by `e` outside aggregate calls and outside GROUP BY expressions.
 fn loose_columns(e: &SqlExpr, groups: &[String], out: &mut Vec<String>) {
     if groups.contains(&text(e)) || is_aggregate(e) {
         return;
     }
     match e {
+        SqlExpr::Lambda(l) => loose_columns(&l.body, &with_parameters(groups, l), out),
         SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => {
             let t = text(e);
             if !is_system(&t) && !out.contains(&t) {

@@ -92,6 +92,9 @@ pub fn plan_query(
         }
     }
     let grouped = is_grouped(&ast);
+    if let Some(message) = crate::grouping::check_lambdas(&ast) {
+        return Err(PlanError::invalid(message, at));
+    }
     if let Some(message) = crate::grouping::check(&ast) {
         return Err(PlanError::invalid(message, at));
     }
@@ -152,6 +155,9 @@ pub fn plan_query(
     let logical = Analyzer::new()
         .execute_and_check(logical, &provider.options, |_, _| {})
         .map_err(|e| PlanError::from_datafusion(e, at))?;
+    if let Some(message) = crate::typecheck::check_filter_lambdas(&logical) {
+        return Err(PlanError::invalid(message, at));
+    }
 
     let mut b = Builder {
         catalog,

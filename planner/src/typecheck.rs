@@ -315,3 +315,44 @@ fn literal_text(e: &Expr) -> String {
         other => display(other),
     }
 }
+
+/// A FILTER lambda must return a BOOLEAN (DataFusion's would keep nothing, silently).
+pub(crate) fn check_filter_lambdas(plan: &datafusion_expr::LogicalPlan) -> Option<String> {
+    use datafusion_common::tree_node::TreeNodeRecursion;
+    let mut found = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        let Some(schema) = node
+            .inputs()
+            .first()
+            .map(|i| std::sync::Arc::clone(i.schema()))
+        else {
+            return Ok(TreeNodeRecursion::Continue);
+        };
+        node.apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::HigherOrderFunction(h) = e {
+                    if h.func.name() == "array_filter" {
+                        for a in &h.args {
+                            if let Expr::Lambda(l) = a {
+                                match l.body.get_type(&schema) {
+                                    Ok(arrow::datatypes::DataType::Boolean)
+                                    | Ok(arrow::datatypes::DataType::Null)
+                                    | Err(_) => {}
+                                    Ok(t) => {
+                                        found = Some(format!(
+                                            "FILTER's lambda must return a BOOLEAN, not {}",
+                                            sql_type_name(&t)
+                                        ));
+                                        return Ok(TreeNodeRecursion::Stop);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}

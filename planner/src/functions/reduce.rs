@@ -73,10 +73,24 @@ impl HigherOrderUDFImpl for Reduce {
         else {
             return plan_err!("REDUCE takes a collection, an initial state and a lambda");
         };
-        // A NULL initial state takes the lambda's type.
-        let t = match initial.data_type() {
-            DataType::Null => body.data_type().clone(),
-            t => t.clone(),
+        // A NULL initial state takes the lambda's type; otherwise the lambda must return the
+        // state's type (integers of another width and floats are converted).
+        let (init, result) = (initial.data_type(), body.data_type());
+        let fits = init == result
+            || (init.is_integer() && result.is_integer())
+            || (init.is_floating() && result.is_numeric())
+            || result == &DataType::Null;
+        let t = match init {
+            DataType::Null => result.clone(),
+            _ if fits => init.clone(),
+            _ => {
+                return plan_err!(
+                    "REDUCE: the lambda returns {} but the initial state is {}; give an initial \
+                     state of the lambda's type (e.g. CAST(0 AS DOUBLE))",
+                    crate::types::sql_type_name(result),
+                    crate::types::sql_type_name(init)
+                )
+            }
         };
         Ok(Arc::new(Field::new("reduce", t, true)))
     }
