@@ -337,8 +337,9 @@ fn transform_filter_and_reduce_take_lambdas() {
             "TRANSFORM(ARRAY[1, 2, 3], x => x * 10), FILTER(ARRAY['a', 'bb', 'ccc'], w => LEN(w) > 1), \
              REDUCE(ARRAY[1, 2, 3], 0, (acc, x) => acc + x), \
              REDUCE(MAP('a' := 2, 'b' := 3), 1, (acc, k, v) => acc * v), \
-             REDUCE(CAST(NULL AS ARRAY<INT>), 7, (acc, x) => acc + x)"
+             REDUCE(CAST(NULL AS ARRAY<INT>), 7, (acc, x) => acc + x), \
+             TRANSFORM(ARRAY[1, 2], x => ARRAY[x, id])"
         ),
-        ["[10, 20, 30]", "[bb, ccc]", "6", "6", "7"]
+        ["[10, 20, 30]", "[bb, ccc]", "6", "6", "7", "[[1, 1], [2, 1]]"]
     );
 }

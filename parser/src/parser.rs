@@ -141,7 +141,17 @@ fn lambda_arguments(f: &mut Function) {
         } else {
             OneOrManyWithParens::Many(params)
         };
-        let body = std::mem::replace(body, Expr::value(Value::Null));
+        let mut body = std::mem::replace(body, Expr::value(Value::Null));
+        // `ARRAY[...]` in a lambda is `MAKE_ARRAY(...)`: DataFusion plans an array literal's
+        // elements without the lambda's parameters in scope, a function's arguments with them.
+        let _ = visit_expressions_mut(&mut body, |e| {
+            if let Expr::Array(array) = e {
+                if !array.elem.is_empty() {
+                    *e = call("make_array", std::mem::take(&mut array.elem));
+                }
+            }
+            ControlFlow::<()>::Continue(())
+        });
         *arg = FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Lambda(LambdaFunction {
             params,
             body: Box::new(body),
