@@ -325,9 +325,9 @@ fn bytes_functions() {
     );
 }
 
-/// Lambdas as ksqlDB writes them: TRANSFORM and FILTER over arrays (`x => ...`), REDUCE over
-/// arrays (`(s, x) => ...`) and maps (`(s, k, v) => ...`), NULL collections keep the initial
-/// state.
+/// Lambdas as ksqlDB writes them: TRANSFORM and FILTER over arrays (`x => ...`) and maps
+/// (`(k, v) => ...`), REDUCE over arrays (`(s, x) => ...`) and maps (`(s, k, v) => ...`), NULL
+/// collections keep the initial state; lambdas read the row's columns.
 #[test]
 fn transform_filter_and_reduce_take_lambdas() {
     let mut s = session();
@@ -338,8 +338,19 @@ fn transform_filter_and_reduce_take_lambdas() {
              REDUCE(ARRAY[1, 2, 3], 0, (acc, x) => acc + x), \
              REDUCE(MAP('a' := 2, 'b' := 3), 1, (acc, k, v) => acc * v), \
              REDUCE(CAST(NULL AS ARRAY<INT>), 7, (acc, x) => acc + x), \
-             TRANSFORM(ARRAY[1, 2], x => ARRAY[x, id])"
+             TRANSFORM(ARRAY[1, 2], x => ARRAY[x, id]), \
+             TRANSFORM(MAP('a' := 1, 'b' := 2), (k, v) => UCASE(k), (k, v) => v * 10 + id), \
+             FILTER(MAP('a' := 1, 'b' := 2), (k, v) => v > 1)"
         ),
-        ["[10, 20, 30]", "[bb, ccc]", "6", "6", "7", "[[1, 1], [2, 1]]"]
+        [
+            "[10, 20, 30]",
+            "[bb, ccc]",
+            "6",
+            "6",
+            "7",
+            "[[1, 1], [2, 1]]",
+            "{A: 11, B: 21}",
+            "{b: 2}"
+        ]
     );
 }

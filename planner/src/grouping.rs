@@ -117,7 +117,8 @@ fn derived(e: &SqlExpr, groups: &[String]) -> bool {
 }
 
 /// Lambdas with the parameters their function gives: REDUCE `(state, element)` over an array
-/// or `(state, key, value)` over a map; TRANSFORM and FILTER `(element)` over an array.
+/// or `(state, key, value)` over a map; TRANSFORM and FILTER `(element)` over an array,
+/// `(key, value)` over a map.
 pub(crate) fn check_lambdas(query: &Query) -> Option<String> {
     let mut found = None;
     let _ = weir_parser::sqlparser::ast::visit_expressions(query, |e| {
@@ -133,9 +134,9 @@ pub(crate) fn check_lambdas(query: &Query) -> Option<String> {
                     "REDUCE takes a lambda of two parameters (state, element) over an array, three \
                      (state, key, value) over a map",
                 ),
-                "TRANSFORM" | "FILTER" if n != 1 => Some(
-                    "TRANSFORM and FILTER take a lambda of one parameter (element) over an array \
-                     (over a map they are not supported yet)",
+                "TRANSFORM" | "FILTER" if !(1..=2).contains(&n) => Some(
+                    "TRANSFORM and FILTER take lambdas of one parameter (element) over an array, \
+                     two (key, value) over a map",
                 ),
                 "REDUCE" | "TRANSFORM" | "FILTER" => None,
                 _ => Some("only TRANSFORM, FILTER and REDUCE take a lambda"),

@@ -84,10 +84,13 @@ impl FunctionRegistry {
                 .map(|f| (f.name().to_lowercase(), f))
                 .collect();
         higher_order.insert("reduce".into(), crate::functions::reduce::reduce());
-        // ksqlDB's names for the lambda functions over arrays.
-        for (ksql, df) in [("transform", "array_transform"), ("filter", "array_filter")] {
-            if let Some(f) = higher_order.get(df).cloned() {
-                higher_order.insert(ksql.to_string(), f);
+        // ksqlDB's TRANSFORM and FILTER: DataFusion's over arrays, Weir's over maps.
+        if let (Some(t), Some(f)) = (
+            higher_order.get("array_transform").cloned(),
+            higher_order.get("array_filter").cloned(),
+        ) {
+            for g in crate::functions::lambdas::all(t, f) {
+                higher_order.insert(g.name().to_string(), g);
             }
         }
         let planners: Vec<Arc<dyn ExprPlanner>> = vec![

@@ -331,7 +331,7 @@ pub(crate) fn check_filter_lambdas(plan: &datafusion_expr::LogicalPlan) -> Optio
         node.apply_expressions(|e| {
             e.apply(|e| {
                 if let Expr::HigherOrderFunction(h) = e {
-                    if h.func.name() == "array_filter" {
+                    if matches!(h.func.name(), "array_filter" | "filter") {
                         for a in &h.args {
                             if let Expr::Lambda(l) = a {
                                 match l.body.get_type(&schema) {

@@ -32,6 +32,7 @@ pub use collections::json_texts;
 mod datetime;
 mod json;
 mod kernels;
+pub(crate) mod lambdas;
 mod math;
 pub(crate) mod reduce;
 mod strings;
