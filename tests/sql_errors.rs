@@ -312,3 +312,19 @@ fn lambdas_are_checked_when_planned() {
         assert!(text.contains(want), "{sql}: {text}");
     }
 }
+
+#[test]
+fn insert_into_a_stream_of_other_columns_shows_both_schemas() {
+    let mut s = session_with(
+        "CREATE STREAM src (k STRING KEY, data STRING);
+         CREATE STREAM out (k STRING KEY, data_1 STRING, data_2 STRING);",
+        Config::default(),
+    );
+    let text = error(&mut s, "INSERT INTO out SELECT k, data AS data_1 FROM src;");
+    assert!(
+        text.contains(
+            "Result schema is `K` STRING KEY, `DATA_1` STRING\nSink schema is `K` STRING KEY, `DATA_1` STRING, `DATA_2` STRING"
+        ),
+        "{text}"
+    );
+}

@@ -785,15 +785,24 @@ impl Session {
                         .zip(def.columns.fields())
                         .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
                 if !compatible {
-                    return Err(Error::sql(
-                        format!(
-                            "the query's columns ({}) do not match the columns of {} ({})",
-                            describe_fields(&out),
+                    let result_keys: Vec<usize> = match &plan.output().partitioning {
+                        weir_planner::Partitioning::Hash { keys, .. } => {
+                            keys.iter().filter_map(|k| out.index_of(k).ok()).collect()
+                        }
+                        weir_planner::Partitioning::Unkeyed { .. } => Vec::new(),
+                    };
+                    return Err(Error::Sql {
+                        message: format!(
+                            "Incompatible schema between results and sink {}.\nResult schema is {}\nSink schema is {}",
                             def.name,
-                            describe_fields(&def.columns)
+                            ksql_schema(&out, &result_keys),
+                            ksql_schema(&def.columns, &def.key_columns)
                         ),
-                        Some(query.position),
-                    ));
+                        position: Some(query.position),
+                        suggestion: Some(
+                            "select the sink's columns, in its order and with its types (CAST where they differ)".into(),
+                        ),
+                    });
                 }
                 if plan.limit.is_some() {
                     return Err(Error::sql(
@@ -2043,11 +2052,20 @@ fn join_or_none(v: &[&String]) -> String {
     }
 }
 
-fn describe_fields(schema: &Schema) -> String {
+/// A schema as ksqlDB prints one: `` `K` STRING KEY, `V` INTEGER ``.
+fn ksql_schema(schema: &Schema, keys: &[usize]) -> String {
     schema
         .fields()
         .iter()
-        .map(|f| format!("{} {}", f.name(), sql_type_name(f.data_type())))
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "`{}` {}{}",
+                f.name(),
+                sql_type_name(f.data_type()),
+                if keys.contains(&i) { " KEY" } else { "" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
