@@ -354,3 +354,24 @@ fn transform_filter_and_reduce_take_lambdas() {
         ]
     );
 }
+
+/// `s->*` selects every field of a STRUCT as a column named as the field.
+#[test]
+fn struct_all_fields() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, v STRUCT<a INT, `b c` STRING, n STRUCT<x INT>>);
+         INSERT INTO s VALUES (1, STRUCT(a := 5, `b c` := 'x', n := STRUCT(x := 7)));",
+        Config::default(),
+    );
+    let got = rows(&mut s, "SELECT id, v->*, v->n->* FROM s;");
+    let names: Vec<String> = got[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["ID", "A", "b c", "N", "X"]);
+    assert_eq!(strings(&got, "X"), ["7"]);
+    let err = s.execute("SELECT id->* FROM s;").unwrap_err();
+    assert!(err.to_string().contains("needs a STRUCT"), "{err}");
+}

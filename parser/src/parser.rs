@@ -64,6 +64,10 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
     Ok(join_lambda_parameters(tokens))
 }
 
+/// The field name `s->*` (every field of STRUCT `s`) is parsed with, as `get_field(s, ...)`;
+/// the planner expands it into one column per field.
+pub const ALL_FIELDS: &str = "\u{1e}ALL_FIELDS";
+
 /// Joins the names of lambda parameters.
 const LAMBDA_PARAMETERS: char = '\u{1f}';
 
@@ -74,6 +78,19 @@ fn join_lambda_parameters(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
+        // `s->*`: every field of a STRUCT.
+        if tokens[i].token == Token::Mul
+            && out
+                .last()
+                .is_some_and(|t: &TokenWithSpan| t.token == Token::Arrow)
+        {
+            out.push(TokenWithSpan::new(
+                Token::make_word(ALL_FIELDS, None),
+                tokens[i].span,
+            ));
+            i += 1;
+            continue;
+        }
         if tokens[i].token == Token::LParen {
             // ( W , W ... ) =>
             let mut names = Vec::new();

@@ -714,6 +714,107 @@ fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
     expand_set_expr(catalog, query.body.as_mut())
 }
 
+/// `get_field(s, ALL_FIELDS)` (`s->*`): `s`.
+fn all_fields_of(f: &weir_parser::sqlparser::ast::Function) -> Option<&SqlExpr> {
+    use weir_parser::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+    if !f.name.to_string().eq_ignore_ascii_case("get_field") {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(base)), FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))]
+            if v.value
+                == weir_parser::sqlparser::ast::Value::SingleQuotedString(
+                    weir_parser::ALL_FIELDS.to_string(),
+                ) =>
+        {
+            Some(base)
+        }
+        _ => None,
+    }
+}
+
+/// `get_field(base, 'name')` (`base->name`).
+fn field_of(base: SqlExpr, name: &str) -> SqlExpr {
+    use weir_parser::sqlparser::ast::{
+        Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+        ObjectName, Value,
+    };
+    SqlExpr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("get_field")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(base)),
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::value(
+                    Value::SingleQuotedString(name.to_string()),
+                ))),
+            ],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// The fields of the STRUCT `e` reads (a column of a FROM source, or a field of one).
+fn struct_fields(
+    sources: &[(String, &StreamDef)],
+    e: &SqlExpr,
+) -> Option<arrow::datatypes::Fields> {
+    let column = |qualifier: Option<&str>, name: &str| {
+        sources
+            .iter()
+            .filter(|(q, _)| qualifier.is_none_or(|w| q.eq_ignore_ascii_case(w)))
+            .find_map(|(_, def)| {
+                def.columns
+                    .fields()
+                    .iter()
+                    .find(|f| f.name().eq_ignore_ascii_case(name))
+                    .map(|f| f.data_type().clone())
+            })
+    };
+    let t = match e {
+        SqlExpr::Identifier(i) => column(None, &i.value)?,
+        SqlExpr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [q, c] => column(Some(&q.value), &c.value)?,
+            [c] => column(None, &c.value)?,
+            _ => return None,
+        },
+        SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("get_field") => {
+            use weir_parser::sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments};
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            let [FunctionArg::Unnamed(FunctionArgExpr::Expr(base)), FunctionArg::Unnamed(FunctionArgExpr::Expr(SqlExpr::Value(v)))] =
+                list.args.as_slice()
+            else {
+                return None;
+            };
+            let weir_parser::sqlparser::ast::Value::SingleQuotedString(name) = &v.value else {
+                return None;
+            };
+            let parent = struct_fields(sources, base)?;
+            parent
+                .iter()
+                .find(|f| f.name().eq_ignore_ascii_case(name))?
+                .data_type()
+                .clone()
+        }
+        _ => return None,
+    };
+    match t {
+        arrow::datatypes::DataType::Struct(fields) => Some(fields),
+        _ => None,
+    }
+}
+
 fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
     let select = match body {
         SetExpr::Select(select) => select,
@@ -749,6 +850,29 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
     };
     let mut projection = Vec::with_capacity(select.projection.len());
     for item in select.projection.drain(..) {
+        // `s->*`: one column per field of STRUCT `s`, named as the field.
+        if let SelectItem::UnnamedExpr(SqlExpr::Function(f))
+        | SelectItem::ExprWithAlias {
+            expr: SqlExpr::Function(f),
+            ..
+        } = &item
+        {
+            if let Some(base) = all_fields_of(f) {
+                let Some(fields) = struct_fields(&sources, base) else {
+                    return Err(PlanError::invalid(
+                        format!("{base}->* needs a STRUCT"),
+                        None,
+                    ));
+                };
+                for field in fields.iter() {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: field_of(base.clone(), field.name()),
+                        alias: Ident::with_quote('"', field.name()),
+                    });
+                }
+                continue;
+            }
+        }
         match item {
             SelectItem::Wildcard(_) => {
                 for (qualifier, def) in &sources {
