@@ -375,3 +375,21 @@ fn struct_all_fields() {
     let err = s.execute("SELECT id->* FROM s;").unwrap_err();
     assert!(err.to_string().contains("needs a STRUCT"), "{err}");
 }
+
+/// CUBE_EXPLODE: one row per combination of the array's elements kept or NULL (a NULL
+/// element does not double the rows).
+#[test]
+fn cube_explode_rows() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, a INT, b INT);
+         INSERT INTO s VALUES (1, 1, 2);
+         INSERT INTO s VALUES (2, 1, NULL);",
+        Config::default(),
+    );
+    let got = rows(&mut s, "SELECT id, CUBE_EXPLODE(ARRAY[a, b]) AS v FROM s;");
+    assert_eq!(strings(&got, "ID"), ["1", "1", "1", "1", "2", "2"]);
+    assert_eq!(
+        strings(&got, "V"),
+        ["[, ]", "[, 2]", "[1, ]", "[1, 2]", "[, ]", "[1, ]"]
+    );
+}

@@ -629,6 +629,22 @@ fn explode_as_unnest(query: &mut Query) {
         if let SqlExpr::Function(f) = e {
             if f.name.to_string().eq_ignore_ascii_case("explode") {
                 f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+            } else if f.name.to_string().eq_ignore_ascii_case("cube_explode") {
+                // CUBE_EXPLODE(a) is EXPLODE(CUBE_LISTS(a)).
+                let mut inner = f.clone();
+                inner.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("cube_lists"))]);
+                f.name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new("unnest"))]);
+                f.args = weir_parser::sqlparser::ast::FunctionArguments::List(
+                    weir_parser::sqlparser::ast::FunctionArgumentList {
+                        duplicate_treatment: None,
+                        args: vec![weir_parser::sqlparser::ast::FunctionArg::Unnamed(
+                            weir_parser::sqlparser::ast::FunctionArgExpr::Expr(SqlExpr::Function(
+                                inner,
+                            )),
+                        )],
+                        clauses: vec![],
+                    },
+                );
             }
         }
         ControlFlow::<()>::Continue(())

@@ -10,6 +10,73 @@ use datafusion_expr::ScalarUDF;
 
 use super::{function, Args, Ret, P};
 
+/// `CUBE_LISTS(array)`: every combination of the array's elements, each element either kept
+/// or NULL — first all NULL, last all kept, as ksqlDB's CUBE_EXPLODE orders them; combinations
+/// that a NULL element would repeat come once. `CUBE_EXPLODE(a)` is `EXPLODE(CUBE_LISTS(a))`.
+fn cube_lists(args: &Args) -> Result<ArrayRef> {
+    use arrow::array::{ListArray, UInt32Array};
+    use arrow::buffer::{NullBuffer, OffsetBuffer};
+    let (array, scalar) = args.raw(0)?;
+    let Some(list) = array.as_list_opt::<i32>() else {
+        return exec_err!("CUBE_EXPLODE takes an ARRAY");
+    };
+    let values = list.values();
+    let offsets = list.value_offsets();
+    let mut outer_lengths = Vec::with_capacity(args.rows);
+    let mut inner_lengths = Vec::new();
+    let mut indices: Vec<Option<u32>> = Vec::new();
+    let mut valid = Vec::with_capacity(args.rows);
+    for row in 0..args.rows {
+        let r = if scalar { 0 } else { row };
+        if list.is_null(r) {
+            outer_lengths.push(0);
+            valid.push(false);
+            continue;
+        }
+        let (start, end) = (offsets[r] as usize, offsets[r + 1] as usize);
+        let n = end - start;
+        if n > 20 {
+            return exec_err!(
+                "CUBE_EXPLODE of {n} elements would make 2^{n} rows (at most 20 elements)"
+            );
+        }
+        let mut combos = 0;
+        for mask in 0u32..(1 << n) {
+            // A NULL element kept is the same combination as dropped: count it once.
+            let repeats =
+                (0..n).any(|j| mask & (1 << (n - 1 - j)) != 0 && values.is_null(start + j));
+            if repeats {
+                continue;
+            }
+            for j in 0..n {
+                let kept = mask & (1 << (n - 1 - j)) != 0;
+                indices.push(kept.then_some((start + j) as u32));
+            }
+            inner_lengths.push(n);
+            combos += 1;
+        }
+        outer_lengths.push(combos);
+        valid.push(true);
+    }
+    let DataType::List(item) = list.data_type() else {
+        return exec_err!("CUBE_EXPLODE takes an ARRAY");
+    };
+    let taken = arrow::compute::take(values.as_ref(), &UInt32Array::from(indices), None)?;
+    let inner = ListArray::try_new(
+        Arc::clone(item),
+        OffsetBuffer::from_lengths(inner_lengths),
+        taken,
+        None,
+    )?;
+    let outer = ListArray::try_new(
+        Arc::new(Field::new("item", list.data_type().clone(), true)),
+        OffsetBuffer::from_lengths(outer_lengths),
+        Arc::new(inner),
+        Some(NullBuffer::from(valid)),
+    )?;
+    Ok(Arc::new(outer))
+}
+
 /// The type a value is written as in JSON: temporal types as numbers (ksqlDB's form).
 fn json_type(t: &DataType) -> DataType {
     match t {
@@ -186,6 +253,15 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
             to_json_string,
         )
         .overload(&[Any])
+        .build(),
+        function(
+            "cube_lists",
+            "Every combination of an array's elements, each kept or NULL (CUBE_EXPLODE explodes \
+             them into rows).",
+            Ret::ListOf(0),
+            cube_lists,
+        )
+        .overload(&[List])
         .build(),
         function(
             "array_join",
