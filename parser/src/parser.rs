@@ -78,6 +78,23 @@ fn join_lambda_parameters(tokens: Vec<TokenWithSpan>) -> Vec<TokenWithSpan> {
     let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
     let mut i = 0;
     while i < tokens.len() {
+        // An alias may start with a digit (`AS 1R`): the number and the word touching it are
+        // one identifier.
+        if let (Token::Number(n, _), Some(next)) = (&tokens[i].token, tokens.get(i + 1)) {
+            let after_as = out
+                .last()
+                .is_some_and(|t| matches!(&t.token, Token::Word(w) if w.value == "AS"));
+            if let (true, Token::Word(w)) = (after_as, &next.token) {
+                if w.quote_style.is_none() && next.span.start == tokens[i].span.end {
+                    out.push(TokenWithSpan::new(
+                        Token::make_word(&format!("{n}{}", w.value), None),
+                        tokens[i].span.union(&next.span),
+                    ));
+                    i += 2;
+                    continue;
+                }
+            }
+        }
         // `s->*`: every field of a STRUCT.
         if tokens[i].token == Token::Mul
             && out
@@ -1676,6 +1693,18 @@ mod tests {
 #[cfg(test)]
 mod lambda_tests {
     use super::*;
+
+    #[test]
+    fn aliases_may_start_with_a_digit() {
+        let s = parse("SELECT ROUND(v, -1) AS 1R, v AS 2 FROM s;");
+        // `AS 2` alone is still a number, not a name.
+        assert!(s.is_err());
+        let s = parse("SELECT ROUND(v, -1) AS 1R FROM s;").unwrap();
+        let StatementKind::Query(q) = &s[0].kind else {
+            panic!("a query")
+        };
+        assert!(q.query.to_string().contains("AS 1R"), "{}", q.query);
+    }
 
     #[test]
     fn lambdas_become_lambda_expressions() {
