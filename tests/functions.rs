@@ -291,8 +291,8 @@ fn log_is_natural_and_non_finite_doubles_survive() {
     );
 }
 
-/// BYTES functions: encodings both ways, numbers from big- and little-endian bytes, SPLIT on
-/// bytes; an unknown encoding is refused when the query is planned.
+/// BYTES functions: encodings both ways, numbers from big- and little-endian bytes, SPLIT,
+/// SUBSTRING and LPAD on bytes; an unknown encoding is refused when the query is planned.
 #[test]
 fn bytes_functions() {
     let mut s = session();
@@ -311,9 +311,11 @@ fn bytes_functions() {
     assert_eq!(
         eval(
             &mut s,
-            "ARRAY_LENGTH(SPLIT(TO_BYTES('a.b.c', 'utf8'), TO_BYTES('.', 'utf8')))"
+            "ARRAY_LENGTH(SPLIT(TO_BYTES('a.b.c', 'utf8'), TO_BYTES('.', 'utf8'))), \
+             FROM_BYTES(SUBSTRING(TO_BYTES('00ff10', 'hex'), 2), 'hex'), \
+             FROM_BYTES(LPAD(TO_BYTES('ff', 'hex'), 3, TO_BYTES('00', 'hex')), 'hex')"
         ),
-        ["3"]
+        ["3", "ff10", "0000ff"]
     );
     let err = s
         .execute("SELECT TO_BYTES('x', 'utf16') FROM one;")

@@ -438,6 +438,15 @@ impl Args {
         }
     }
 
+    /// The same call with other argument arrays.
+    pub(crate) fn with_columns(&self, cols: Vec<(ArrayRef, bool)>) -> Args {
+        Args {
+            name: self.name,
+            cols,
+            rows: self.rows,
+        }
+    }
+
     /// Number of arguments.
     pub(crate) fn len(&self) -> usize {
         self.cols.len()

@@ -37,7 +37,49 @@ fn long_at(args: &Args, i: usize, row: usize) -> Result<Option<i64>> {
     })
 }
 
+/// BYTES as text of one character per byte (U+0000..U+00FF), so the character kernels apply
+/// to bytes as they do to characters; and back.
+fn bytes_as_chars(b: &[u8]) -> String {
+    b.iter().map(|&c| char::from(c)).collect()
+}
+
+fn chars_as_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| u32::from(c) as u8).collect()
+}
+
+/// A string function's body run on BYTES arguments (the same positions, in bytes).
+fn on_bytes(args: &Args, body: fn(&Args) -> Result<ArrayRef>) -> Result<Option<ArrayRef>> {
+    use arrow::array::AsArray as _;
+    if args.raw(0)?.0.data_type() != &DataType::Binary {
+        return Ok(None);
+    }
+    let cols = (0..args.len())
+        .map(|i| {
+            let (a, scalar) = args.raw(i)?;
+            let a: ArrayRef = match a.as_binary_opt::<i32>() {
+                Some(b) => Arc::new(
+                    b.iter()
+                        .map(|v| v.map(bytes_as_chars))
+                        .collect::<StringArray>(),
+                ),
+                None => Arc::clone(a),
+            };
+            Ok((a, scalar))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let text = body(&args.with_columns(cols))?;
+    let out: arrow::array::BinaryArray = text
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(chars_as_bytes))
+        .collect();
+    Ok(Some(Arc::new(out)))
+}
+
 fn substring(args: &Args) -> Result<ArrayRef> {
+    if let Some(b) = on_bytes(args, substring)? {
+        return Ok(b);
+    }
     let s = args.str(0)?;
     let mut out = Vec::with_capacity(args.rows);
     for r in 0..args.rows {
@@ -61,6 +103,10 @@ fn substring(args: &Args) -> Result<ArrayRef> {
 }
 
 fn pad(args: &Args, left: bool) -> Result<ArrayRef> {
+    let body = if left { lpad } else { rpad };
+    if let Some(b) = on_bytes(args, body)? {
+        return Ok(b);
+    }
     let (s, p) = (args.str(0)?, args.str(2)?);
     let mut out = Vec::with_capacity(args.rows);
     for r in 0..args.rows {
@@ -383,29 +429,33 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
             "substring",
             "Characters from a 1-based position (negative counts from the end), optionally \
              at most `length` of them.",
-            s(),
+            Ret::Arg(0),
             substring,
         )
         .overload(&[Str, Long])
         .overload(&[Str, Long, Long])
+        .overload(&[Bytes, Long])
+        .overload(&[Bytes, Long, Long])
         .syntax("SUBSTRING(string, position [, length])")
         .build(),
         function(
             "lpad",
             "Pads on the left with `padding` to `length` characters (cuts longer input).",
-            s(),
+            Ret::Arg(0),
             lpad,
         )
         .overload(&[Str, Long, Str])
+        .overload(&[Bytes, Long, Bytes])
         .syntax("LPAD(string, length, padding)")
         .build(),
         function(
             "rpad",
             "Pads on the right with `padding` to `length` characters (cuts longer input).",
-            s(),
+            Ret::Arg(0),
             rpad,
         )
         .overload(&[Str, Long, Str])
+        .overload(&[Bytes, Long, Bytes])
         .syntax("RPAD(string, length, padding)")
         .build(),
         function(
