@@ -395,3 +395,16 @@ fn cube_explode_rows() {
         ["[, ]", "[, 2]", "[1, ]", "[1, 2]", "[, ]", "[1, ]"]
     );
 }
+
+/// SLICE (1-based, both ends included) and AS_MAP (keys and values lists), ksqlDB's names.
+#[test]
+fn slice_and_as_map() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "SLICE(ARRAY['a', 'b', 'c'], 2, 3), AS_MAP(ARRAY['a', 'b'], ARRAY[1, 2])"
+        ),
+        ["[b, c]", "{a: 1, b: 2}"]
+    );
+}

@@ -328,3 +328,26 @@ fn insert_into_a_stream_of_other_columns_shows_both_schemas() {
         "{text}"
     );
 }
+
+#[test]
+fn formats_refuse_what_they_cannot_hold() {
+    let mut s = Session::new(Config::default());
+    let text = error(
+        &mut s,
+        "CREATE STREAM a (m MAP<INT, DOUBLE>) WITH (VALUE_FORMAT='JSON');",
+    );
+    assert!(
+        text.contains("JSON only supports MAP types with STRING keys"),
+        "{text}"
+    );
+    let text = error(
+        &mut s,
+        "CREATE STREAM b (k STRING KEY, v INT) WITH (KEY_FORMAT='NONE');",
+    );
+    assert!(
+        text.contains(
+            "The 'NONE' format can only be used when no columns are defined. Got: [`K` STRING KEY]"
+        ),
+        "{text}"
+    );
+}

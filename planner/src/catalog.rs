@@ -259,6 +259,9 @@ impl StreamDef {
         let format = props.format()?;
         check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
         check_delimited(&format, &columns, &props)?;
+        check_json_maps(&format, &columns)?;
+        let key_format = props.key_format("KAFKA")?;
+        check_key_format(&key_format, &columns, &key_columns)?;
         let format_of_values = format.clone();
         let source = match props.text("PATH") {
             Some("-") => SourceSpec::Stdin { format },
@@ -283,7 +286,7 @@ impl StreamDef {
             topic: props.text("KAFKA_TOPIC").map(str::to_string),
             format: format_of_values,
             windowed,
-            key_format: props.key_format("KAFKA")?,
+            key_format,
         })
     }
 }
@@ -389,6 +392,65 @@ pub(crate) fn timestamp_spec(
 }
 
 /// DELIMITED values are flat: nested columns cannot be written or read as CSV fields.
+/// JSON objects have text keys: a MAP in a JSON value must have STRING keys (at any depth).
+pub(crate) fn check_json_maps(format: &Format, columns: &Schema) -> Result<()> {
+    fn text_keys(t: &DataType) -> bool {
+        match t {
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => {
+                    matches!(
+                        kv[0].data_type(),
+                        DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null
+                    ) && text_keys(kv[1].data_type())
+                }
+                _ => true,
+            },
+            DataType::List(item) | DataType::LargeList(item) => text_keys(item.data_type()),
+            DataType::Struct(fields) => fields.iter().all(|f| text_keys(f.data_type())),
+            _ => true,
+        }
+    }
+    if !matches!(format, Format::Json | Format::JsonValue) {
+        return Ok(());
+    }
+    match columns.fields().iter().find(|f| !text_keys(f.data_type())) {
+        Some(f) => Err(PlanError::invalid(
+            format!(
+                "JSON only supports MAP types with STRING keys (column {})",
+                f.name()
+            ),
+            None,
+        )
+        .with_suggestion(Some("declare the map as MAP<STRING, ...>".into()))),
+        None => Ok(()),
+    }
+}
+
+/// Key format NONE means no key: a stream or table with key columns cannot have it.
+pub(crate) fn check_key_format(key_format: &str, columns: &Schema, keys: &[usize]) -> Result<()> {
+    if key_format != "NONE" || keys.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = keys
+        .iter()
+        .map(|&k| {
+            let f = columns.field(k);
+            format!(
+                "`{}` {} KEY",
+                f.name(),
+                crate::types::sql_type_name(f.data_type())
+            )
+        })
+        .collect();
+    Err(PlanError::invalid(
+        format!(
+            "The 'NONE' format can only be used when no columns are defined. Got: [{}]",
+            listed.join(", ")
+        ),
+        None,
+    ))
+}
+
 pub(crate) fn check_delimited(
     format: &Format,
     columns: &Schema,

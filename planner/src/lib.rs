@@ -135,7 +135,10 @@ pub fn check_derived_format(def: &StreamDef, with: &weir_parser::WithOptions) ->
         .filter(|(i, _)| !def.key_columns.contains(i))
         .map(|(_, f)| f.as_ref().clone())
         .collect();
-    catalog::check_delimited(&def.format, &arrow::datatypes::Schema::new(values), &props)
+    let values = arrow::datatypes::Schema::new(values);
+    catalog::check_delimited(&def.format, &values, &props)?;
+    catalog::check_json_maps(&def.format, &values)?;
+    catalog::check_key_format(&def.key_format, &def.columns, &def.key_columns)
 }
 
 /// Builds the definition of the stream a `CREATE STREAM ... AS SELECT` creates.

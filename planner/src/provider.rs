@@ -21,6 +21,10 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
     ("ifnull", "coalesce"),
     // ksqlDB's ARRAY_REMOVE removes every occurrence.
     ("array_remove", "array_remove_all"),
+    // SLICE(list, from, to): 1-based, both ends included, as array_slice.
+    ("slice", "array_slice"),
+    // AS_MAP(keys, values).
+    ("as_map", "map"),
 ];
 
 /// ksqlDB aggregate names that are DataFusion aggregates under another name. Accumulators see
