@@ -351,3 +351,16 @@ fn formats_refuse_what_they_cannot_hold() {
         "{text}"
     );
 }
+
+#[test]
+fn unknown_names_say_where_they_are() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(&mut s, "SELECT trip_id FROM trips WHERE ABS(bob) < 10;");
+    assert!(
+        text.contains("WHERE column 'BOB' cannot be resolved."),
+        "{text}"
+    );
+    let text = error(&mut s, "DROP STREAM trps;");
+    assert!(text.contains("Stream TRPS does not exist"), "{text}");
+    assert!(text.contains("did you mean TRIPS?"), "{text}");
+}

@@ -848,13 +848,27 @@ impl Session {
             }
             StatementKind::Query(query) => self.start_transient(query).map(Outcome::Query),
             StatementKind::Drop {
+                kind,
                 name,
                 if_exists,
                 delete_topic,
-                ..
             } => {
-                if self.catalog.get(&name.value).is_none() && *if_exists {
-                    return Ok(Outcome::Done(format!("Stream {name} does not exist")));
+                if self.catalog.get(&name.value).is_none() {
+                    if *if_exists {
+                        return Ok(Outcome::Done(format!("Stream {name} does not exist")));
+                    }
+                    let kind = match kind {
+                        SourceKind::Table => "Table",
+                        SourceKind::Stream => "Stream",
+                    };
+                    let known: Vec<String> =
+                        self.catalog.streams().map(|d| d.name.clone()).collect();
+                    return Err(Error::Sql {
+                        message: format!("{kind} {name} does not exist"),
+                        position: name.position,
+                        suggestion: weir_parser::closest_match(&name.value, &known)
+                            .map(|s| format!("did you mean {s}?")),
+                    });
                 }
                 let def = self.catalog.resolve(name)?.clone();
                 if *delete_topic && def.read_only {

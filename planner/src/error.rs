@@ -54,6 +54,17 @@ impl PlanError {
         }
     }
 
+    /// The same error (position, suggestion) with another message.
+    pub(crate) fn reworded(mut self, new: String) -> Self {
+        match &mut self {
+            PlanError::Invalid { message, .. } | PlanError::Unsupported { message, .. } => {
+                *message = new
+            }
+            _ => {}
+        }
+        self
+    }
+
     /// Adds a suggestion to an [`PlanError::Invalid`] error.
     pub fn with_suggestion(mut self, hint: Option<String>) -> Self {
         if let PlanError::Invalid { suggestion, .. } = &mut self {

@@ -143,13 +143,21 @@ pub fn plan_query(
     let mut provider = Provider::new(catalog);
     provider.windowed = window.is_some();
     let sql = SqlToRel::new_with_options(&provider, parser_options());
-    let where_text = match ast.body.as_ref() {
-        SetExpr::Select(select) => select.selection.as_ref().map(|e| e.to_string()),
-        _ => None,
+    let (where_text, select_text) = match ast.body.as_ref() {
+        SetExpr::Select(select) => (
+            select.selection.as_ref().map(|e| e.to_string()),
+            select
+                .projection
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        _ => (None, String::new()),
     };
     let logical = sql
         .sql_statement_to_plan(SqlStatement::Query(ast))
-        .map_err(|e| where_type_error(e, where_text.as_deref(), at))?;
+        .map_err(|e| where_type_error(e, where_text.as_deref(), &select_text, at))?;
     let logical =
         crate::typecheck::coerce_in_lists(logical).map_err(|m| PlanError::invalid(m, at))?;
     let logical = Analyzer::new()
@@ -555,8 +563,24 @@ fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
 fn where_type_error(
     err: datafusion_common::DataFusionError,
     where_text: Option<&str>,
+    select_text: &str,
     at: Option<Position>,
 ) -> PlanError {
+    // A column only the WHERE clause names, and no source has: say where it is.
+    if let (Some(text), datafusion_common::DataFusionError::SchemaError(e, _)) =
+        (where_text, err.find_root())
+    {
+        if let datafusion_common::SchemaError::FieldNotFound { field, .. } = e.as_ref() {
+            let named = |t: &str| {
+                t.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .any(|w| w == field.name)
+            };
+            if named(text) && !named(select_text) {
+                let message = format!("WHERE column '{}' cannot be resolved.", field.name);
+                return PlanError::from_datafusion(err, at).reworded(message);
+            }
+        }
+    }
     let message = err.to_string();
     if let (Some(text), true) = (
         where_text,
