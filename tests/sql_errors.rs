@@ -364,3 +364,24 @@ fn unknown_names_say_where_they_are() {
     assert!(text.contains("Stream TRPS does not exist"), "{text}");
     assert!(text.contains("did you mean TRIPS?"), "{text}");
 }
+
+#[test]
+fn constructors_without_a_type_or_with_repeated_fields_are_refused() {
+    let mut s = session_with(&taxi_ddl(1), Config::default());
+    let text = error(
+        &mut s,
+        "SELECT STRUCT(a := trip_id, a := vendor_id) AS s FROM trips;",
+    );
+    assert!(
+        text.contains("Duplicate field names found in STRUCT: `A`"),
+        "{text}"
+    );
+    let text = error(
+        &mut s,
+        "SELECT CASE WHEN vendor_id = 1 THEN NULL ELSE NULL END AS c FROM trips;",
+    );
+    assert!(
+        text.contains("Invalid Case expression. All case branches have NULL type"),
+        "{text}"
+    );
+}

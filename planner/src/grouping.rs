@@ -387,3 +387,43 @@ pub(crate) fn check_window_bounds(query: &Query) -> Option<String> {
     }
     None
 }
+
+/// Expressions ksqlDB refuses before typing them: a STRUCT naming a field twice, a CASE whose
+/// every branch is NULL (it has no type).
+pub(crate) fn check_constructors(query: &Query) -> Option<String> {
+    use weir_parser::sqlparser::ast::Value;
+    let is_null = |e: &SqlExpr| matches!(e, SqlExpr::Value(v) if v.value == Value::Null);
+    let mut found = None;
+    let _ = visit_expressions(query, |e| {
+        match e {
+            SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("named_struct") => {
+                let mut names: Vec<String> = Vec::new();
+                for (i, a) in function_args(f).iter().enumerate() {
+                    if let (0, SqlExpr::Value(v)) = (i % 2, a) {
+                        if let Value::SingleQuotedString(n) = &v.value {
+                            if names.contains(n) {
+                                found =
+                                    Some(format!("Duplicate field names found in STRUCT: `{n}`"));
+                                return ControlFlow::Break(());
+                            }
+                            names.push(n.clone());
+                        }
+                    }
+                }
+            }
+            SqlExpr::Case {
+                conditions,
+                else_result,
+                ..
+            } if conditions.iter().all(|c| is_null(&c.result))
+                && else_result.as_deref().is_none_or(is_null) =>
+            {
+                found = Some("Invalid Case expression. All case branches have NULL type".into());
+                return ControlFlow::Break(());
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}

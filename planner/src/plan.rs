@@ -95,6 +95,9 @@ pub fn plan_query(
     if let Some(message) = crate::grouping::check_lambdas(&ast) {
         return Err(PlanError::invalid(message, at));
     }
+    if let Some(message) = crate::grouping::check_constructors(&ast) {
+        return Err(PlanError::invalid(message, at));
+    }
     if let Some(message) = crate::grouping::check(&ast) {
         return Err(PlanError::invalid(message, at));
     }
