@@ -19,13 +19,13 @@
 //! use weir::arrow::util::pretty::pretty_format_batches;
 //!
 //! let dir = std::env::temp_dir().join(format!("weir-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
+//! std::fs::create_dir_all(&dir)?;
 //! let path = dir.join("trips.jsonl");
 //! std::fs::write(&path, concat!(
 //!     "{\"trip_id\":\"T1\",\"vendor_id\":1,\"fare_amount\":52.0}\n",
 //!     "{\"trip_id\":\"T2\",\"vendor_id\":2,\"fare_amount\":14.5}\n",
 //!     "{\"trip_id\":\"T3\",\"vendor_id\":1,\"fare_amount\":8.0}\n",
-//! )).unwrap();
+//! ))?;
 //!
 //! let mut session = Session::new(Config::default());
 //! session.execute(&format!(
@@ -35,8 +35,8 @@
 //! let mut batches = query.collect::<weir::Result<Vec<_>>>()?;
 //! let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
 //! assert_eq!(rows, 2);
-//! println!("{}", pretty_format_batches(&batches).unwrap());
-//! # Ok::<(), weir::Error>(())
+//! println!("{}", pretty_format_batches(&batches)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 

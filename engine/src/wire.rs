@@ -51,11 +51,6 @@ fn has_binary(t: &DataType) -> bool {
     }
 }
 
-/// One column in its written form.
-fn to_wire_column(column: &ArrayRef) -> Result<ArrayRef> {
-    written(column, true)
-}
-
 /// A column with its BYTES (at any depth) as base64 text; with `temporal`, its temporal
 /// values as numbers too (the written form).
 fn written(column: &ArrayRef, temporal: bool) -> Result<ArrayRef> {
@@ -141,47 +136,36 @@ fn written(column: &ArrayRef, temporal: bool) -> Result<ArrayRef> {
 /// `batch` with BYTES values (at any depth) as base64 text, as ksqlDB shows them; other
 /// values as they are (for display: a terminal shows timestamps as timestamps).
 pub fn bytes_as_base64(batch: &RecordBatch) -> Result<RecordBatch> {
-    if !batch
-        .schema()
-        .fields()
-        .iter()
-        .any(|f| has_binary(f.data_type()))
-    {
-        return Ok(batch.clone());
-    }
-    let columns = batch
-        .columns()
-        .iter()
-        .map(|c| written(c, false))
-        .collect::<Result<Vec<_>>>()?;
-    let fields: Vec<Field> = batch
-        .schema()
-        .fields()
-        .iter()
-        .zip(&columns)
-        .map(|(f, c)| Field::new(f.name(), c.data_type().clone(), f.is_nullable()))
-        .collect();
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    rewrite(batch, false)
 }
 
 /// `batch` with every column converted to the form Weir writes it in (see the module docs):
 /// temporal values become numbers and BYTES base64 text, as ksqlDB serialises them.
 pub fn to_wire_format(batch: &RecordBatch) -> Result<RecordBatch> {
+    rewrite(batch, true)
+}
+
+/// Every column of `batch` through [`written`]; the batch itself when none changes.
+fn rewrite(batch: &RecordBatch, temporal: bool) -> Result<RecordBatch> {
+    let changes = |t: &DataType| {
+        if temporal {
+            &wire_type(t) != t
+        } else {
+            has_binary(t)
+        }
+    };
     if !batch
         .schema()
         .fields()
         .iter()
-        .any(|f| &wire_type(f.data_type()) != f.data_type())
+        .any(|f| changes(f.data_type()))
     {
         return Ok(batch.clone());
     }
     let columns = batch
         .columns()
         .iter()
-        .map(to_wire_column)
+        .map(|c| written(c, temporal))
         .collect::<Result<Vec<_>>>()?;
     let fields: Vec<Field> = batch
         .schema()

@@ -24,8 +24,9 @@ type Result<T> = std::result::Result<T, ParseError>;
 ///
 /// ```
 /// let stmts = weir_parser::parse("CREATE STREAM s (id INT KEY, v DOUBLE) WITH (PATH='x.jsonl');\
-///                                 SELECT id, v * 2 FROM s WHERE v > 1 EMIT CHANGES;").unwrap();
+///                                 SELECT id, v * 2 FROM s WHERE v > 1 EMIT CHANGES;")?;
 /// assert_eq!(stmts.len(), 2);
+/// # Ok::<(), weir_parser::ParseError>(())
 /// ```
 pub fn parse(sql: &str) -> Result<Vec<Statement>> {
     let tokens = tokenize(sql)?;
@@ -170,10 +171,9 @@ fn lambda_arguments(f: &mut Function) {
                 data_type: None,
             })
             .collect();
-        let params = if params.len() == 1 {
-            OneOrManyWithParens::One(params.into_iter().next().expect("one parameter"))
-        } else {
-            OneOrManyWithParens::Many(params)
+        let params = match <[LambdaFunctionParameter; 1]>::try_from(params) {
+            Ok([one]) => OneOrManyWithParens::One(one),
+            Err(many) => OneOrManyWithParens::Many(many),
         };
         let mut body = std::mem::replace(body, Expr::value(Value::Null));
         // `ARRAY[...]` in a lambda is `MAKE_ARRAY(...)`: DataFusion plans an array literal's

@@ -46,17 +46,18 @@ pub struct PlanOptions {
 ///
 /// let mut catalog = Catalog::new();
 /// for stmt in parse("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) WITH (PARTITIONS=2);
-///                    SELECT auction, price * 2 AS doubled FROM bids WHERE price > 10 PARTITION BY price;").unwrap() {
+///                    SELECT auction, price * 2 AS doubled FROM bids WHERE price > 10 PARTITION BY price;")? {
 ///     match &stmt.kind {
-///         StatementKind::CreateSource(c) => catalog.insert(StreamDef::from_create(c).unwrap()),
+///         StatementKind::CreateSource(c) => catalog.insert(StreamDef::from_create(c)?),
 ///         StatementKind::Query(q) => {
-///             let plan = plan_query(&catalog, q, &PlanOptions::default()).unwrap();
+///             let plan = plan_query(&catalog, q, &PlanOptions::default())?;
 ///             let text = plan.explain();
 ///             assert!(text.contains("Exchange [2 -> 2 partitions by hash(PRICE)]"), "{text}");
 ///         }
 ///         _ => unreachable!(),
 ///     }
 /// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn plan_query(
     catalog: &Catalog,
