@@ -408,3 +408,61 @@ fn slice_and_as_map() {
         ["[b, c]", "{a: 1, b: 2}"]
     );
 }
+
+#[test]
+fn casts_of_nested_values() {
+    let mut s = session_with(
+        "CREATE STREAM nested (l ARRAY<BIGINT>, m MAP<STRING, BIGINT>, st STRUCT<F0 INT, `f1` DOUBLE>,
+           mm MAP<STRING, MAP<STRING, STRING>>);
+         INSERT INTO nested VALUES (ARRAY[1, 3], MAP('k' := 2), STRUCT(F0 := 1, `f1` := 1e7),
+           MAP('a' := MAP('b' := '10')));
+         INSERT INTO nested VALUES (NULL, MAP('k' := NULL), STRUCT(F0 := NULL, `f1` := 0.5), NULL);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT CAST(l AS STRING) AS ls, CAST(m AS STRING) AS ms, CAST(st AS STRING) AS ss,
+           CAST(l AS ARRAY<STRING>) AS la, CAST(mm AS MAP<STRING, MAP<STRING, INT>>) AS mi,
+           CAST(st AS STRUCT<F0 BIGINT, `f1` STRING>) AS sc
+         FROM nested;",
+    );
+    assert_eq!(strings(&out, "LS"), ["[1, 3]", "null"]);
+    assert_eq!(strings(&out, "MS"), ["{k=2}", "{k=null}"]);
+    assert_eq!(
+        strings(&out, "SS"),
+        ["Struct{F0=1,f1=1.0E7}", "Struct{f1=0.5}"]
+    );
+    assert_eq!(strings(&out, "LA"), ["[1, 3]", "null"]);
+    assert_eq!(strings(&out, "MI"), ["{a: {b: 10}}", "null"]);
+    assert_eq!(
+        strings(&out, "SC"),
+        ["{F0: 1, f1: 10000000.0}", "{F0: null, f1: 0.5}"]
+    );
+    // The inner map's values became INTEGERs (nothing in the source is 32-bit).
+    let mi = out[0]
+        .schema()
+        .field_with_name("MI")
+        .map(|f| f.data_type().to_string());
+    assert!(mi.as_deref().is_ok_and(|t| t.contains("Int32")), "{mi:?}");
+    for (sql, expected) in [
+        (
+            "SELECT CAST(CAST(l AS STRING) AS ARRAY<INT>) FROM nested;",
+            "Invalid Select: Cast of STRING to ARRAY<INTEGER> is not supported",
+        ),
+        (
+            "SELECT * FROM nested WHERE CAST('x' AS MAP<STRING, INT>) IS NULL;",
+            "Invalid Predicate: Cast of STRING to MAP<STRING, INTEGER> is not supported",
+        ),
+        (
+            "SELECT CAST(m AS MAP<STRING, FOO>) FROM nested;",
+            "not a type",
+        ),
+    ] {
+        let err = s
+            .query(sql)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

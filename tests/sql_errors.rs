@@ -385,3 +385,44 @@ fn constructors_without_a_type_or_with_repeated_fields_are_refused() {
         "{text}"
     );
 }
+
+#[test]
+fn key_and_format_properties_are_checked() {
+    let mut s = Session::new(weir::Config::default());
+    for (sql, expected) in [
+        (
+            "CREATE STREAM a (k MAP<STRING, INT> KEY, v INT) WITH (FORMAT='JSON');",
+            "Map keys, including types that contain maps, are not supported",
+        ),
+        (
+            "CREATE STREAM b (k STRING KEY, v STRUCT<F MAP<STRING, INT>>) WITH (FORMAT='JSON');
+             CREATE STREAM c AS SELECT * FROM b PARTITION BY v;",
+            "Key column name: `V`. Column type: STRUCT<`F` MAP<STRING, INTEGER>>",
+        ),
+        (
+            "CREATE TABLE d (k DECIMAL(4, 2) PRIMARY KEY, v INT) WITH (VALUE_FORMAT='JSON');",
+            "The 'KAFKA' format does not support type 'DECIMAL'",
+        ),
+        (
+            "CREATE STREAM e (k BOOLEAN KEY, v INT) WITH (KEY_FORMAT='KAFKA', VALUE_FORMAT='JSON');",
+            "The 'KAFKA' format does not support type 'BOOLEAN'",
+        ),
+        (
+            "CREATE STREAM f WITH (VALUE_FORMAT='DELIMITED', VALUE_DELIMITER='<~>');",
+            "Invalid delimiter value: '<~>'. Delimiter must be a single character or TAB,SPACE",
+        ),
+        (
+            "CREATE STREAM g (v INT) WITH (VALUE_FORMAT='DELIMITED', VALUE_DELIMITER=' ');",
+            "Delimiter cannot be empty",
+        ),
+        ("CREATE STREAM h WITH (VALUE_FORMAT='FOO');", "Unknown format: FOO"),
+    ] {
+        let err = error(&mut s, sql);
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+    // A JSON key holds what KAFKA cannot.
+    s.execute(
+        "CREATE STREAM ok (k BOOLEAN KEY, v INT) WITH (KEY_FORMAT='JSON', VALUE_FORMAT='JSON');",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}

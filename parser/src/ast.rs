@@ -219,7 +219,7 @@ pub enum SqlType {
     Array(Box<SqlType>),
     /// `MAP<K, V>`
     Map(Box<SqlType>, Box<SqlType>),
-    /// `STRUCT<name T, ...>`
+    /// `STRUCT<name T, ...>` (displayed with quoted field names, which keeps their case)
     Struct(Vec<(String, SqlType)>),
 }
 
@@ -244,7 +244,7 @@ impl fmt::Display for SqlType {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{n} {t}")?;
+                    write!(f, "`{n}` {t}")?;
                 }
                 f.write_str(">")
             }

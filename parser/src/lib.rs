@@ -30,5 +30,5 @@ pub use ast::{
 };
 pub use dialect::KsqlDialect;
 pub use error::{closest_match, render_excerpt, ParseError, Position};
-pub use parser::{parse, ALL_FIELDS};
+pub use parser::{cast_type, parse, ALL_FIELDS};
 pub use sqlparser;

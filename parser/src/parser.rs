@@ -62,7 +62,55 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
             t
         })
         .collect();
-    Ok(join_lambda_parameters(tokens))
+    cast_types(join_lambda_parameters(tokens))
+}
+
+/// Marks a nested type written in a `CAST` (`CAST(m AS MAP<STRING, INT>)`): sqlparser reads
+/// no ksqlDB MAP or STRUCT type, so the type is parsed here, with the DDL's grammar, and
+/// handed on as one quoted name that [`cast_type`] reads back.
+const CAST_TYPE: char = '\u{1d}';
+
+/// `AS ARRAY<...>`, `AS MAP<...>` and `AS STRUCT<...>` (only a type follows `AS` with `<`)
+/// become one name holding the type's text.
+fn cast_types(tokens: Vec<TokenWithSpan>) -> Result<Vec<TokenWithSpan>> {
+    let mut out: Vec<TokenWithSpan> = Vec::with_capacity(tokens.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        let nested = is_word(&tokens[i], "ARRAY")
+            || is_word(&tokens[i], "MAP")
+            || is_word(&tokens[i], "STRUCT");
+        let after_as = out.last().is_some_and(|t| is_word(t, "AS"));
+        if nested && after_as && tokens.get(i + 1).is_some_and(|t| t.token == Token::Lt) {
+            let mut c = Cursor::new(&tokens[i..]);
+            let ty = parse_type(&mut c)?;
+            let end = i + c.pos.max(1);
+            out.push(TokenWithSpan::new(
+                Token::Word(sqlparser::tokenizer::Word {
+                    value: format!("{CAST_TYPE}{ty}"),
+                    quote_style: Some('`'),
+                    keyword: sqlparser::keywords::Keyword::NoKeyword,
+                }),
+                tokens[i].span.union(&tokens[end - 1].span),
+            ));
+            i = end;
+            continue;
+        }
+        out.push(tokens[i].clone());
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// The type a `CAST` names, when sqlparser read it as the custom type `name` (see
+/// `cast_types`); `None` for any other name.
+pub fn cast_type(name: &str) -> Option<Result<SqlType>> {
+    let text = name.strip_prefix(CAST_TYPE)?;
+    let tokens = match tokenize(text) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut c = Cursor::new(&tokens);
+    Some(parse_type(&mut c).and_then(|t| c.expect_end().map(|()| t)))
 }
 
 /// The field name `s->*` (every field of STRUCT `s`) is parsed with, as `get_field(s, ...)`;
@@ -1590,7 +1638,7 @@ mod tests {
         assert_eq!(names, ["A", "B", "C"]);
         assert_eq!(
             c.columns[0].data_type.to_string(),
-            "STRUCT<P STRUCT<N STRING>>"
+            "STRUCT<`P` STRUCT<`N` STRING>>"
         );
     }
 
@@ -1609,7 +1657,7 @@ mod tests {
         assert_eq!(c.columns[0].key, KeyKind::Key);
         assert_eq!(
             c.columns[4].data_type.to_string(),
-            "STRUCT<A INTEGER, b DECIMAL(10, 2)>"
+            "STRUCT<`A` INTEGER, `b` DECIMAL(10, 2)>"
         );
         assert_eq!(c.with.get("value_format").unwrap().value.as_text(), "json");
         assert_eq!(c.with.get("PARTITIONS").unwrap().value.as_text(), "4");

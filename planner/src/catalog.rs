@@ -196,6 +196,9 @@ impl StreamDef {
 
     /// Builds the definition a `CREATE STREAM ... (cols) WITH (...)` statement describes.
     pub fn from_create(create: &CreateSource) -> Result<Self> {
+        // The WITH clause is checked first: a bad property is the first thing to fix.
+        let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
+        props.format()?;
         if create.columns.is_empty() {
             return Err(PlanError::invalid(
                 format!("stream {} declares no columns", create.name),
@@ -247,7 +250,6 @@ impl StreamDef {
                 create.name.position,
             ));
         }
-        let props = Properties::new(&create.with, SOURCE_PROPERTIES)?;
         // A windowed source's records carry their window, as two more columns.
         let windowed = window_type(&props)?;
         if windowed.is_some() {
@@ -258,6 +260,7 @@ impl StreamDef {
         let columns = Arc::new(Schema::new(fields));
         let format = props.format()?;
         check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
+        check_map_keys(&columns, &key_columns)?;
         check_delimited(&format, &columns, &props)?;
         check_json_maps(&format, &columns)?;
         let key_format = props.key_format("KAFKA")?;
@@ -426,29 +429,88 @@ pub(crate) fn check_json_maps(format: &Format, columns: &Schema) -> Result<()> {
     }
 }
 
-/// Key format NONE means no key: a stream or table with key columns cannot have it.
-pub(crate) fn check_key_format(key_format: &str, columns: &Schema, keys: &[usize]) -> Result<()> {
-    if key_format != "NONE" || keys.is_empty() {
-        return Ok(());
+/// Maps make no keys: two equal maps may list their entries in different orders, so they
+/// would hash (and partition) differently. Refused at any depth, as ksqlDB does.
+pub(crate) fn check_map_keys(columns: &Schema, keys: &[usize]) -> Result<()> {
+    fn has_map(t: &DataType) -> bool {
+        match t {
+            DataType::Map(..) => true,
+            DataType::List(item) | DataType::LargeList(item) => has_map(item.data_type()),
+            DataType::Struct(fields) => fields.iter().any(|f| has_map(f.data_type())),
+            _ => false,
+        }
     }
-    let listed: Vec<String> = keys
-        .iter()
-        .map(|&k| {
-            let f = columns.field(k);
+    for &k in keys {
+        let f = columns.field(k);
+        if has_map(f.data_type()) {
+            return Err(PlanError::invalid(
+                format!(
+                    "Map keys, including types that contain maps, are not supported as they may \
+                     lead to unexpected behavior due to inconsistent serialization. Key column \
+                     name: `{}`. Column type: {}. See \
+                     https://github.com/confluentinc/ksql/issues/6621 for more.",
+                    f.name(),
+                    crate::types::sql_type_name(f.data_type())
+                ),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Key formats limit the key: NONE means no key columns; KAFKA serialises one primitive
+/// (INT, BIGINT, DOUBLE, STRING, BYTES or a temporal type), not BOOLEAN, DECIMAL or a nested type.
+pub(crate) fn check_key_format(key_format: &str, columns: &Schema, keys: &[usize]) -> Result<()> {
+    let listed = || {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|&k| {
+                let f = columns.field(k);
+                format!(
+                    "`{}` {} KEY",
+                    f.name(),
+                    crate::types::sql_type_name(f.data_type())
+                )
+            })
+            .collect();
+        keys.join(", ")
+    };
+    match key_format {
+        "NONE" if !keys.is_empty() => Err(PlanError::invalid(
             format!(
-                "`{}` {} KEY",
-                f.name(),
-                crate::types::sql_type_name(f.data_type())
-            )
-        })
-        .collect();
-    Err(PlanError::invalid(
-        format!(
-            "The 'NONE' format can only be used when no columns are defined. Got: [{}]",
-            listed.join(", ")
-        ),
-        None,
-    ))
+                "The 'NONE' format can only be used when no columns are defined. Got: [{}]",
+                listed()
+            ),
+            None,
+        )),
+        "KAFKA" => {
+            let unsupported = keys.iter().find_map(|&k| {
+                let kind = match columns.field(k).data_type() {
+                    DataType::Boolean => "BOOLEAN",
+                    DataType::Decimal128(..) | DataType::Decimal256(..) => "DECIMAL",
+                    DataType::List(_) | DataType::LargeList(_) => "ARRAY",
+                    DataType::Map(..) => "MAP",
+                    DataType::Struct(_) => "STRUCT",
+                    _ => return None,
+                };
+                Some(kind)
+            });
+            match unsupported {
+                Some(kind) => Err(PlanError::invalid(
+                    format!(
+                        "Key format does not support schema.\nformat: KAFKA\nschema: [{}]\n\
+                         reason: The 'KAFKA' format does not support type '{kind}'",
+                        listed()
+                    ),
+                    None,
+                )
+                .with_suggestion(Some("use KEY_FORMAT='JSON' for this key".into()))),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn check_delimited(
@@ -637,14 +699,25 @@ impl<'a> Properties<'a> {
                     Some(d) => match d.value.as_text() {
                         "TAB" | "\t" => b'\t',
                         "SPACE" => b' ',
-                        s if s.len() == 1 => s.as_bytes()[0],
+                        s if s.len() == 1 && s != " " => s.as_bytes()[0],
                         s => {
+                            let why = if s.trim().is_empty() {
+                                "Delimiter cannot be empty, if you meant to have a tab or space \
+                                 for delimiter, please use the special values 'TAB' or 'SPACE'"
+                                    .to_string()
+                            } else {
+                                format!(
+                                    "Invalid delimiter value: '{s}'. Delimiter must be a single \
+                                     character or TAB,SPACE"
+                                )
+                            };
                             return Err(PlanError::invalid(
                                 format!(
-                                "VALUE_DELIMITER must be one character, TAB or SPACE, not '{s}'"
-                            ),
+                                    "Configuration VALUE_DELIMITER is invalid: {why}\n\
+                                     Example valid value: ';'"
+                                ),
                                 d.position,
-                            ))
+                            ));
                         }
                     },
                 };
@@ -666,11 +739,12 @@ impl<'a> Properties<'a> {
             other => {
                 let pos = opt.and_then(|o| o.position);
                 Err(
-                    PlanError::invalid(format!("unsupported value format '{other}'"), pos)
-                        .with_suggestion(Some(match closest_match(other, ["JSON", "DELIMITED"]) {
+                    PlanError::invalid(format!("Unknown format: {other}"), pos).with_suggestion(
+                        Some(match closest_match(other, ["JSON", "DELIMITED"]) {
                             Some(s) => format!("did you mean {s}?"),
                             None => "Weir reads JSON and DELIMITED values".into(),
-                        })),
+                        }),
+                    ),
                 )
             }
         }

@@ -136,6 +136,7 @@ pub fn check_derived_format(def: &StreamDef, with: &weir_parser::WithOptions) ->
         .map(|(_, f)| f.as_ref().clone())
         .collect();
     let values = arrow::datatypes::Schema::new(values);
+    catalog::check_map_keys(&def.columns, &def.key_columns)?;
     catalog::check_delimited(&def.format, &values, &props)?;
     catalog::check_json_maps(&def.format, &values)?;
     catalog::check_key_format(&def.key_format, &def.columns, &def.key_columns)

@@ -164,6 +164,8 @@ pub fn plan_query(
         .map_err(|e| where_type_error(e, where_text.as_deref(), &select_text, at))?;
     let logical =
         crate::typecheck::coerce_in_lists(logical).map_err(|m| PlanError::invalid(m, at))?;
+    let logical =
+        crate::typecheck::rewrite_casts(logical).map_err(|m| PlanError::invalid(m, at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, &provider.options, |_, _| {})
         .map_err(|e| PlanError::from_datafusion(e, at))?;

@@ -167,6 +167,10 @@ impl ContextProvider for Provider<'_> {
         &self.registry.planners
     }
 
+    fn get_type_planner(&self) -> Option<Arc<dyn datafusion_expr::planner::TypePlanner>> {
+        Some(Arc::new(CastTypes))
+    }
+
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
         self.registry.scalars.get(&name.to_lowercase()).cloned()
     }
@@ -208,6 +212,37 @@ impl ContextProvider for Provider<'_> {
 
     fn udwf_names(&self) -> Vec<String> {
         Vec::new()
+    }
+}
+
+/// The nested types of `CAST(x AS MAP<...>)` and friends, which the parser hands on as one
+/// name (see [`weir_parser::cast_type`]).
+#[derive(Debug)]
+struct CastTypes;
+
+impl datafusion_expr::planner::TypePlanner for CastTypes {
+    fn plan_type_field(
+        &self,
+        sql_type: &sqlparser::ast::DataType,
+    ) -> datafusion_common::Result<Option<arrow::datatypes::FieldRef>> {
+        let sqlparser::ast::DataType::Custom(name, _) = sql_type else {
+            return Ok(None);
+        };
+        let [part] = name.0.as_slice() else {
+            return Ok(None);
+        };
+        let Some(ident) = part.as_ident() else {
+            return Ok(None);
+        };
+        match weir_parser::cast_type(&ident.value) {
+            None => Ok(None),
+            Some(Ok(t)) => Ok(Some(Arc::new(arrow::datatypes::Field::new(
+                "",
+                crate::types::arrow_type(&t),
+                true,
+            )))),
+            Some(Err(e)) => datafusion_common::plan_err!("{e}"),
+        }
     }
 }
 

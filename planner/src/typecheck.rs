@@ -174,6 +174,70 @@ fn unqualify(text: &str) -> String {
     out
 }
 
+/// CASTs DataFusion does not do as ksqlDB does: an ARRAY, MAP or STRUCT cast to STRING is
+/// printed as ksqlDB prints it (`{k=1}`, `Struct{A=1}`), and STRING cast to one of them is
+/// an error.
+pub(crate) fn rewrite_casts(
+    plan: datafusion_expr::LogicalPlan,
+) -> Result<datafusion_expr::LogicalPlan, String> {
+    use arrow::datatypes::DataType;
+    use datafusion_common::tree_node::Transformed;
+    use datafusion_expr::LogicalPlan;
+    let nested = |t: &DataType| {
+        matches!(
+            t,
+            DataType::List(_) | DataType::LargeList(_) | DataType::Map(..) | DataType::Struct(_)
+        )
+    };
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let mut error = None;
+    let result = plan.transform_up_with_subqueries(|node| {
+        let inputs = node.inputs();
+        let Some(schema) = inputs.first().map(|i| std::sync::Arc::clone(i.schema())) else {
+            return Ok(Transformed::no(node));
+        };
+        let clause = match &node {
+            LogicalPlan::Filter(_) => "Invalid Predicate: ",
+            LogicalPlan::Projection(_) => "Invalid Select: ",
+            _ => "",
+        };
+        node.map_expressions(|e| {
+            e.transform_up(|e| match e {
+                Expr::Cast(c) => {
+                    let Ok(from) = c.expr.get_type(&schema) else {
+                        return Ok(Transformed::no(Expr::Cast(c)));
+                    };
+                    let to = c.field.data_type().clone();
+                    if nested(&from) && text(&to) {
+                        let udf = crate::functions::cast_to_string();
+                        let call = udf.call(vec![*c.expr]);
+                        let call = if to == DataType::Utf8 {
+                            call
+                        } else {
+                            call.cast_to(&to, &schema)?
+                        };
+                        return Ok(Transformed::yes(call));
+                    }
+                    if text(&from) && nested(&to) {
+                        error.get_or_insert(format!(
+                            "{clause}Cast of {} to {} is not supported",
+                            sql_type_name(&from),
+                            sql_type_name(&to)
+                        ));
+                    }
+                    Ok(Transformed::no(Expr::Cast(c)))
+                }
+                other => Ok(Transformed::no(other)),
+            })
+        })
+    });
+    if let Some(message) = error {
+        return Err(message);
+    }
+    result.map(|t| t.data).map_err(|e| e.to_string())
+}
+
 /// IN lists as ksqlDB types them, before DataFusion's coercion (which finds no common type
 /// for `b IN (true, 'yes')`): a literal item takes the compared value's type — a number or
 /// BOOLEAN literal compared with a STRING becomes its text, a string literal compared with a

@@ -72,7 +72,7 @@ pub fn sql_type_name(t: &DataType) -> String {
             "STRUCT<{}>",
             fields
                 .iter()
-                .map(|f| format!("{} {}", f.name(), sql_type_name(f.data_type())))
+                .map(|f| format!("`{}` {}", f.name(), sql_type_name(f.data_type())))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

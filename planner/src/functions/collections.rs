@@ -277,6 +277,126 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
+/// `CAST(x AS STRING)` of an ARRAY, MAP or STRUCT, as ksqlDB (Java) prints them:
+/// `[1, 3]`, `{k=1, j=2}`, `Struct{A=1,B=x}` (a STRUCT leaves out its NULL fields).
+pub(crate) fn cast_to_string() -> Arc<ScalarUDF> {
+    function(
+        "cast_to_string",
+        "An ARRAY, MAP or STRUCT as text, the way ksqlDB casts it to STRING.",
+        Ret::Fixed(DataType::Utf8),
+        |args| {
+            let (array, scalar) = args.raw(0)?;
+            let mut out = StringBuilder::new();
+            let mut text = String::new();
+            for row in 0..args.rows {
+                let r = if scalar { 0 } else { row };
+                if array.is_null(r) {
+                    out.append_null();
+                    continue;
+                }
+                text.clear();
+                java_text(array.as_ref(), r, &mut text)?;
+                out.append_value(&text);
+            }
+            Ok(Arc::new(out.finish()))
+        },
+    )
+    .overload(&[P::Any])
+    .build()
+}
+
+/// One value as Java's `toString` prints it (`null` for NULL).
+fn java_text(array: &dyn Array, row: usize, out: &mut String) -> Result<()> {
+    use std::fmt::Write;
+    if array.is_null(row) {
+        out.push_str("null");
+        return Ok(());
+    }
+    match array.data_type() {
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(row);
+            out.push('[');
+            for i in 0..items.len() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                java_text(items.as_ref(), i, out)?;
+            }
+            out.push(']');
+        }
+        DataType::Map(..) => {
+            let entries = array.as_map().value(row);
+            out.push('{');
+            for i in 0..entries.len() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                java_text(entries.column(0).as_ref(), i, out)?;
+                out.push('=');
+                java_text(entries.column(1).as_ref(), i, out)?;
+            }
+            out.push('}');
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            out.push_str("Struct{");
+            let mut first = true;
+            for (f, column) in fields.iter().zip(s.columns()) {
+                if column.is_null(row) {
+                    continue;
+                }
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(f.name());
+                out.push('=');
+                java_text(column.as_ref(), row, out)?;
+            }
+            out.push('}');
+        }
+        DataType::Float64 => out.push_str(&java_double(
+            array
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row),
+        )),
+        DataType::Utf8 => out.push_str(array.as_string::<i32>().value(row)),
+        DataType::Utf8View => out.push_str(array.as_string_view().value(row)),
+        _ => {
+            let text = arrow::util::display::array_value_to_string(array, row)?;
+            let _ = write!(out, "{text}");
+        }
+    }
+    Ok(())
+}
+
+/// A DOUBLE as Java's `Double.toString`: `1.0`, `0.001`, `1.0E7`, `1.5E-4`, `NaN`, `Infinity`.
+pub(crate) fn java_double(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let magnitude = v.abs();
+    if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let text = format!("{v}");
+        return if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        };
+    }
+    // Shortest round-trip digits in scientific form, with at least one fraction digit.
+    let text = format!("{v:e}");
+    let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+    if mantissa.contains('.') {
+        format!("{mantissa}E{exponent}")
+    } else {
+        format!("{mantissa}.0E{exponent}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,5 +410,22 @@ mod tests {
         assert_eq!(json_texts(&ts).unwrap(), vec!["10"]);
         let s: ArrayRef = Arc::new(StringArray::from(vec!["a\"b"]));
         assert_eq!(json_texts(&s).unwrap(), vec!["\"a\\\"b\""]);
+    }
+
+    #[test]
+    fn doubles_print_as_java_does() {
+        for (v, text) in [
+            (1.0, "1.0"),
+            (0.001, "0.001"),
+            (1234567.5, "1234567.5"),
+            (1e7, "1.0E7"),
+            (1.5e-4, "1.5E-4"),
+            (-2.5e10, "-2.5E10"),
+            (0.0, "0.0"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            assert_eq!(super::java_double(v), text);
+        }
     }
 }

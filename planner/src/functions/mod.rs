@@ -37,6 +37,8 @@ mod math;
 pub(crate) mod reduce;
 mod strings;
 mod text;
+
+pub(crate) use collections::cast_to_string;
 pub mod timefmt;
 
 /// A parameter kind, with ksqlDB's implicit conversions into it.
