@@ -573,3 +573,42 @@ fn collect_set_keeps_first_seen_order() {
     let got = rows(&mut s, "SELECT * FROM t;");
     assert_eq!(strings(&got, "VS"), ["[zeta, alpha, , mid]"]);
 }
+
+/// CORRELATION and STDDEV_SAMPLE where there is too little to measure: ksqlDB's NaN and 0.0,
+/// not NULL (pairs with a NULL side are left out).
+#[test]
+fn correlation_and_sample_deviation_of_few_values() {
+    let mut s = session_with(
+        "CREATE STREAM s (k INT KEY, x DOUBLE, y DOUBLE);
+         CREATE TABLE t AS SELECT k, CORRELATION(x, y) AS c, STDDEV_SAMPLE(x) AS sd
+           FROM s GROUP BY k;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for (k, x, y) in [
+        (1, "1", "8"),
+        (2, "1", "2"),
+        (2, "3", "null"),
+        (2, "3", "4"),
+    ] {
+        s.insert_json(
+            "s",
+            &format!(r#"{{"k": {k}, "x": {x}, "y": {y}}}"#),
+            Some(k),
+        )
+        .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    let mut found: Vec<String> = (0..2)
+        .map(|i| {
+            format!(
+                "{}:{}:{}",
+                strings(&got, "K")[i],
+                strings(&got, "C")[i],
+                strings(&got, "SD")[i]
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found, ["1:NaN:0.0", "2:1.0:1.1547005383792515"]);
+}

@@ -466,3 +466,27 @@ fn casts_of_nested_values() {
         assert!(err.contains(expected), "{sql}: {err}");
     }
 }
+
+#[test]
+fn ksqldb_forms_of_collection_and_date_functions() {
+    let mut s = session_with(
+        "CREATE STREAM m (v MAP<STRING, INT>, d STRING);
+         INSERT INTO m VALUES (MAP('id' := 1, 'x' := NULL), '2004');",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT TO_JSON_STRING(v) AS j, TO_JSON_STRING(ARRAY_SORT(MAP_VALUES(v))) AS up,
+           TO_JSON_STRING(ARRAY_SORT(MAP_VALUES(v), 'desc')) AS down,
+           PARSE_DATE(d, 'yyyy-MM-dd') AS exact, PARSE_DATE(d + '-03-04-extra', 'yyyy-MM-dd') AS trailing,
+           PARSE_DATE('JAN-2022', 'MMM-yyyy') AS no_day, PARSE_DATE(d, 'yyyy') AS no_month
+         FROM m;",
+    );
+    assert_eq!(strings(&out, "J"), [r#"{"id":1,"x":null}"#]);
+    assert_eq!(strings(&out, "UP"), ["[1,null]"]);
+    assert_eq!(strings(&out, "DOWN"), ["[1,null]"]);
+    assert_eq!(strings(&out, "EXACT"), ["null"]);
+    assert_eq!(strings(&out, "TRAILING"), ["2004-03-04"]);
+    assert_eq!(strings(&out, "NO_DAY"), ["2022-01-01"]);
+    assert_eq!(strings(&out, "NO_MONTH"), ["2004-01-01"]);
+}

@@ -1490,6 +1490,20 @@ fn rewrite_expr_node(expr: &mut Expr) {
                 }
             }
         }
+        // ksqlDB's ARRAY_SORT(a [, 'ASC' | 'DESC']) puts NULL elements last either way.
+        if let ("ARRAY_SORT", FunctionArguments::List(list)) = (name.as_str(), &mut f.args) {
+            let text = |s: &str| {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                    Value::SingleQuotedString(s.into()),
+                )))
+            };
+            if list.args.len() == 1 {
+                list.args.push(text("ASC"));
+            }
+            if list.args.len() == 2 {
+                list.args.push(text("NULLS LAST"));
+            }
+        }
         return;
     }
     if let Expr::BinaryOp {

@@ -29,11 +29,7 @@ const KSQL_ALIASES: &[(&str, &str)] = &[
 
 /// ksqlDB aggregate names that are DataFusion aggregates under another name. Accumulators see
 /// a group's rows in input (offset) order, so first/last value are earliest/latest by offset.
-const KSQL_AGGREGATE_ALIASES: &[(&str, &str)] = &[
-    ("collect_list", "array_agg"),
-    ("stddev_sample", "stddev_samp"),
-    ("correlation", "corr"),
-];
+const KSQL_AGGREGATE_ALIASES: &[(&str, &str)] = &[("collect_list", "array_agg")];
 
 /// Every function Weir can call, indexed by lower-case name.
 pub(crate) struct FunctionRegistry {
@@ -81,6 +77,12 @@ impl FunctionRegistry {
             if let Some(f) = aggregates.get(*df).cloned() {
                 aggregates.insert((*ksql).to_string(), f);
             }
+        }
+        for f in crate::functions::aggregates::ksql_statistics(
+            aggregates.get("corr").cloned(),
+            aggregates.get("stddev_samp").cloned(),
+        ) {
+            aggregates.insert(f.name().to_string(), f);
         }
         let mut higher_order: HashMap<String, Arc<HigherOrderUDF>> =
             datafusion_functions_nested::all_default_higher_order_functions()

@@ -656,6 +656,187 @@ impl Accumulator for AttrAccumulator {
     }
 }
 
+/// A DataFusion aggregate whose NULL result ksqlDB gives as a number: CORRELATION of fewer
+/// than two pairs (or of a constant) is NaN, STDDEV_SAMPLE of one value is 0.0.
+#[derive(Debug)]
+struct NullAs {
+    name: &'static str,
+    inner: Arc<AggregateUDF>,
+    value: f64,
+}
+
+impl PartialEq for NullAs {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.value.to_bits() == other.value.to_bits()
+    }
+}
+
+impl Eq for NullAs {}
+
+impl std::hash::Hash for NullAs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.value.to_bits().hash(state);
+    }
+}
+
+/// `value` wherever `array` (a DOUBLE result) is NULL.
+fn fill_nulls(array: ArrayRef, value: f64) -> Result<ArrayRef> {
+    if array.null_count() == 0 || array.data_type() != &DataType::Float64 {
+        return Ok(array);
+    }
+    let nulls = arrow::compute::is_null(&array)?;
+    let fill = arrow::array::Float64Array::new_scalar(value);
+    Ok(arrow::compute::kernels::zip::zip(&nulls, &fill, &array)?)
+}
+
+impl AggregateUDFImpl for NullAs {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.inner().coerce_types(arg_types)
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(NullAsAccumulator {
+            inner: self.inner.accumulator(args)?,
+            value: self.value,
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        self.inner.state_fields(args)
+    }
+
+    fn groups_accumulator_supported(&self, args: AccumulatorArgs) -> bool {
+        self.inner.groups_accumulator_supported(args)
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion_expr::GroupsAccumulator>> {
+        Ok(Box::new(NullAsGroups {
+            inner: self.inner.create_groups_accumulator(args)?,
+            value: self.value,
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct NullAsAccumulator {
+    inner: Box<dyn Accumulator>,
+    value: f64,
+}
+
+impl Accumulator for NullAsAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.update_batch(values)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        Ok(match self.inner.evaluate()? {
+            ScalarValue::Float64(None) => ScalarValue::Float64(Some(self.value)),
+            other => other,
+        })
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.inner.retract_batch(values)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
+    }
+}
+
+struct NullAsGroups {
+    inner: Box<dyn datafusion_expr::GroupsAccumulator>,
+    value: f64,
+}
+
+impl datafusion_expr::GroupsAccumulator for NullAsGroups {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&arrow::array::BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.inner
+            .update_batch(values, group_indices, opt_filter, total_num_groups)
+    }
+
+    fn evaluate(&mut self, emit_to: datafusion_expr::EmitTo) -> Result<ArrayRef> {
+        fill_nulls(self.inner.evaluate(emit_to)?, self.value)
+    }
+
+    fn state(&mut self, emit_to: datafusion_expr::EmitTo) -> Result<Vec<ArrayRef>> {
+        self.inner.state(emit_to)
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.inner
+            .merge_batch(values, group_indices, total_num_groups)
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&arrow::array::BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.inner.convert_to_state(values, opt_filter)
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+}
+
+/// CORRELATION and STDDEV_SAMPLE as ksqlDB gives them, from DataFusion's `corr` and
+/// `stddev_samp` (`None` when those are missing).
+pub(crate) fn ksql_statistics(
+    corr: Option<Arc<AggregateUDF>>,
+    stddev_samp: Option<Arc<AggregateUDF>>,
+) -> Vec<Arc<AggregateUDF>> {
+    [
+        ("correlation", corr, f64::NAN),
+        ("stddev_sample", stddev_samp, 0.0),
+    ]
+    .into_iter()
+    .filter_map(|(name, inner, value)| {
+        inner.map(|inner| Arc::new(AggregateUDF::from(NullAs { name, inner, value })))
+    })
+    .collect()
+}
+
 pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
     vec![
         Arc::new(AggregateUDF::from(CollectSet {

@@ -82,15 +82,16 @@ fn json_type(t: &DataType) -> DataType {
     match t {
         DataType::Timestamp(..) | DataType::Date64 | DataType::Time64(_) => DataType::Int64,
         DataType::Date32 | DataType::Time32(_) => DataType::Int32,
+        // (Nullability is kept: a MAP's keys are not nullable, and a cast may not change that.)
         DataType::List(f) => DataType::List(Arc::new(Field::new(
             f.name(),
             json_type(f.data_type()),
-            true,
+            f.is_nullable(),
         ))),
         DataType::Struct(fields) => DataType::Struct(
             fields
                 .iter()
-                .map(|f| Field::new(f.name(), json_type(f.data_type()), true))
+                .map(|f| Field::new(f.name(), json_type(f.data_type()), f.is_nullable()))
                 .collect(),
         ),
         DataType::Map(entries, sorted) => DataType::Map(

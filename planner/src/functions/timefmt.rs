@@ -204,15 +204,22 @@ impl TimestampFormat {
         Some(out)
     }
 
-    /// Days since the epoch of a date in `text`; `None` when it does not match.
+    /// Days since the epoch of a date in `text`; `None` when it does not match. As ksqlDB's
+    /// PARSE_DATE, a pattern without a day (`MMM-yyyy`) means the first of the month, one
+    /// without a month means January, and text after the pattern's end is ignored.
     pub fn parse_days(&self, text: &str) -> Option<i32> {
-        let date = if self.has_time {
-            NaiveDateTime::parse_from_str(text, &self.parse)
-                .ok()?
-                .date()
-        } else {
-            NaiveDate::parse_from_str(text, &self.parse).ok()?
-        };
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse_and_remainder(&mut parsed, text, StrftimeItems::new(&self.parse))
+            .ok()?;
+        if parsed.ordinal().is_none() && parsed.isoweek().is_none() {
+            if parsed.month().is_none() {
+                parsed.set_month(1).ok()?;
+            }
+            if parsed.day().is_none() {
+                parsed.set_day(1).ok()?;
+            }
+        }
+        let date = parsed.to_naive_date().ok()?;
         i32::try_from(date.signed_duration_since(epoch()).num_days()).ok()
     }
 
