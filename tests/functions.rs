@@ -490,3 +490,34 @@ fn ksqldb_forms_of_collection_and_date_functions() {
     assert_eq!(strings(&out, "NO_DAY"), ["2022-01-01"]);
     assert_eq!(strings(&out, "NO_MONTH"), ["2004-01-01"]);
 }
+
+/// `s->a[1]->b` reads the field, then the element, then the field; a field access is named
+/// after its field, with `_1`, `_2` when that name is taken.
+#[test]
+fn struct_field_access_chains_and_names() {
+    let mut s = session_with(
+        "CREATE STREAM n (b INT, a STRUCT<B INT, L ARRAY<STRUCT<D INT>>, M MAP<STRING, STRUCT<D INT>>>,
+           c STRUCT<B INT>);
+         INSERT INTO n VALUES (0, STRUCT(B := 1, L := ARRAY[STRUCT(D := 7)], M := MAP('k' := STRUCT(D := 8))),
+           STRUCT(B := 2));",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT b, a->B, c->B, a->L[1]->D, a->M['k']->D FROM n;",
+    );
+    let names: Vec<String> = out[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(names, ["B", "B_1", "B_2", "D", "D_1"]);
+    assert_eq!(
+        names
+            .iter()
+            .map(|n| strings(&out, n)[0].clone())
+            .collect::<Vec<_>>(),
+        ["0", "1", "2", "7", "8"]
+    );
+}

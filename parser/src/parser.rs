@@ -1526,6 +1526,21 @@ fn rewrite_expr_node(expr: &mut Expr) {
                 "get_field",
                 vec![base, Expr::value(Value::SingleQuotedString(field))],
             );
+            return;
+        }
+        // `s->a[1]` reads as `s->(a[1])` (subscripts bind tighter): it means `(s->a)[1]`.
+        if let Expr::CompoundFieldAccess { root, access_chain } = right.as_mut() {
+            if let Expr::Identifier(ident) = root.as_ref() {
+                let field = ident.value.clone();
+                let base = std::mem::replace(left.as_mut(), Expr::value(Value::Null));
+                *expr = Expr::CompoundFieldAccess {
+                    root: Box::new(call(
+                        "get_field",
+                        vec![base, Expr::value(Value::SingleQuotedString(field))],
+                    )),
+                    access_chain: std::mem::take(access_chain),
+                };
+            }
         }
     }
 }
@@ -1565,11 +1580,33 @@ fn name_unaliased_columns(query: &mut sqlparser::ast::Query) {
         return;
     };
     let mut generated = 0;
+    // Names already taken: a field name that clashes gets `_1`, `_2`, ... as in ksqlDB.
+    let mut taken: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|i| i.value.clone())
+            }
+            _ => None,
+        })
+        .collect();
     for item in &mut select.projection {
         if let SelectItem::UnnamedExpr(expr) = item {
             let alias = match expr {
                 Expr::Identifier(_) | Expr::CompoundIdentifier(_) => continue,
-                Expr::Function(f) if is_field_access(f) => field_name(f),
+                Expr::Function(f) if is_field_access(f) => field_name(f).map(|name| {
+                    let mut unique = name.clone();
+                    let mut n = 0;
+                    while taken.contains(&unique) {
+                        n += 1;
+                        unique = format!("{name}_{n}");
+                    }
+                    taken.push(unique.clone());
+                    unique
+                }),
                 _ => {
                     let name = format!("KSQL_COL_{generated}");
                     generated += 1;
