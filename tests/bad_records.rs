@@ -286,3 +286,28 @@ fn bad_record_reasons_speak_sql_types_and_column_names() {
         ]
     );
 }
+
+/// A table row needs its key: one written without it is reported and skipped, not stored.
+#[test]
+fn table_rows_without_a_key_are_reported_and_skipped() {
+    let mut s = session_with(
+        "CREATE TABLE t (k STRING PRIMARY KEY, v INT);
+         CREATE TABLE copy AS SELECT * FROM t;",
+        Config::default(),
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    s.on_bad_record(move |bad| sink.lock().unwrap().push(bad.reason.clone()));
+    for record in [
+        r#"{"k": "a", "v": 1}"#,
+        r#"{"v": 2}"#,
+        r#"{"k": "a", "v": 3}"#,
+    ] {
+        s.insert_json("t", record, Some(1)).unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM copy;");
+    assert_eq!(strings(&got, "K"), ["a"]);
+    assert_eq!(strings(&got, "V"), ["3"]);
+    assert_eq!(*seen.lock().unwrap(), ["a row of table T needs its key"]);
+}

@@ -1495,6 +1495,37 @@ impl Session {
             }
             _ => (batch, rowtime),
         };
+        // A table has no row without its key: such a record is reported and skipped (as
+        // ksqlDB does), tombstones included.
+        let (batch, rowtime) = match def.kind {
+            SourceKind::Table if !def.key_columns.is_empty() => {
+                let mut keep = arrow::array::BooleanArray::from(vec![true; batch.num_rows()]);
+                for &k in &def.key_columns {
+                    let valid = arrow::compute::is_not_null(batch.column(k))?;
+                    keep = arrow::compute::and(&keep, &valid)?;
+                }
+                if keep.false_count() == 0 {
+                    (batch, rowtime)
+                } else {
+                    for row in (0..keep.len()).filter(|&i| !keep.value(i)) {
+                        if let Some(hook) = &self.hook {
+                            hook(&crate::BadRecord {
+                                stream: def.name.clone(),
+                                location: format!("row {} written to {}", row + 1, def.name),
+                                reason: format!("a row of table {} needs its key", def.name),
+                                record: String::new(),
+                            });
+                        }
+                    }
+                    let rowtime = match rowtime {
+                        Some(r) => Some(arrow::compute::filter(&r, &keep)?),
+                        None => None,
+                    };
+                    (arrow::compute::filter_record_batch(&batch, &keep)?, rowtime)
+                }
+            }
+            _ => (batch, rowtime),
+        };
         let n = batch.num_rows();
         let first = log.reserve_offsets(n)?;
         let rowtime = match rowtime {
