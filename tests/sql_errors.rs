@@ -426,3 +426,59 @@ fn key_and_format_properties_are_checked() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
 }
+
+/// Grouping and join mistakes name what is wrong, in ksqlDB's words.
+#[test]
+fn grouping_and_join_mistakes_are_named() {
+    let mut s = session_with(
+        "CREATE STREAM l (id INT KEY, a INT, b STRING);
+         CREATE STREAM r (id INT KEY, a INT, c STRING);
+         CREATE TABLE t (id INT PRIMARY KEY, v STRING);",
+        Config::default(),
+    );
+    for (sql, expected) in [
+        (
+            "SELECT SUM(COUNT(*)) FROM l GROUP BY a;",
+            "Aggregate functions can not be nested: SUM(COUNT())",
+        ),
+        (
+            "SELECT a, COUNT(*) FROM l GROUP BY a, L.A;",
+            "Duplicate GROUP BY expression: L.A",
+        ),
+        (
+            "SELECT a, b FROM l GROUP BY a, b;",
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.",
+        ),
+        (
+            "SELECT a, NO_SUCH_FN(b) FROM l GROUP BY a;",
+            "Can't find any functions with the name 'NO_SUCH_FN'",
+        ),
+        (
+            "SELECT b, COUNT(*) FROM l;",
+            "Non-aggregate SELECT expression(s) not part of GROUP BY: B",
+        ),
+        (
+            "SELECT * FROM l JOIN r WITHIN 1 SECOND ON l.id = r.id AND l.a = r.a;",
+            "joins on multiple conditions are not yet supported. Got ((L.ID = R.ID) AND (L.A = R.A))",
+        ),
+        (
+            "SELECT * FROM l JOIN r WITHIN 1 SECOND ON l.id = 0;",
+            "Invalid comparison expression '0' in join '(L.ID = 0)'",
+        ),
+        (
+            "SELECT * FROM l JOIN r WITHIN 1 SECOND ON l.id = r.nope;",
+            "JOIN ON column 'R.NOPE' cannot be resolved.",
+        ),
+        (
+            "SELECT * FROM l JOIN r WITHIN 1 SECOND ON l.id = x.id;",
+            "'X' is not a valid stream/table name or alias.",
+        ),
+        (
+            "SELECT * FROM l FULL OUTER JOIN t ON l.id = t.id;",
+            "Invalid join type: full-outer join not supported for stream-table join. Got L [FULL] OUTER JOIN T.",
+        ),
+    ] {
+        let err = s.query(sql).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

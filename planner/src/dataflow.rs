@@ -233,9 +233,10 @@ pub struct DataflowPlan {
     /// Key columns the final projection drops (what kind of key, and their names): a
     /// persistent query must keep its key.
     pub dropped_key: Option<(String, Vec<String>)>,
-    /// A key column the final projection selects more than once (its name, and the names it
-    /// is selected as): a persistent query's key must be one column.
-    pub duplicate_key: Option<(String, Vec<String>)>,
+    /// A key column the final projection selects more than once (its name, the names it is
+    /// selected as, and whether it is a grouping key): a persistent query's key must be one
+    /// column.
+    pub duplicate_key: Option<(String, Vec<String>, bool)>,
 }
 
 impl DataflowPlan {
@@ -257,7 +258,14 @@ impl DataflowPlan {
 
     /// The error a persistent query writing `sink` gets when its projection drops the key.
     pub fn dropped_key_message(&self, sink: &str) -> Option<String> {
-        if let Some((key, aliases)) = &self.duplicate_key {
+        if let Some((key, aliases, grouped)) = &self.duplicate_key {
+            if *grouped {
+                let quoted: Vec<String> = aliases.iter().map(|a| format!("`{a}`")).collect();
+                return Some(format!(
+                    "The projection contains a key column more than once: {}.",
+                    quoted.join(" and ")
+                ));
+            }
             let list = match aliases.as_slice() {
                 [init @ .., last] => format!("{} and {last}", init.join(", ")),
                 [] => key.clone(),

@@ -25,11 +25,76 @@ pub(crate) fn check(query: &Query) -> Option<String> {
              {name} to its column in a second"
         ));
     }
+    let selected: Vec<&SqlExpr> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect();
+    // An aggregate inside an aggregate.
+    for e in selected.iter().copied().chain(select.having.as_ref()) {
+        let mut nested = None;
+        let _ = weir_parser::sqlparser::ast::visit_expressions(e, |x| {
+            if let SqlExpr::Function(f) = x {
+                if is_aggregate(x) && function_args(f).iter().any(|a| contains_aggregate(a)) {
+                    nested = Some(text(x).replace("(*)", "()"));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(call) = nested {
+            return Some(format!("Aggregate functions can not be nested: {call}"));
+        }
+    }
     let GroupByExpr::Expressions(group_by, _) = &select.group_by else {
         return None;
     };
     if group_by.is_empty() {
         return None;
+    }
+    // The same grouping expression twice.
+    let source = match select.from.as_slice() {
+        [one] if one.joins.is_empty() => match &one.relation {
+            weir_parser::sqlparser::ast::TableFactor::Table { name, alias, .. } => alias
+                .as_ref()
+                .map(|a| a.name.value.to_uppercase())
+                .or_else(|| name.0.last().map(|p| p.to_string().to_uppercase())),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for g in group_by {
+        let t = text(g);
+        if seen.contains(&t) {
+            let shown = match (g, &source) {
+                (SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_), Some(s)) => {
+                    format!("{s}.{t}")
+                }
+                _ => t,
+            };
+            return Some(format!("Duplicate GROUP BY expression: {shown}"));
+        }
+        seen.push(t);
+    }
+    if let Some(unknown) = unknown_function(&selected) {
+        return Some(format!(
+            "Can't find any functions with the name '{unknown}'"
+        ));
+    }
+    // A GROUP BY groups for its aggregates.
+    if !selected
+        .iter()
+        .copied()
+        .chain(select.having.as_ref())
+        .any(contains_aggregate)
+    {
+        return Some(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.".into(),
+        );
     }
     // An aggregate in a GROUP BY expression, at any depth.
     for g in group_by {
@@ -84,6 +149,44 @@ fn is_aggregate(e: &SqlExpr) -> bool {
             .contains_key(&f.name.to_string().to_lowercase()),
         _ => false,
     }
+}
+
+/// Whether `e` calls an aggregate anywhere.
+fn contains_aggregate(e: &SqlExpr) -> bool {
+    let mut found = false;
+    let _ = weir_parser::sqlparser::ast::visit_expressions(e, |x| {
+        if is_aggregate(x) {
+            found = true;
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    found
+}
+
+/// The first function the expressions call that no library has (upper-cased).
+fn unknown_function(exprs: &[&SqlExpr]) -> Option<String> {
+    let registry = FunctionRegistry::get();
+    let mut found = None;
+    for e in exprs {
+        let _ = weir_parser::sqlparser::ast::visit_expressions(*e, |x| {
+            if let SqlExpr::Function(f) = x {
+                let name = f.name.to_string().to_lowercase();
+                if !registry.scalars.contains_key(&name)
+                    && !registry.aggregates.contains_key(&name)
+                    && !registry.higher_order.contains_key(&name)
+                {
+                    found = Some(name.to_uppercase());
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if found.is_some() {
+            break;
+        }
+    }
+    found
 }
 
 fn is_system(name: &str) -> bool {

@@ -102,20 +102,18 @@ pub fn plan_query(
     if let Some(message) = crate::grouping::check(&ast) {
         return Err(PlanError::invalid(message, at));
     }
+    if !grouped {
+        if let Some(items) = ungrouped_columns_beside_aggregates(&ast) {
+            return Err(PlanError::invalid(
+                format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {items}"),
+                query.window.as_ref().and_then(|w| w.position).or(at),
+            )
+            .with_suggestion(Some(format!("add GROUP BY {items}"))));
+        }
+    }
     let window = match &query.window {
         None => None,
-        Some(w) => {
-            if !grouped {
-                if let Some(items) = ungrouped_columns_beside_aggregates(&ast) {
-                    return Err(PlanError::invalid(
-                        format!("Non-aggregate SELECT expression(s) not part of GROUP BY: {items}"),
-                        w.position.or(at),
-                    )
-                    .with_suggestion(Some(format!("add GROUP BY {items}"))));
-                }
-            }
-            Some(window_def(w, grouped, at)?)
-        }
+        Some(w) => Some(window_def(w, grouped, at)?),
     };
     if window.is_some() {
         if let Some(message) = crate::grouping::check_window_bounds(&ast) {
@@ -147,21 +145,10 @@ pub fn plan_query(
     let mut provider = Provider::new(catalog);
     provider.windowed = window.is_some();
     let sql = SqlToRel::new_with_options(&provider, parser_options());
-    let (where_text, select_text) = match ast.body.as_ref() {
-        SetExpr::Select(select) => (
-            select.selection.as_ref().map(|e| e.to_string()),
-            select
-                .projection
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        _ => (None, String::new()),
-    };
+    let clauses = Clauses::of(&ast);
     let logical = sql
         .sql_statement_to_plan(SqlStatement::Query(ast))
-        .map_err(|e| where_type_error(e, where_text.as_deref(), &select_text, at))?;
+        .map_err(|e| where_type_error(e, &clauses, at))?;
     let logical =
         crate::typecheck::coerce_in_lists(logical).map_err(|m| PlanError::invalid(m, at))?;
     let logical =
@@ -236,7 +223,7 @@ pub fn plan_query(
                         .map(|(_, f)| f.name().clone())
                         .collect();
                     if aliases.len() > 1 {
-                        duplicate_key = Some((key.clone(), aliases));
+                        duplicate_key = Some((key.clone(), aliases, b.aggregated));
                     }
                 }
             }
@@ -565,24 +552,92 @@ fn check_relations(catalog: &Catalog, query: &Query) -> Result<()> {
     }
 }
 
-/// A WHERE condition that is not a boolean, in ksqlDB's words; other errors as they are.
+/// The text of a query's clauses, to say which one an unknown name is in.
+struct Clauses {
+    select: String,
+    where_: Option<String>,
+    /// The joins' ON conditions.
+    on: String,
+    /// Names and aliases of the sources in FROM (upper case).
+    relations: Vec<String>,
+}
+
+impl Clauses {
+    fn of(query: &Query) -> Self {
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Self {
+                select: String::new(),
+                where_: None,
+                on: String::new(),
+                relations: Vec::new(),
+            };
+        };
+        let mut on = Vec::new();
+        let mut relations = Vec::new();
+        let mut relation = |f: &TableFactor| {
+            if let TableFactor::Table { name, alias, .. } = f {
+                relations.extend(name.0.last().map(|p| p.to_string().to_uppercase()));
+                relations.extend(alias.as_ref().map(|a| a.name.value.to_uppercase()));
+            }
+        };
+        for from in &select.from {
+            relation(&from.relation);
+            for j in &from.joins {
+                relation(&j.relation);
+                if let Some((_, cond)) = j.to_string().split_once(" ON ") {
+                    on.push(cond.to_string());
+                }
+            }
+        }
+        Self {
+            select: select
+                .projection
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            where_: select.selection.as_ref().map(|e| e.to_string()),
+            on: on.join(" "),
+            relations,
+        }
+    }
+}
+
+/// A WHERE condition that is not a boolean, and unknown names, in ksqlDB's words (saying which
+/// clause names them); other errors as they are.
 fn where_type_error(
     err: datafusion_common::DataFusionError,
-    where_text: Option<&str>,
-    select_text: &str,
+    clauses: &Clauses,
     at: Option<Position>,
 ) -> PlanError {
-    // A column only the WHERE clause names, and no source has: say where it is.
-    if let (Some(text), datafusion_common::DataFusionError::SchemaError(e, _)) =
-        (where_text, err.find_root())
-    {
+    let where_text = clauses.where_.as_deref();
+    let select_text = clauses.select.as_str();
+    if let datafusion_common::DataFusionError::SchemaError(e, _) = err.find_root() {
         if let datafusion_common::SchemaError::FieldNotFound { field, .. } = e.as_ref() {
             let named = |t: &str| {
                 t.split(|c: char| !(c.is_alphanumeric() || c == '_'))
                     .any(|w| w == field.name)
             };
-            if named(text) && !named(select_text) {
+            // A qualifier that names no source.
+            if let Some(r) = &field.relation {
+                let r = r.to_string();
+                if !clauses.relations.is_empty() && !clauses.relations.contains(&r.to_uppercase()) {
+                    let message = format!("'{r}' is not a valid stream/table name or alias.");
+                    return PlanError::from_datafusion(err, at).reworded(message);
+                }
+            }
+            // A column only the WHERE clause (or a join's ON) names, and no source has: say
+            // where it is.
+            if where_text.is_some_and(named) && !named(select_text) {
                 let message = format!("WHERE column '{}' cannot be resolved.", field.name);
+                return PlanError::from_datafusion(err, at).reworded(message);
+            }
+            if named(&clauses.on) && !named(select_text) && !where_text.is_some_and(named) {
+                let name = match &field.relation {
+                    Some(r) => format!("{r}.{}", field.name),
+                    None => field.name.clone(),
+                };
+                let message = format!("JOIN ON column '{name}' cannot be resolved.");
                 return PlanError::from_datafusion(err, at).reworded(message);
             }
         }
@@ -1864,6 +1919,18 @@ impl<'a> Builder<'a> {
                         on.push(((*b.right).clone(), (*b.left).clone()));
                     }
                 }
+                Expr::BinaryExpr(b) if b.op == datafusion_expr::Operator::And => {
+                    let mut parts: Vec<String> = on
+                        .iter()
+                        .map(|(l, r)| format!("({} = {})", join_text(l), join_text(r)))
+                        .collect();
+                    parts.extend(
+                        datafusion_expr::utils::split_conjunction(filter)
+                            .into_iter()
+                            .map(join_text),
+                    );
+                    return Err(multiple_join_conditions(&parts, self.at));
+                }
                 _ => {
                     return Err(PlanError::unsupported(
                         "a join condition must be one equality with the table's primary key (ON s.col = t.key)",
@@ -1871,6 +1938,13 @@ impl<'a> Builder<'a> {
                     ))
                 }
             }
+        }
+        if on.len() > 1 {
+            let parts: Vec<String> = on
+                .iter()
+                .map(|(l, r)| format!("({} = {})", join_text(l), join_text(r)))
+                .collect();
+            return Err(multiple_join_conditions(&parts, self.at));
         }
         if on.len() != 1 {
             return Err(PlanError::unsupported(
@@ -1885,10 +1959,15 @@ impl<'a> Builder<'a> {
                 let refs = e.column_refs();
                 !refs.is_empty() && refs.iter().all(|c| schema.has_column(c))
             };
-            if !reads(l, join.left.schema()) || !reads(r, join.right.schema()) {
+            let (left_ok, right_ok) = (reads(l, join.left.schema()), reads(r, join.right.schema()));
+            if !left_ok || !right_ok {
+                let bad = if left_ok { r } else { l };
                 return Err(PlanError::invalid(
                     format!(
-                        "Invalid comparison expression in join '({l} = {r})'. Each side of the join comparision must contain references from exactly one source."
+                        "Invalid comparison expression '{}' in join '({} = {})'. Each side of the join comparision must contain references from exactly one source.",
+                        join_text(bad),
+                        join_text(l),
+                        join_text(r)
                     ),
                     self.at,
                 ));
@@ -1973,13 +2052,20 @@ impl<'a> Builder<'a> {
             return self.table_join(join, kind, &on[0], stream, table, &left_def, &right_def);
         }
         if matches!(kind, JoinKind::Right | JoinKind::Full) {
+            let (word, shown) = match kind {
+                JoinKind::Full => ("full-outer", "[FULL] OUTER"),
+                _ => ("right", "RIGHT"),
+            };
             return Err(PlanError::unsupported(
                 format!(
-                    "{} joins of a stream with a table are not supported: the stream side drives the join (use INNER or LEFT)",
-                    kind.name()
+                    "Invalid join type: {word} join not supported for stream-table join. Got {} {shown} JOIN {}.",
+                    stream_def.name, table_def.name
                 ),
                 self.at,
-            ));
+            )
+            .with_suggestion(Some(
+                "the stream side drives a stream-table join: use INNER or LEFT".into(),
+            )));
         }
         match (stream_def.kind, table_def.kind) {
             (SourceKind::Stream, SourceKind::Table) => {}
@@ -2901,4 +2987,38 @@ impl<'a> Builder<'a> {
         );
         Lowered { node, ..input }
     }
+}
+
+/// A join condition's side as ksqlDB prints it: `T.ID`, `0`, `null`, `'x'`.
+fn join_text(e: &Expr) -> String {
+    match e {
+        Expr::Column(c) => c.to_string(),
+        Expr::Cast(c) => join_text(&c.expr),
+        Expr::TryCast(c) => join_text(&c.expr),
+        Expr::Alias(a) => join_text(&a.expr),
+        Expr::Literal(v, _) if v.is_null() => "null".into(),
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => format!("'{s}'"),
+        Expr::Literal(v, _) => v.to_string(),
+        Expr::BinaryExpr(b) => format!("({} {} {})", join_text(&b.left), b.op, join_text(&b.right)),
+        other => other.to_string(),
+    }
+}
+
+/// ksqlDB joins on one equality.
+fn multiple_join_conditions(parts: &[String], at: Option<Position>) -> PlanError {
+    PlanError::unsupported(
+        format!(
+            "Invalid join condition: joins on multiple conditions are not yet supported. Got ({}).",
+            parts.join(" AND ")
+        ),
+        at,
+    )
+    .with_suggestion(Some(
+        "join on one equality, and filter on the rest in WHERE".into(),
+    ))
 }
