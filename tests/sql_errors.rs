@@ -482,3 +482,56 @@ fn grouping_and_join_mistakes_are_named() {
         assert!(err.contains(expected), "{sql}: {err}");
     }
 }
+
+/// Constructors, comparisons, literals and PARTITION BY mistakes are refused at plan time.
+#[test]
+fn expression_and_partitioning_mistakes_are_refused() {
+    let mut s = session_with(
+        "CREATE STREAM e (id INT KEY, m MAP<STRING, INT>, st STRUCT<A INT>, v INT);",
+        Config::default(),
+    );
+    for (sql, expected) in [
+        ("SELECT ARRAY[] FROM e;", "Array constructor cannot be empty"),
+        (
+            "SELECT ARRAY[NULL, NULL] FROM e;",
+            "Cannot construct an array with all NULL elements",
+        ),
+        (
+            "SELECT MAP('a' := NULL) FROM e;",
+            "Cannot construct a map with all NULL values",
+        ),
+        ("SELECT NULL <> NULL FROM e;", "Comparison with NULL not supported: NULL <> NULL"),
+        (
+            "SELECT m < m FROM e;",
+            "Cannot compare M (MAP<STRING, INTEGER>) to M (MAP<STRING, INTEGER>) with LESS_THAN.",
+        ),
+        (
+            "SELECT st >= st FROM e;",
+            "Cannot compare ST (STRUCT<`A` INTEGER>) to ST (STRUCT<`A` INTEGER>) with GREATER_THAN_OR_EQUAL.",
+        ),
+        ("SELECT 9223372036854775808 FROM e;", "Invalid numeric literal: 9223372036854775808"),
+        ("SELECT 1.8E308 FROM e;", "Number overflows DOUBLE: 1.8E308"),
+        (
+            "SELECT id, v AS w FROM e PARTITION BY w;",
+            "PARTITION BY column 'W' cannot be resolved. 'W' must be a column in the source schema",
+        ),
+        (
+            "SELECT id, v FROM e PARTITION BY NULL, v;",
+            "Cannot PARTITION BY multiple columns including NULL",
+        ),
+    ] {
+        let err = s.query(sql).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+    // The smallest BIGINT is a literal, and equal maps compare.
+    let out = rows(&mut s, "SELECT -9223372036854775808 AS lo FROM e;");
+    assert_eq!(count(&out), 0);
+    let err = error(
+        &mut s,
+        "CREATE STREAM k WITH (KEY_FORMAT='KAFKA') AS SELECT * FROM e PARTITION BY NULL;",
+    );
+    assert!(
+        err.contains("Key format specified for stream without key columns."),
+        "{err}"
+    );
+}

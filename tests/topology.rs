@@ -99,3 +99,30 @@ fn insert_into_merges_several_queries_into_one_stream() {
     ));
     assert_eq!(reasons.iter().filter(|r| *r == "long").count(), long);
 }
+
+/// `PARTITION BY NULL` removes the key: the old key becomes a value, and every row is kept.
+#[test]
+fn partition_by_null_removes_the_key() {
+    let mut s = session_with(
+        "CREATE STREAM src (id INT KEY, v STRING) WITH (PARTITIONS=3);
+         CREATE STREAM keyless AS SELECT * FROM src PARTITION BY NULL;",
+        Config::default(),
+    );
+    for (id, v) in [(1, "a"), (2, "b"), (1, "c")] {
+        s.insert_json("src", &format!(r#"{{"id": {id}, "v": "{v}"}}"#), Some(id))
+            .unwrap();
+    }
+    s.finish().unwrap();
+    assert_eq!(
+        s.stream_info("KEYLESS").map(|i| i.key_columns.len()),
+        Some(0)
+    );
+    let out = rows(&mut s, "SELECT * FROM keyless;");
+    let mut got: Vec<String> = strings(&out, "ID")
+        .into_iter()
+        .zip(strings(&out, "V"))
+        .map(|(i, v)| format!("{i}{v}"))
+        .collect();
+    got.sort();
+    assert_eq!(got, ["1a", "1c", "2b"]);
+}

@@ -62,7 +62,38 @@ fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>> {
             t
         })
         .collect();
+    check_numbers(&tokens)?;
     cast_types(join_lambda_parameters(tokens))
+}
+
+/// Number literals must fit their type: a whole number a BIGINT (`-9223372036854775808`
+/// included), a number with an exponent a DOUBLE.
+fn check_numbers(tokens: &[TokenWithSpan]) -> Result<()> {
+    for (i, t) in tokens.iter().enumerate() {
+        let Token::Number(n, _) = &t.token else {
+            continue;
+        };
+        let negative = i > 0 && tokens[i - 1].token == Token::Minus;
+        let message = if n.bytes().all(|b| b.is_ascii_digit()) {
+            let digits = n.trim_start_matches('0');
+            let fits = digits.parse::<i64>().is_ok()
+                || (negative && digits == "9223372036854775808")
+                || digits.is_empty();
+            (!fits).then(|| format!("Invalid numeric literal: {n}"))
+        } else if n.contains(['e', 'E']) {
+            n.parse::<f64>()
+                .is_ok_and(f64::is_infinite)
+                .then(|| format!("Number overflows DOUBLE: {n}"))
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            return Err(ParseError::new(message, pos_of(t)).with_suggestion(
+                "a larger number is a DECIMAL: write it with a decimal point (9223372036854775808.0)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Marks a nested type written in a `CAST` (`CAST(m AS MAP<STRING, INT>)`): sqlparser reads

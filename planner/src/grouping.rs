@@ -6,8 +6,8 @@
 use std::ops::ControlFlow;
 
 use weir_parser::sqlparser::ast::{
-    visit_expressions, Expr as SqlExpr, FunctionArg, FunctionArgExpr, FunctionArguments,
-    GroupByExpr, Query, SelectItem, SetExpr,
+    visit_expressions, BinaryOperator, Expr as SqlExpr, FunctionArg, FunctionArgExpr,
+    FunctionArguments, GroupByExpr, Query, SelectItem, SetExpr,
 };
 
 use crate::columns::{ROWTIME, WINDOWEND, WINDOWSTART};
@@ -513,6 +513,55 @@ pub(crate) fn check_constructors(query: &Query) -> Option<String> {
                         }
                     }
                 }
+            }
+            SqlExpr::Array(a) if a.elem.is_empty() => {
+                found = Some(
+                    "Array constructor cannot be empty. Please supply at least one element \
+                     (see https://github.com/confluentinc/ksql/issues/4239)."
+                        .into(),
+                );
+                return ControlFlow::Break(());
+            }
+            SqlExpr::Array(a) if a.elem.iter().all(is_null) => {
+                found = Some(
+                    "Cannot construct an array with all NULL elements \
+                     (see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you \
+                     may cast a NULL value to the desired type."
+                        .into(),
+                );
+                return ControlFlow::Break(());
+            }
+            SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("make_map") => {
+                let args = function_args(f);
+                let all = |parity: usize| {
+                    args.iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == parity)
+                        .all(|(_, a)| is_null(a))
+                };
+                if !args.is_empty() && (all(0) || all(1)) {
+                    let what = if all(0) { "keys" } else { "values" };
+                    found = Some(format!("Cannot construct a map with all NULL {what}"));
+                    return ControlFlow::Break(());
+                }
+            }
+            SqlExpr::BinaryOp { left, op, right }
+                if is_null(left)
+                    && is_null(right)
+                    && matches!(
+                        op,
+                        BinaryOperator::Eq
+                            | BinaryOperator::NotEq
+                            | BinaryOperator::Lt
+                            | BinaryOperator::LtEq
+                            | BinaryOperator::Gt
+                            | BinaryOperator::GtEq
+                    ) =>
+            {
+                found = Some(format!(
+                    "Comparison with NULL not supported: NULL {op} NULL"
+                ));
+                return ControlFlow::Break(());
             }
             SqlExpr::Case {
                 conditions,

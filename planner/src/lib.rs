@@ -211,6 +211,15 @@ pub fn derived_stream(
             }
         }
     }
+    if let (true, Some(k)) = (key_columns.is_empty(), props.get("KEY_FORMAT")) {
+        if !k.value.as_text().eq_ignore_ascii_case("NONE") {
+            return Err(PlanError::invalid(
+                "Key format specified for stream without key columns.",
+                k.position,
+            )
+            .with_suggestion(Some("leave KEY_FORMAT out, or set it to 'NONE'".into())));
+        }
+    }
     let timestamp = catalog::timestamp_spec(&props, &columns)?;
     catalog::check_unwrapped(&format, &props, columns.fields().len() - key_columns.len())?;
     Ok(StreamDef {

@@ -1814,12 +1814,51 @@ impl<'a> Builder<'a> {
         exprs: &[SqlExpr],
         partitions: Option<usize>,
     ) -> Result<Lowered> {
+        let is_null = |e: &SqlExpr| matches!(e, SqlExpr::Value(v) if matches!(v.value, weir_parser::sqlparser::ast::Value::Null));
+        if exprs.iter().any(is_null) {
+            if exprs.len() > 1 {
+                return Err(PlanError::invalid(
+                    "Cannot PARTITION BY multiple columns including NULL",
+                    self.at,
+                ));
+            }
+            // PARTITION BY NULL: the rows lose their key, and spread evenly.
+            let before = self.nodes[input.node].partitioning.clone();
+            let node = self.add(
+                Op::Exchange {
+                    keys: Vec::new(),
+                    reason: "PARTITION BY NULL removes the key".into(),
+                },
+                vec![input.node],
+                Arc::clone(&input.physical),
+                Partitioning::Unkeyed {
+                    partitions: partitions.unwrap_or(before.partitions()),
+                },
+            );
+            return Ok(Lowered { node, ..input });
+        }
         let mut logical = Vec::with_capacity(exprs.len());
         for e in exprs {
             let pos = Position::from_span(e.span()).or(self.at);
             let expr = sql
                 .sql_to_expr(e.clone(), input_plan.schema(), &mut PlannerContext::new())
-                .map_err(|err| PlanError::from_datafusion(err, pos))?;
+                .map_err(|err| {
+                    // PARTITION BY reads the input: an output alias is not a column there.
+                    if let datafusion_common::DataFusionError::SchemaError(se, _) = err.find_root()
+                    {
+                        if let datafusion_common::SchemaError::FieldNotFound { field, .. } =
+                            se.as_ref()
+                        {
+                            let name = field.name.clone();
+                            return PlanError::from_datafusion(err, pos).reworded(format!(
+                                "PARTITION BY column '{name}' cannot be resolved. '{name}' must be \
+                                 a column in the source schema since PARTITION BY is applied on \
+                                 the input."
+                            ));
+                        }
+                    }
+                    PlanError::from_datafusion(err, pos)
+                })?;
             logical.push(expr);
         }
         // Type-coerce the key expressions the same way as the query: plan them as a projection.

@@ -174,9 +174,9 @@ fn unqualify(text: &str) -> String {
     out
 }
 
-/// CASTs DataFusion does not do as ksqlDB does: an ARRAY, MAP or STRUCT cast to STRING is
-/// printed as ksqlDB prints it (`{k=1}`, `Struct{A=1}`), and STRING cast to one of them is
-/// an error.
+/// Expressions DataFusion does not take as ksqlDB does. An ARRAY, MAP or STRUCT cast to
+/// STRING is printed as ksqlDB prints it (`{k=1}`, `Struct{A=1}`); STRING cast to one of them
+/// is an error; MAPs and STRUCTs have no order, so `<`, `<=`, `>`, `>=` on them is an error.
 pub(crate) fn rewrite_casts(
     plan: datafusion_expr::LogicalPlan,
 ) -> Result<datafusion_expr::LogicalPlan, String> {
@@ -227,6 +227,31 @@ pub(crate) fn rewrite_casts(
                         ));
                     }
                     Ok(Transformed::no(Expr::Cast(c)))
+                }
+                Expr::BinaryExpr(b) => {
+                    let ordering = matches!(
+                        b.op,
+                        Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+                    );
+                    let unordered =
+                        |t: &DataType| matches!(t, DataType::Map(..) | DataType::Struct(_));
+                    if let (true, Ok(lt), Ok(rt)) = (
+                        ordering,
+                        b.left.get_type(&schema),
+                        b.right.get_type(&schema),
+                    ) {
+                        if unordered(&lt) || unordered(&rt) {
+                            error.get_or_insert(format!(
+                                "Cannot compare {} ({}) to {} ({}) with {}.",
+                                display(&b.left),
+                                sql_type_name(&lt),
+                                display(&b.right),
+                                sql_type_name(&rt),
+                                comparison_name(b.op).unwrap_or_default()
+                            ));
+                        }
+                    }
+                    Ok(Transformed::no(Expr::BinaryExpr(b)))
                 }
                 other => Ok(Transformed::no(other)),
             })
