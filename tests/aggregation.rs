@@ -612,3 +612,25 @@ fn correlation_and_sample_deviation_of_few_values() {
     found.sort();
     assert_eq!(found, ["1:NaN:0.0", "2:1.0:1.1547005383792515"]);
 }
+
+/// SUM_LIST adds up every element of every row's array; NULL arrays and NULL elements add
+/// nothing.
+#[test]
+fn sum_list_adds_the_elements_of_every_array() {
+    let mut s = session_with(
+        "CREATE STREAM s (k INT KEY, xs ARRAY<BIGINT>);
+         CREATE TABLE t AS SELECT k, SUM_LIST(xs) AS total FROM s GROUP BY k;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for (k, xs) in [(1, "[1, 2]"), (2, "null"), (1, "[10, null]"), (2, "[]")] {
+        s.insert_json("s", &format!(r#"{{"k": {k}, "xs": {xs}}}"#), Some(k))
+            .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    let mut found: Vec<String> = (0..2)
+        .map(|i| format!("{}:{}", strings(&got, "K")[i], strings(&got, "TOTAL")[i]))
+        .collect();
+    found.sort();
+    assert_eq!(found, ["1:13", "2:null"]);
+}

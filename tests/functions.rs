@@ -521,3 +521,34 @@ fn struct_field_access_chains_and_names() {
         ["0", "1", "2", "7", "8"]
     );
 }
+
+/// ENTRIES lists a map's entries as K/V structs (sorted by key on request); GREATEST and LEAST
+/// take arguments of one kind.
+#[test]
+fn entries_and_greatest_argument_checks() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "ENTRIES(MAP('b' := 2, 'a' := 1), true), GREATEST(1, 2.5), LEAST('b', 'a')"
+        ),
+        ["[{K: a, V: 1}, {K: b, V: 2}]", "2.5", "a"]
+    );
+    for (sql, expected) in [
+        (
+            "SELECT GREATEST() FROM one;",
+            "Function 'greatest' does not accept parameters ().",
+        ),
+        (
+            "SELECT LEAST(id, s) FROM one;",
+            "Function 'least' does not accept parameters (INTEGER, STRING).",
+        ),
+    ] {
+        let err = s
+            .query(sql)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

@@ -514,6 +514,20 @@ pub(crate) fn check_constructors(query: &Query) -> Option<String> {
                     }
                 }
             }
+            SqlExpr::Function(f)
+                if ["GREATEST", "LEAST", "COALESCE"]
+                    .contains(&f.name.to_string().to_uppercase().as_str())
+                    && function_args(f).is_empty() =>
+            {
+                let name = f.name.to_string().to_uppercase();
+                let shown = if name == "COALESCE" {
+                    name
+                } else {
+                    name.to_lowercase()
+                };
+                found = Some(format!("Function '{shown}' does not accept parameters ()."));
+                return ControlFlow::Break(());
+            }
             SqlExpr::Array(a) if a.elem.is_empty() => {
                 found = Some(
                     "Array constructor cannot be empty. Please supply at least one element \

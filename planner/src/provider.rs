@@ -81,6 +81,7 @@ impl FunctionRegistry {
         for f in crate::functions::aggregates::ksql_statistics(
             aggregates.get("corr").cloned(),
             aggregates.get("stddev_samp").cloned(),
+            aggregates.get("sum").cloned(),
         ) {
             aggregates.insert(f.name().to_string(), f);
         }

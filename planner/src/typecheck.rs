@@ -228,6 +228,23 @@ pub(crate) fn rewrite_casts(
                     }
                     Ok(Transformed::no(Expr::Cast(c)))
                 }
+                Expr::ScalarFunction(f) if matches!(f.func.name(), "greatest" | "least") => {
+                    let types: Vec<DataType> = f
+                        .args
+                        .iter()
+                        .filter_map(|a| a.get_type(&schema).ok())
+                        .collect();
+                    let number = types.iter().any(|t| t.is_numeric());
+                    if number && types.iter().any(text) {
+                        let names: Vec<String> = types.iter().map(sql_type_name).collect();
+                        error.get_or_insert(format!(
+                            "Function '{}' does not accept parameters ({}).",
+                            f.func.name(),
+                            names.join(", ")
+                        ));
+                    }
+                    Ok(Transformed::no(Expr::ScalarFunction(f)))
+                }
                 Expr::BinaryExpr(b) => {
                     let ordering = matches!(
                         b.op,

@@ -820,13 +820,143 @@ impl datafusion_expr::GroupsAccumulator for NullAsGroups {
     }
 }
 
+/// An aggregate over the elements of ARRAY values: `SUM_LIST(xs)` sums every element of
+/// every row's array (NULL arrays and NULL elements count for nothing).
+#[derive(Debug)]
+struct OverElements {
+    name: &'static str,
+    inner: Arc<AggregateUDF>,
+    signature: Signature,
+}
+
+impl PartialEq for OverElements {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for OverElements {}
+
+impl std::hash::Hash for OverElements {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+/// The element field of an ARRAY field.
+fn element_field(f: &FieldRef) -> Result<FieldRef> {
+    match f.data_type() {
+        DataType::List(item) | DataType::LargeList(item) => Ok(Arc::clone(item)),
+        other => plan_err!("expected an ARRAY, not {other}"),
+    }
+}
+
+/// The elements of a list column's valid rows, in order.
+fn elements(values: &ArrayRef) -> Result<ArrayRef> {
+    let Some(list) = values.as_list_opt::<i32>() else {
+        return exec_err!("expected an ARRAY, not {}", values.data_type());
+    };
+    let offsets = list.value_offsets();
+    let mut take = Vec::new();
+    for row in (0..list.len()).filter(|&r| list.is_valid(r)) {
+        take.extend(offsets[row] as u32..offsets[row + 1] as u32);
+    }
+    Ok(arrow::compute::take(
+        list.values().as_ref(),
+        &arrow::array::UInt32Array::from(take),
+        None,
+    )?)
+}
+
+impl AggregateUDFImpl for OverElements {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types.first() {
+            Some(DataType::List(item)) | Some(DataType::LargeList(item)) => {
+                self.inner.return_type(&[item.data_type().clone()])
+            }
+            _ => plan_err!("{} takes an ARRAY of numbers", self.name.to_uppercase()),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let item = args
+            .expr_fields
+            .iter()
+            .map(element_field)
+            .collect::<Result<Vec<_>>>()?;
+        let inner = self.inner.accumulator(AccumulatorArgs {
+            expr_fields: &item,
+            ..args
+        })?;
+        Ok(Box::new(ElementsAccumulator { inner }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let item = args
+            .input_fields
+            .iter()
+            .map(element_field)
+            .collect::<Result<Vec<_>>>()?;
+        self.inner.state_fields(StateFieldsArgs {
+            input_fields: &item,
+            ..args
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ElementsAccumulator {
+    inner: Box<dyn Accumulator>,
+}
+
+impl Accumulator for ElementsAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let flat = values.iter().map(elements).collect::<Result<Vec<_>>>()?;
+        self.inner.update_batch(&flat)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.inner.evaluate()
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)
+    }
+
+    fn retract_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let flat = values.iter().map(elements).collect::<Result<Vec<_>>>()?;
+        self.inner.retract_batch(&flat)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
+    }
+}
+
 /// CORRELATION and STDDEV_SAMPLE as ksqlDB gives them, from DataFusion's `corr` and
 /// `stddev_samp` (`None` when those are missing).
 pub(crate) fn ksql_statistics(
     corr: Option<Arc<AggregateUDF>>,
     stddev_samp: Option<Arc<AggregateUDF>>,
+    sum: Option<Arc<AggregateUDF>>,
 ) -> Vec<Arc<AggregateUDF>> {
-    [
+    let mut out: Vec<Arc<AggregateUDF>> = [
         ("correlation", corr, f64::NAN),
         ("stddev_sample", stddev_samp, 0.0),
     ]
@@ -834,7 +964,15 @@ pub(crate) fn ksql_statistics(
     .filter_map(|(name, inner, value)| {
         inner.map(|inner| Arc::new(AggregateUDF::from(NullAs { name, inner, value })))
     })
-    .collect()
+    .collect();
+    if let Some(inner) = sum {
+        out.push(Arc::new(AggregateUDF::from(OverElements {
+            name: "sum_list",
+            inner,
+            signature: Signature::any(1, Volatility::Immutable),
+        })));
+    }
+    out
 }
 
 pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {

@@ -256,6 +256,17 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .overload(&[Any])
         .build(),
         function(
+            "entries",
+            "A map's entries as an array of structs with fields K and V; sorted by key when \
+             the second argument is true.",
+            Ret::Derived(entries_type),
+            entries,
+        )
+        .overload(&[Any, Any])
+        .syntax("ENTRIES(map, sorted)")
+        .example("SELECT ENTRIES(MAP('b' := 2, 'a' := 1), true) FROM s;")
+        .build(),
+        function(
             "cube_lists",
             "Every combination of an array's elements, each kept or NULL (CUBE_EXPLODE explodes \
              them into rows).",
@@ -276,6 +287,89 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .syntax("ARRAY_JOIN(array [, delimiter])")
         .build(),
     ]
+}
+
+/// The type of `ENTRIES(map, sorted)`: `ARRAY<STRUCT<K STRING, V value>>`.
+fn entries_type(args: &[DataType]) -> Result<DataType> {
+    if !matches!(args.get(1), None | Some(DataType::Boolean | DataType::Null)) {
+        return datafusion_common::plan_err!("ENTRIES' second argument (sorted) is a BOOLEAN");
+    }
+    match args.first() {
+        Some(DataType::Map(entries, _)) => match entries.data_type() {
+            DataType::Struct(kv) if kv.len() == 2 => Ok(DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(
+                    vec![
+                        Field::new("K", kv[0].data_type().clone(), true),
+                        Field::new("V", kv[1].data_type().clone(), true),
+                    ]
+                    .into(),
+                ),
+                true,
+            )))),
+            _ => exec_err!("ENTRIES takes a MAP"),
+        },
+        Some(DataType::Null) => Ok(DataType::Null),
+        _ => datafusion_common::plan_err!("ENTRIES takes a MAP and a BOOLEAN (sorted)"),
+    }
+}
+
+/// `ENTRIES(map, sorted)`: a map's entries as structs `{K, V}`, by key when `sorted`.
+fn entries(args: &Args) -> Result<ArrayRef> {
+    use arrow::array::{ListArray, StructArray, UInt32Array};
+    use arrow::buffer::OffsetBuffer;
+    let (array, scalar) = args.raw(0)?;
+    if array.data_type() == &DataType::Null {
+        return Ok(arrow::array::new_null_array(&DataType::Null, args.rows));
+    }
+    let (flags, flag_scalar) = args.raw(1)?;
+    let Some(flags) = flags.as_boolean_opt() else {
+        return exec_err!("ENTRIES' second argument (sorted) is a BOOLEAN");
+    };
+    let map = array.as_map();
+    let DataType::List(item) = entries_type(&[array.data_type().clone(), DataType::Boolean])?
+    else {
+        return exec_err!("ENTRIES takes a MAP");
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return exec_err!("ENTRIES takes a MAP");
+    };
+    let offsets = map.value_offsets();
+    let keys = map.keys();
+    // Entry indices, row by row: in map order, or by key.
+    let mut indices: Vec<u32> = Vec::with_capacity(keys.len());
+    let mut lengths = Vec::with_capacity(args.rows);
+    let mut valid = Vec::with_capacity(args.rows);
+    let key_text = arrow::compute::cast(keys, &DataType::Utf8)?;
+    let key_text = key_text.as_string::<i32>();
+    for row in 0..args.rows {
+        let r = if scalar { 0 } else { row };
+        if map.is_null(r) {
+            lengths.push(0);
+            valid.push(false);
+            continue;
+        }
+        let (start, end) = (offsets[r] as usize, offsets[r + 1] as usize);
+        let mut row_indices: Vec<u32> = (start as u32..end as u32).collect();
+        let f = if flag_scalar { 0 } else { row };
+        if flags.is_valid(f) && flags.value(f) {
+            row_indices
+                .sort_by(|&a, &b| key_text.value(a as usize).cmp(key_text.value(b as usize)));
+        }
+        lengths.push(row_indices.len());
+        indices.extend(row_indices);
+        valid.push(true);
+    }
+    let take = UInt32Array::from(indices);
+    let k = arrow::compute::take(keys.as_ref(), &take, None)?;
+    let v = arrow::compute::take(map.values().as_ref(), &take, None)?;
+    let structs = StructArray::try_new(fields.clone(), vec![k, v], None)?;
+    Ok(Arc::new(ListArray::try_new(
+        Arc::clone(&item),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(structs),
+        Some(valid.into()),
+    )?))
 }
 
 /// `CAST(x AS STRING)` of an ARRAY, MAP or STRUCT, as ksqlDB (Java) prints them:

@@ -122,6 +122,8 @@ pub(crate) enum Ret {
     Arg(usize),
     /// An ARRAY of the (converted) type of argument `i`.
     ListOf(usize),
+    /// Computed from the (converted) argument types.
+    Derived(fn(&[DataType]) -> Result<DataType>),
 }
 
 /// The body of a function: whole argument arrays in, one array of `args.rows` values out.
@@ -341,6 +343,7 @@ impl ScalarUDFImpl for KsqlFunction {
                 arg_types.get(*i).cloned().unwrap_or(DataType::Null),
                 true,
             )))),
+            Ret::Derived(f) => f(arg_types),
         }
     }
 
