@@ -634,3 +634,35 @@ fn sum_list_adds_the_elements_of_every_array() {
     found.sort();
     assert_eq!(found, ["1:13", "2:null"]);
 }
+
+/// `GROUP BY (a, b)` is a single grouping set: it groups by `a, b`. A table needs a value
+/// column besides its key.
+#[test]
+fn grouping_set_and_tables_without_values() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, f1 INT, f2 STRING);
+         CREATE TABLE t AS SELECT f1, f2, COUNT(*) AS n FROM s GROUP BY (f2, f1);",
+        Config::default(),
+    );
+    s.execute("INSERT INTO s VALUES (1, 1, 'a'), (2, 1, 'a'), (3, 2, 'a');")
+        .unwrap();
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    let mut found: Vec<String> = (0..count(&got))
+        .map(|i| {
+            ["F2", "F1", "N"]
+                .map(|c| strings(&got, c)[i].clone())
+                .join("|")
+        })
+        .collect();
+    found.sort();
+    assert_eq!(found, ["a|1|2", "a|2|1"]);
+    let err = s
+        .execute("CREATE TABLE keys AS SELECT f2 FROM s GROUP BY f2 HAVING COUNT(*) > 1;")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("The projection contains no value columns."),
+        "{err}"
+    );
+}

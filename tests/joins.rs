@@ -362,7 +362,7 @@ fn table_table_joins_follow_updates_from_either_side() {
          CREATE TABLE both_sides AS
            SELECT u.id, u.name, s.score FROM users u JOIN scores s ON u.id = s.id;
          CREATE TABLE everyone AS
-           SELECT u.id AS uid, s.id AS sid, u.name, s.score
+           SELECT ROWKEY AS uid, s.id AS sid, u.name, s.score
            FROM users u FULL OUTER JOIN scores s ON u.id = s.id;",
         Config::default(),
     );
@@ -401,7 +401,7 @@ fn table_table_joins_follow_updates_from_either_side() {
         ["1|ann|11"]
     );
     // Score 30 has no user and bob no score: FULL OUTER keeps both; the result is keyed by
-    // the join key, so the user-less row has key 3.
+    // the synthetic ROWKEY, the first non-NULL of both keys, so the user-less row has key 3.
     let everyone = rows(&mut s, "SELECT * FROM everyone;");
     let mut pairs: Vec<String> = strings(&everyone, "UID")
         .into_iter()
@@ -563,7 +563,7 @@ fn a_join_is_keyed_by_its_join_expression() {
          CREATE STREAM r (id BIGINT KEY, f1 STRING);
          CREATE STREAM rj AS SELECT l.id, name, f1 FROM l RIGHT JOIN r WITHIN 10 SECONDS ON l.id = r.id;
          CREATE STREAM ij AS SELECT r.*, l.name, l.id FROM l JOIN r WITHIN 10 SECONDS ON l.id = r.id;
-         CREATE STREAM fj AS SELECT l.id, name, f1 FROM l FULL OUTER JOIN r WITHIN 10 SECONDS ON l.id = r.id;
+         CREATE STREAM fj AS SELECT * FROM l FULL OUTER JOIN r WITHIN 10 SECONDS ON l.id = r.id;
          CREATE STREAM ej AS SELECT r.id, name, f1 FROM l LEFT JOIN r WITHIN 10 SECONDS ON l.id + 0 = r.id;",
         Config::builder().batch_max_rows(1).build().unwrap(),
     );
@@ -579,14 +579,37 @@ fn a_join_is_keyed_by_its_join_expression() {
     let got = rows(&mut s, "SELECT * FROM rj;");
     assert_eq!(strings(&got, "L_ID"), ["0", "100"]);
     assert_eq!(strings(&got, "NAME"), ["zero", "null"]);
-    // A FULL join's key is the first non-NULL of both sides.
-    let got = rows(&mut s, "SELECT * FROM fj;");
-    let keyed: Vec<(String, String)> = strings(&got, "L_ID")
-        .into_iter()
-        .zip(strings(&got, "F1"))
+    // A FULL join's key is neither side's column (either may be missing): it is the
+    // synthetic ROWKEY, the first non-NULL of both, and `*` selects it first.
+    let info = s.stream_info("FJ").unwrap();
+    let names: Vec<&str> = info
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
         .collect();
-    assert!(keyed.contains(&("100".into(), "new".into())), "{keyed:?}");
-    assert!(keyed.iter().all(|(k, _)| k != "null"), "{keyed:?}");
+    assert_eq!(names, ["ROWKEY", "L_ID", "L_NAME", "R_ID", "R_F1"]);
+    assert_eq!(info.key_columns, [0]);
+    let got = rows(&mut s, "SELECT * FROM fj;");
+    let keyed: Vec<String> = (0..count(&got))
+        .map(|i| {
+            ["ROWKEY", "L_ID", "R_F1"]
+                .map(|c| strings(&got, c)[i].clone())
+                .join("|")
+        })
+        .collect();
+    assert_eq!(keyed, ["0|0|null", "0|0|blah", "100|null|new"]);
+    let err = s
+        .execute(
+            "CREATE STREAM bad AS SELECT l.id, name FROM l FULL OUTER JOIN r WITHIN 10 SECONDS ON l.id = r.id;",
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "must include the join expression ROWKEY in its projection (eg, SELECT ROWKEY...).\nROWKEY was added as a synthetic key column"
+        ),
+        "{err}"
+    );
     // With an expression on the left, the right column stands for the key, with its value.
     // (The unmatched left row is emitted at once, before its match.)
     let got = rows(&mut s, "SELECT * FROM ej;");

@@ -662,6 +662,16 @@ impl Session {
                     });
                 }
                 let mut def = derived_stream(&create.name, &plan, &create.with)?;
+                let aggregated = plan
+                    .nodes
+                    .iter()
+                    .any(|n| matches!(n.op, weir_planner::Op::Aggregate(_)));
+                if aggregated && def.key_columns.len() >= def.columns.fields().len() {
+                    return Err(Error::sql(
+                        "The projection contains no value columns.",
+                        Some(create.query.position),
+                    ));
+                }
                 // Without VALUE_FORMAT the new stream keeps its (first) source's format.
                 if create.with.get("VALUE_FORMAT").is_none() && create.with.get("FORMAT").is_none()
                 {

@@ -1114,6 +1114,7 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
         rewrite_expr(e);
     }
     let _ = VisitMut::visit(&mut *query, &mut KsqlRewriter);
+    flatten_grouping_set(&mut query);
     name_unaliased_columns(&mut query);
     Ok(StreamQuery {
         query,
@@ -1606,6 +1607,18 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 
 /// ksqlDB names unaliased select expressions `KSQL_COL_0`, `KSQL_COL_1`, ... and a struct field
 /// access `a->b` after the field.
+/// `GROUP BY (a, b)`, a single grouping set, groups by `a, b`.
+fn flatten_grouping_set(query: &mut sqlparser::ast::Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return;
+    };
+    if let sqlparser::ast::GroupByExpr::Expressions(exprs, _) = &mut select.group_by {
+        if let [Expr::Tuple(items)] = exprs.as_mut_slice() {
+            *exprs = std::mem::take(items);
+        }
+    }
+}
+
 fn name_unaliased_columns(query: &mut sqlparser::ast::Query) {
     let SetExpr::Select(select) = query.body.as_mut() else {
         return;

@@ -275,6 +275,11 @@ impl DataflowPlan {
             ));
         }
         let (kind, names) = self.dropped_key.as_ref()?;
+        if let ("synthetic join key", [name]) = (kind.as_str(), names.as_slice()) {
+            return Some(format!(
+                "Key missing from projection (ie, SELECT).\nThe query used to build `{sink}` must include the join expression {name} in its projection (eg, SELECT {name}...).\n{name} was added as a synthetic key column because the join criteria did not match any source column. This expression must be included in the projection and may be aliased."
+            ));
+        }
         let plural = if names.len() == 1 { "" } else { "s" };
         // Any one of a join's key columns will do; every grouping expression is needed.
         let and = if kind == "join expression" {

@@ -69,7 +69,7 @@ pub fn plan_query(
     check_streamable(&ast, at)?;
     check_relations(catalog, &ast)?;
     let star = selects_star(&ast);
-    expand_wildcards(catalog, &mut ast)?;
+    let synthetic_key = expand_wildcards(catalog, &mut ast)?;
     explode_as_unnest(&mut ast);
     if star {
         // `SELECT * ... PARTITION BY expr` keeps the new key (named as ksqlDB names it).
@@ -176,6 +176,7 @@ pub fn plan_query(
         within: query.within.clone(),
         join_key: None,
         dropped_join_key: None,
+        synthetic_key,
     };
     let (limit, body) = peel_limit(&logical, at)?;
     let mut dropped_key = None;
@@ -204,7 +205,14 @@ pub fn plan_query(
                 dropped_key = Some(b.dropped_key(keys, !query.partition_by.is_empty()));
             }
             if let Some(columns) = b.dropped_join_key.take() {
-                dropped_key = Some(("join expression".into(), columns));
+                let synthetic =
+                    b.synthetic_key.is_some() && b.synthetic_key == columns.first().cloned();
+                let kind = if synthetic {
+                    "synthetic join key"
+                } else {
+                    "join expression"
+                };
+                dropped_key = Some((kind.into(), columns));
             }
             let joined = b.nodes.iter().any(|n| {
                 matches!(
@@ -810,9 +818,116 @@ fn old_keys_last(catalog: &Catalog, query: &mut Query, partition_by: &[SqlExpr])
     select.projection.extend(old);
 }
 
-/// `SELECT *` lists the declared columns only (the system columns stay hidden).
-fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<()> {
+/// `SELECT *` lists the declared columns only (the system columns stay hidden). Returns the
+/// name of a FULL OUTER join's synthetic key column, when the query has one.
+fn expand_wildcards(catalog: &Catalog, query: &mut Query) -> Result<Option<String>> {
     expand_set_expr(catalog, query.body.as_mut())
+}
+
+/// The key of a FULL OUTER join is none of its columns (either side may be missing): ksqlDB
+/// adds a synthetic key column, `ROWKEY` (`ROWKEY_n` when a source has a column of that
+/// name), holding the first non-NULL of the join expressions. Returns its name and value.
+fn synthetic_join_key(
+    select: &weir_parser::sqlparser::ast::Select,
+    sources: &[(String, &StreamDef)],
+) -> Option<(String, SqlExpr)> {
+    use weir_parser::sqlparser::ast::{BinaryOperator, JoinConstraint, JoinOperator as J};
+    let coalesce = |a: SqlExpr, b: SqlExpr| {
+        use weir_parser::sqlparser::ast::{
+            Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+        };
+        SqlExpr::Function(Function {
+            name: ObjectName::from(vec![Ident::new("COALESCE")]),
+            uses_odbc_syntax: false,
+            parameters: FunctionArguments::None,
+            args: FunctionArguments::List(FunctionArgumentList {
+                duplicate_treatment: None,
+                args: [a, b]
+                    .into_iter()
+                    .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                    .collect(),
+                clauses: vec![],
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: vec![],
+        })
+    };
+    let is_column = |e: &SqlExpr| match e {
+        SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_) => true,
+        SqlExpr::Cast { expr, .. } | SqlExpr::Nested(expr) => matches!(
+            **expr,
+            SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)
+        ),
+        _ => false,
+    };
+    // The key so far (its value, whether it is synthetic), and the join expressions equal
+    // to it.
+    let mut key: Option<(SqlExpr, bool, Vec<String>)> = None;
+    for join in select.from.first().map_or(&[][..], |t| &t.joins) {
+        let (full, constraint) = match &join.join_operator {
+            J::FullOuter(c) => (true, c),
+            J::Join(c)
+            | J::Inner(c)
+            | J::Left(c)
+            | J::LeftOuter(c)
+            | J::Right(c)
+            | J::RightOuter(c) => (false, c),
+            _ => return None,
+        };
+        let JoinConstraint::On(SqlExpr::BinaryOp {
+            left,
+            op: BinaryOperator::Eq,
+            right,
+        }) = constraint
+        else {
+            return None;
+        };
+        let (l, r) = (left.to_string(), right.to_string());
+        // A later join on an expression equal to the key keeps that key.
+        let earlier = key.take().filter(|(_, synthetic, class)| {
+            (full || !synthetic) && (class.contains(&l) || class.contains(&r))
+        });
+        let right_join = matches!(join.join_operator, J::Right(_) | J::RightOuter(_));
+        key = Some(match earlier {
+            Some((e, synthetic, mut class)) => {
+                let other = if class.contains(&l) { right } else { left };
+                class.extend([l, r]);
+                if full {
+                    (coalesce(e, (**other).clone()), true, class)
+                } else {
+                    (e, synthetic, class)
+                }
+            }
+            None if full => (
+                coalesce((**left).clone(), (**right).clone()),
+                true,
+                vec![l, r],
+            ),
+            None => {
+                let synthetic = !is_column(left) && !is_column(right);
+                let value = if right_join { right } else { left };
+                ((**value).clone(), synthetic, vec![l, r])
+            }
+        });
+    }
+    let (value, synthetic, _) = key?;
+    if !synthetic {
+        return None;
+    }
+    let taken = |name: &str| {
+        sources.iter().any(|(_, def)| {
+            def.columns
+                .fields()
+                .iter()
+                .any(|f| f.name().eq_ignore_ascii_case(name))
+        })
+    };
+    let name = std::iter::once("ROWKEY".to_string())
+        .chain((1..).map(|n| format!("ROWKEY_{n}")))
+        .find(|n| !taken(n))?;
+    Some((name, value))
 }
 
 /// `get_field(s, ALL_FIELDS)` (`s->*`): `s`.
@@ -916,15 +1031,16 @@ fn struct_fields(
     }
 }
 
-fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
+fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<Option<String>> {
     let select = match body {
         SetExpr::Select(select) => select,
         SetExpr::SetOperation { left, right, .. } => {
             expand_set_expr(catalog, left)?;
-            return expand_set_expr(catalog, right);
+            expand_set_expr(catalog, right)?;
+            return Ok(None);
         }
         SetExpr::Query(q) => return expand_wildcards(catalog, q),
-        _ => return Ok(()),
+        _ => return Ok(None),
     };
     // (qualifier, stream) of every source in FROM, in order.
     let mut sources: Vec<(String, &StreamDef)> = Vec::new();
@@ -943,6 +1059,7 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
         }
     }
     let joined = sources.len() > 1;
+    let synthetic = synthetic_join_key(select, &sources);
     let column = |qualifier: &str, name: &str| {
         SqlExpr::CompoundIdentifier(vec![
             Ident::with_quote('"', qualifier),
@@ -974,8 +1091,34 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
                 continue;
             }
         }
+        let is_synthetic = |e: &SqlExpr| match (e, &synthetic) {
+            (SqlExpr::Identifier(i), Some((name, _))) => i.value.eq_ignore_ascii_case(name),
+            _ => false,
+        };
         match item {
+            SelectItem::UnnamedExpr(e) if is_synthetic(&e) => {
+                if let Some((name, value)) = &synthetic {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: value.clone(),
+                        alias: Ident::with_quote('"', name),
+                    });
+                }
+            }
+            SelectItem::ExprWithAlias { expr, alias } if is_synthetic(&expr) => {
+                if let Some((_, value)) = &synthetic {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: value.clone(),
+                        alias,
+                    });
+                }
+            }
             SelectItem::Wildcard(_) => {
+                if let Some((name, value)) = &synthetic {
+                    projection.push(SelectItem::ExprWithAlias {
+                        expr: value.clone(),
+                        alias: Ident::with_quote('"', name),
+                    });
+                }
                 for (qualifier, def) in &sources {
                     for f in def.columns.fields() {
                         projection.push(if joined {
@@ -1049,7 +1192,7 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<()> {
         }
     }
     select.projection = projection;
-    Ok(())
+    Ok(synthetic.map(|(name, _)| name))
 }
 
 fn peel_limit(plan: &LogicalPlan, at: Option<Position>) -> Result<(Option<usize>, &LogicalPlan)> {
@@ -1114,6 +1257,25 @@ struct Builder<'a> {
     join_key: Option<JoinKey>,
     /// A projection over a join left out every column of its key: those columns, qualified.
     dropped_join_key: Option<Vec<String>>,
+    /// The name of a FULL OUTER join's synthetic key column (see [`synthetic_join_key`]).
+    synthetic_key: Option<String>,
+}
+
+/// An expression's text without its casts and aliases (a synthetic join key's value is
+/// compared so).
+fn without_casts(e: &Expr) -> String {
+    use datafusion_common::tree_node::{Transformed, TreeNode};
+    e.clone()
+        .transform_up(|e| {
+            Ok(match e {
+                Expr::Cast(c) => Transformed::yes(*c.expr),
+                Expr::TryCast(c) => Transformed::yes(*c.expr),
+                Expr::Alias(a) => Transformed::yes(*a.expr),
+                other => Transformed::no(other),
+            })
+        })
+        .map_or_else(|_| e.to_string(), |t| t.data.to_string())
+        .to_lowercase()
 }
 
 /// The column a join expression is (through a CAST), if it is one.
@@ -1137,10 +1299,16 @@ struct JoinKey {
     node: NodeId,
     /// Columns equal to the key, preferred first (the left one).
     columns: Vec<datafusion_common::Column>,
+    /// The join expressions equal to the key (as [`without_casts`] writes them): a later
+    /// join on one of them keeps this key.
+    class: Vec<String>,
     /// The key's value on the join's output rows, over its columns: the left side's join
     /// expression, a RIGHT join's right side's (its right-only rows have NULL on the left), a
     /// FULL join's first non-NULL of both.
     value: Expr,
+    /// The key is a FULL join's, which none of its columns stands for: only the synthetic
+    /// key column (an expression equal to `value`) does.
+    synthetic: bool,
 }
 
 impl<'a> Builder<'a> {
@@ -1482,10 +1650,10 @@ impl<'a> Builder<'a> {
     /// The key of an earlier join that `left` (a join's left side, read from `input`) stands
     /// for: `S JOIN T2 ON S.ID = T2.ID JOIN T3 ON S.ID = T3.ID` joins on the first join's key.
     fn earlier_join_key(&self, input: NodeId, left: &Expr) -> Option<JoinKey> {
-        let col = join_column(left)?;
+        let text = without_casts(left);
         self.join_key
             .clone()
-            .filter(|k| self.reads_node(input, k.node) && k.columns.contains(&col))
+            .filter(|k| self.reads_node(input, k.node) && k.class.contains(&text))
     }
 
     /// Records the key of a stream join's output (see [`JoinKey`]): the columns of the left
@@ -1499,7 +1667,18 @@ impl<'a> Builder<'a> {
         key_type: &arrow::datatypes::DataType,
         kind: JoinKind,
     ) {
-        let earlier = self.earlier_join_key(left_input, left);
+        // (An inner or outer join after a FULL join is keyed by its own expressions.)
+        let earlier = self
+            .earlier_join_key(left_input, left)
+            .filter(|k| kind == JoinKind::Full || !k.synthetic);
+        // A FULL join's key, or one of expressions that are no column, is no source column.
+        let synthetic = kind == JoinKind::Full
+            || match &earlier {
+                Some(k) => k.synthetic,
+                None => join_column(left).is_none() && join_column(right).is_none(),
+            };
+        let mut class = earlier.as_ref().map_or_else(Vec::new, |k| k.class.clone());
+        class.extend([without_casts(left), without_casts(right)]);
         let cast = |e: &Expr| datafusion_expr::cast(e.clone(), key_type.clone());
         let left_value = earlier
             .as_ref()
@@ -1517,10 +1696,12 @@ impl<'a> Builder<'a> {
             None => join_column(left).into_iter().collect(),
         };
         columns.extend(join_column(right));
-        self.join_key = (!columns.is_empty()).then_some(JoinKey {
+        self.join_key = (!columns.is_empty() || synthetic).then_some(JoinKey {
             node,
             columns,
+            class,
             value,
+            synthetic,
         });
     }
 
@@ -1718,12 +1899,20 @@ impl<'a> Builder<'a> {
             .clone()
             .filter(|k| self.reads_node(input.node, k.node))
         {
-            let found = key.columns.iter().enumerate().find_map(|(rank, col)| {
+            let found = if key.synthetic {
+                let value = without_casts(&key.value);
                 p.expr
                     .iter()
-                    .position(|e| matches!(e.clone().unalias(), Expr::Column(c) if &c == col))
-                    .map(|i| (rank, i))
-            });
+                    .position(|e| without_casts(e) == value)
+                    .map(|i| (0, i))
+            } else {
+                key.columns.iter().enumerate().find_map(|(rank, col)| {
+                    p.expr
+                        .iter()
+                        .position(|e| matches!(e.clone().unalias(), Expr::Column(c) if &c == col))
+                        .map(|i| (rank, i))
+                })
+            };
             let partitions = partitioning.partitions();
             match found {
                 Some((_, i)) => {
@@ -1737,6 +1926,17 @@ impl<'a> Builder<'a> {
                         keys: vec![physical.field(i).name().clone()],
                         partitions,
                     };
+                    if changelog && key.synthetic {
+                        // A FULL table join's changelog is keyed by the synthetic column.
+                        self.state_keys = vec![physical.field(i).name().clone()];
+                    }
+                }
+                None if key.synthetic => {
+                    self.dropped_join_key = Some(vec![self
+                        .synthetic_key
+                        .clone()
+                        .unwrap_or_else(|| "ROWKEY".into())]);
+                    partitioning = Partitioning::Unkeyed { partitions };
                 }
                 None => {
                     self.dropped_join_key = Some(
@@ -2399,6 +2599,11 @@ impl<'a> Builder<'a> {
             Arc::clone(&output),
             partitioning,
         );
+        if kind == JoinKind::Full {
+            // The key is the synthetic column of both keys (the operator already fills the
+            // left key column so).
+            self.set_join_key(node, left.node, (&on.0, &on.1), &left_type, kind);
+        }
         Ok(Lowered {
             node,
             logical: Arc::clone(&join.schema),
@@ -2569,13 +2774,25 @@ impl<'a> Builder<'a> {
             Expr::Cast(c) => (*c.expr).clone(),
             other => other,
         };
-        let (left_expr, right_expr) = (strip(&on.0), strip(&on.1));
-        let left_type = left_expr
-            .get_type(&left.logical)
-            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
-        let right_type = right_expr
-            .get_type(&right.logical)
-            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        let typed = |(l, r): (Expr, Expr)| -> Result<_> {
+            let lt = l
+                .get_type(&left.logical)
+                .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+            let rt = r
+                .get_type(&right.logical)
+                .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+            Ok((l, r, lt, rt))
+        };
+        // The casts coercion added go; a CAST the query wrote (one that makes the types
+        // match) stays.
+        let (mut left_expr, mut right_expr, mut left_type, mut right_type) =
+            typed((strip(&on.0), strip(&on.1)))?;
+        if left_type != right_type && !(left_type.is_integer() && right_type.is_integer()) {
+            let written = typed((on.0.clone().unalias(), on.1.clone().unalias()))?;
+            if written.2 == written.3 {
+                (left_expr, right_expr, left_type, right_type) = written;
+            }
+        }
         let key_type = if left_type == right_type {
             left_type.clone()
         } else if left_type.is_integer() && right_type.is_integer() {
