@@ -535,3 +535,46 @@ fn expression_and_partitioning_mistakes_are_refused() {
         "{err}"
     );
 }
+
+/// In a join, a column two sources have must be qualified, a source joined twice needs an
+/// alias per side, and a qualified system column is named after its source.
+#[test]
+fn join_names_must_say_which_source() {
+    let mut s = session_with(
+        "CREATE STREAM a (id INT KEY, x INT);
+         CREATE STREAM b (id INT KEY, y INT);
+         CREATE TABLE t (id INT PRIMARY KEY, z INT);",
+        Config::default(),
+    );
+    let text = error(
+        &mut s,
+        "SELECT id FROM a JOIN b WITHIN 1 SECOND ON a.id = b.id;",
+    );
+    assert!(
+        text.starts_with("line 1:8: Column 'ID' is ambiguous."),
+        "{text}"
+    );
+    assert!(text.contains("qualify it"), "{text}");
+    let text = error(
+        &mut s,
+        "SELECT * FROM a JOIN t ON a.id = t.id JOIN t ON a.x = t.id;",
+    );
+    assert!(
+        text.contains(
+            "N-way joins do not support multiple occurrences of the same source. Source: 'T'"
+        ),
+        "{text}"
+    );
+    s.execute(
+        "CREATE STREAM j AS SELECT a.id, a.ROWTIME, t.ROWTIME, z FROM a JOIN t ON a.id = t.id;",
+    )
+    .unwrap();
+    let info = s.stream_info("J").unwrap();
+    let names: Vec<&str> = info
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["A_ID", "A_ROWTIME", "T_ROWTIME", "Z"]);
+}

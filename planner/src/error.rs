@@ -135,6 +135,14 @@ impl PlanError {
                     PlanError::invalid(format!("column '{name}' cannot be resolved"), position)
                         .with_suggestion(suggestion)
                 }
+                SchemaError::AmbiguousReference { field } => PlanError::invalid(
+                    format!("Column '{}' is ambiguous.", field.name),
+                    position,
+                )
+                .with_suggestion(Some(format!(
+                    "more than one source has {0}: qualify it with the source's name or alias (s.{0})",
+                    field.name
+                ))),
                 other => PlanError::invalid(other.to_string(), position),
             },
             DataFusionError::NotImplemented(m) => PlanError::unsupported(tidy(m), position),

@@ -349,6 +349,32 @@ fn check_set_expr(body: &SetExpr, at: Option<Position>) -> Result<()> {
 
 fn check_select(select: &weir_parser::sqlparser::ast::Select, at: Option<Position>) -> Result<()> {
     let position = |span: weir_parser::sqlparser::tokenizer::Span| Position::from_span(span).or(at);
+    // A source joined twice needs an alias to tell its two sides apart.
+    let mut seen: Vec<String> = Vec::new();
+    for t in &select.from {
+        for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+            if let TableFactor::Table { name, alias, .. } = factor {
+                let qualifier = alias
+                    .as_ref()
+                    .map_or_else(|| table_name(name), |a| a.name.value.clone())
+                    .to_uppercase();
+                if seen.contains(&qualifier) {
+                    return Err(PlanError::invalid(
+                        format!(
+                            "N-way joins do not support multiple occurrences of the same source. Source: '{qualifier}'"
+                        ),
+                        position(factor.span()),
+                    )
+                    .with_suggestion(Some(format!(
+                        "give each occurrence its own alias: {} AS a ... JOIN {} AS b",
+                        table_name(name),
+                        table_name(name)
+                    ))));
+                }
+                seen.push(qualifier);
+            }
+        }
+    }
     for t in &select.from {
         for j in &t.joins {
             use weir_parser::sqlparser::ast::JoinOperator as J;
@@ -1170,10 +1196,14 @@ fn expand_set_expr(catalog: &Catalog, body: &mut SetExpr) -> Result<Option<Strin
                     && sources
                         .iter()
                         .filter(|(_, d)| {
-                            d.columns
-                                .fields()
+                            // (Every source has the system columns.)
+                            [ROWTIME, ROWOFFSET, crate::columns::ROWPARTITION]
                                 .iter()
-                                .any(|f| f.name().eq_ignore_ascii_case(&parts[1].value))
+                                .any(|c| c.eq_ignore_ascii_case(&parts[1].value))
+                                || d.columns
+                                    .fields()
+                                    .iter()
+                                    .any(|f| f.name().eq_ignore_ascii_case(&parts[1].value))
                         })
                         .count()
                         > 1 =>
