@@ -578,3 +578,25 @@ fn join_names_must_say_which_source() {
         .collect();
     assert_eq!(names, ["A_ID", "A_ROWTIME", "T_ROWTIME", "Z"]);
 }
+
+/// INSERT into a stream that does not exist says so in ksqlDB's words; a quoted name whose
+/// upper-case form exists gets a hint about the quotes.
+#[test]
+fn insert_into_an_unknown_stream() {
+    let mut s = session_with(
+        "CREATE STREAM input (id INT KEY, val STRING);",
+        Config::default(),
+    );
+    let text = error(&mut s, "INSERT INTO \"input\" (id, val) VALUES (1, 'a');");
+    assert!(
+        text.contains("Cannot insert values into an unknown stream/table: `input`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("did you mean INPUT? Hint: try removing double quotes from the source name."),
+        "{text}"
+    );
+    let text = error(&mut s, "INSERT INTO inpt SELECT * FROM input;");
+    assert!(text.contains("Source `INPT` does not exist."), "{text}");
+    assert!(text.contains("did you mean INPUT?"), "{text}");
+}

@@ -1416,7 +1416,7 @@ impl Session {
 
     /// The stream (or, for `INSERT ... VALUES`, the declared table) a statement writes.
     fn writable(&self, target: &Name, values: bool) -> Result<StreamDef> {
-        let def = self.catalog.resolve(target)?.clone();
+        let def = self.catalog.resolve_insert_target(target, values)?.clone();
         if def.read_only && def.name != DEAD_LETTERS {
             return Err(Error::sql(
                 format!(

@@ -775,9 +775,32 @@ impl Catalog {
             .ok_or_else(|| self.unknown(&name.value, name.position))
     }
 
+    /// The stream an `INSERT` writes, or an error in ksqlDB's words (`values`: an
+    /// `INSERT ... VALUES`).
+    pub fn resolve_insert_target(&self, name: &Name, values: bool) -> Result<&StreamDef> {
+        self.streams.get(&name.value).ok_or_else(|| {
+            let message = if values {
+                format!(
+                    "Cannot insert values into an unknown stream/table: `{}`",
+                    name.value
+                )
+            } else {
+                format!("Source `{}` does not exist.", name.value)
+            };
+            self.unknown(&name.value, name.position).reworded(message)
+        })
+    }
+
     pub(crate) fn unknown(&self, name: &str, position: Option<weir_parser::Position>) -> PlanError {
-        let suggestion =
-            closest_match(name, self.streams.keys()).map(|s| format!("did you mean {s}?"));
+        let upper = name.to_uppercase();
+        let suggestion = if upper != name && self.streams.contains_key(&upper) {
+            // A quoted name keeps its case; unquoted names are upper case.
+            Some(format!(
+                "did you mean {upper}? Hint: try removing double quotes from the source name."
+            ))
+        } else {
+            closest_match(name, self.streams.keys()).map(|s| format!("did you mean {s}?"))
+        };
         let suggestion = suggestion.or_else(|| {
             (self.streams.is_empty())
                 .then(|| "no streams exist yet: create one with CREATE STREAM".to_string())
