@@ -452,3 +452,47 @@ fn windowed_results_read_back_as_a_windowed_source() {
         .to_string()
         .contains("'WINDOW_SIZE' should not be set for SESSION windows."));
 }
+
+/// `CREATE TYPE` names a type for columns (nested too) and casts; an unknown name is refused
+/// with a suggestion; `DROP TYPE` forgets it.
+#[test]
+fn custom_types_name_structs() {
+    let mut s = session_with(
+        "CREATE TYPE address AS STRUCT<number INTEGER, street VARCHAR>;
+         CREATE TYPE person AS STRUCT<name STRING, home ADDRESS>;
+         CREATE STREAM people (id INT KEY, who PERSON) WITH (VALUE_FORMAT='JSON');",
+        Config::default(),
+    );
+    s.insert_json(
+        "people",
+        r#"{"id": 1, "who": {"name": "jay", "home": {"number": 899, "street": "W. Evelyn"}}}"#,
+        None,
+    )
+    .unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT who->home->street AS street, CAST(NULL AS ADDRESS) AS none FROM people;",
+    );
+    assert_eq!(strings(&out, "STREET"), ["W. Evelyn"]);
+    assert_eq!(strings(&out, "NONE"), ["null"]);
+    let info = s.stream_info("PEOPLE").unwrap();
+    let who = info.schema.field(1).data_type().to_string();
+    assert!(
+        who.contains("\"HOME\": Struct(\"NUMBER\": Int32, \"STREET\": Utf8)"),
+        "{who}"
+    );
+    let err = s
+        .execute("CREATE STREAM x (a ADRESS);")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("'ADRESS': not a type (did you mean ADDRESS?)"),
+        "{err}"
+    );
+    s.execute("DROP TYPE address;").unwrap();
+    let err = s
+        .execute("CREATE STREAM y (a ADDRESS);")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a type"), "{err}");
+}

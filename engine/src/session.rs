@@ -539,6 +539,9 @@ impl Session {
     pub fn execute_statement(&mut self, stmt: &Statement) -> Result<Outcome> {
         match &stmt.kind {
             StatementKind::CreateSource(create) => {
+                let mut create = create.clone();
+                create.columns = self.catalog.resolve_columns(&create.columns)?;
+                let create = &create;
                 let def = StreamDef::from_create(create)?;
                 // A read-only SOURCE is never replaced, nor does one replace another.
                 let existing_source = self
@@ -946,7 +949,7 @@ impl Session {
                         name.position,
                     ));
                 }
-                let altered = def.with_added_columns(columns)?;
+                let altered = def.with_added_columns(&self.catalog.resolve_columns(columns)?)?;
                 if let Some(log) = self.logs.get(&def.name) {
                     log.set_schema(altered.stored_schema());
                 }
@@ -1013,6 +1016,18 @@ impl Session {
                 Ok(Outcome::Done(format!(
                     "Property '{name}' reset to '{value}'"
                 )))
+            }
+            StatementKind::CreateType {
+                name,
+                data_type,
+                if_not_exists,
+            } => Ok(Outcome::Done(self.catalog.create_type(
+                name,
+                data_type,
+                *if_not_exists,
+            )?)),
+            StatementKind::DropType { name, if_exists } => {
+                Ok(Outcome::Done(self.catalog.drop_type(name, *if_exists)?))
             }
             StatementKind::Terminate(target) => {
                 let ids: Vec<String> = match target {
@@ -1922,6 +1937,14 @@ impl Session {
                             .collect(),
                     ],
                 )
+            }
+            ShowKind::Types => {
+                let (names, types): (Vec<String>, Vec<String>) = self
+                    .catalog
+                    .types()
+                    .map(|(n, t)| (n.clone(), t.to_string()))
+                    .unzip();
+                table(&["TYPE", "SCHEMA"], vec![names, types])
             }
             ShowKind::Functions => {
                 let names = weir_planner::function_names();

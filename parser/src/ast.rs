@@ -98,6 +98,22 @@ pub enum StatementKind {
     Unset(String),
     /// `TERMINATE query_id` or `TERMINATE ALL`.
     Terminate(Option<String>),
+    /// `CREATE TYPE [IF NOT EXISTS] name AS type`: a name for a type (ksqlDB's custom types).
+    CreateType {
+        /// The type's name.
+        name: Name,
+        /// What it stands for.
+        data_type: SqlType,
+        /// No error when a type of that name exists.
+        if_not_exists: bool,
+    },
+    /// `DROP TYPE [IF EXISTS] name`.
+    DropType {
+        /// The type's name.
+        name: Name,
+        /// No error when it does not exist.
+        if_exists: bool,
+    },
 }
 
 /// A name with the position where it was written. Unquoted names are upper-cased (ksqlDB rules).
@@ -221,6 +237,9 @@ pub enum SqlType {
     Map(Box<SqlType>, Box<SqlType>),
     /// `STRUCT<name T, ...>` (displayed with quoted field names, which keeps their case)
     Struct(Vec<(String, SqlType)>),
+    /// A type registered with `CREATE TYPE name AS ...`, by name (resolved when the
+    /// statement runs).
+    Custom(String),
 }
 
 impl fmt::Display for SqlType {
@@ -248,6 +267,7 @@ impl fmt::Display for SqlType {
                 }
                 f.write_str(">")
             }
+            SqlType::Custom(name) => f.write_str(name),
         }
     }
 }
@@ -396,4 +416,6 @@ pub enum ShowKind {
     Functions,
     /// Which worker processes which partitions of each running query.
     Assignments,
+    /// Types registered with `CREATE TYPE`.
+    Types,
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_parser::{
-    closest_match, CreateSource, KeyKind, Name, OptionValue, SourceKind, WithOptions,
+    closest_match, CreateSource, KeyKind, Name, OptionValue, SourceKind, SqlType, WithOptions,
 };
 
 use crate::columns::{hidden_fields, tombstone_field, RESERVED};
@@ -147,7 +147,10 @@ impl StreamDef {
                     c.name.position,
                 ));
             }
-            fields.push(Field::new(&c.name.value, arrow_type(&c.data_type), true));
+            // (Custom types are resolved first: see [`Catalog::resolve_columns`].)
+            let t = resolve_type(&BTreeMap::new(), &c.data_type)
+                .map_err(|m| PlanError::invalid(m, c.name.position))?;
+            fields.push(Field::new(&c.name.value, arrow_type(&t), true));
         }
         let mut def = self.clone();
         def.columns = Arc::new(Schema::new(fields));
@@ -242,7 +245,10 @@ impl StreamDef {
                 (KeyKind::None, _) => {}
                 _ => key_columns.push(i),
             }
-            fields.push(Field::new(&c.name.value, arrow_type(&c.data_type), true));
+            // (Custom types are resolved first: see [`Catalog::resolve_columns`].)
+            let t = resolve_type(&BTreeMap::new(), &c.data_type)
+                .map_err(|m| PlanError::invalid(m, c.name.position))?;
+            fields.push(Field::new(&c.name.value, arrow_type(&t), true));
         }
         if create.kind == SourceKind::Table && key_columns.is_empty() {
             return Err(PlanError::invalid(
@@ -755,9 +761,125 @@ impl<'a> Properties<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     streams: BTreeMap<String, StreamDef>,
+    /// Types registered with `CREATE TYPE`, by name (resolved: no custom type inside).
+    types: BTreeMap<String, SqlType>,
+}
+
+/// The built-in type names, for suggestions.
+const BUILTIN_TYPES: [&str; 15] = [
+    "BOOLEAN",
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "DOUBLE",
+    "DECIMAL",
+    "STRING",
+    "VARCHAR",
+    "TIMESTAMP",
+    "DATE",
+    "TIME",
+    "BYTES",
+    "ARRAY",
+    "MAP",
+    "STRUCT",
+];
+
+/// `t` with every custom type (`CREATE TYPE`) replaced by what it stands for.
+pub(crate) fn resolve_type(
+    types: &BTreeMap<String, SqlType>,
+    t: &SqlType,
+) -> std::result::Result<SqlType, String> {
+    Ok(match t {
+        SqlType::Custom(name) => match types.get(name) {
+            Some(t) => t.clone(),
+            None => {
+                let names = BUILTIN_TYPES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .chain(types.keys().cloned());
+                let mut message = format!("Syntax error at or near '{name}': not a type");
+                if let Some(close) = closest_match(name, names) {
+                    message.push_str(&format!(" (did you mean {close}?)"));
+                }
+                return Err(message);
+            }
+        },
+        SqlType::Array(inner) => SqlType::Array(Box::new(resolve_type(types, inner)?)),
+        SqlType::Map(k, v) => SqlType::Map(
+            Box::new(resolve_type(types, k)?),
+            Box::new(resolve_type(types, v)?),
+        ),
+        SqlType::Struct(fields) => SqlType::Struct(
+            fields
+                .iter()
+                .map(|(n, t)| Ok((n.clone(), resolve_type(types, t)?)))
+                .collect::<std::result::Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 impl Catalog {
+    /// Registers `CREATE TYPE name AS t`; returns what to tell the user.
+    pub fn create_type(&mut self, name: &Name, t: &SqlType, if_not_exists: bool) -> Result<String> {
+        let resolved = self.resolve_type(t, name.position)?;
+        if let Some(existing) = self.types.get(&name.value) {
+            if if_not_exists {
+                return Ok(format!("Type {name} already exists"));
+            }
+            return Err(PlanError::invalid(
+                format!(
+                    "Cannot register custom type '{name}' since it is already registered with type: {existing}"
+                ),
+                name.position,
+            )
+            .with_suggestion(Some(format!("DROP TYPE {name} first"))));
+        }
+        self.types.insert(name.value.clone(), resolved);
+        Ok(format!("Created type {name}"))
+    }
+
+    /// Forgets `DROP TYPE name` (columns declared with it keep their type).
+    pub fn drop_type(&mut self, name: &Name, if_exists: bool) -> Result<String> {
+        match self.types.remove(&name.value) {
+            Some(_) => Ok(format!("Dropped type {name}")),
+            None if if_exists => Ok(format!("Type {name} does not exist")),
+            None => Err(PlanError::invalid(
+                format!("Type {name} does not exist."),
+                name.position,
+            )),
+        }
+    }
+
+    /// The types registered with `CREATE TYPE`, by name.
+    pub fn types(&self) -> impl Iterator<Item = (&String, &SqlType)> {
+        self.types.iter()
+    }
+
+    pub(crate) fn type_map(&self) -> BTreeMap<String, SqlType> {
+        self.types.clone()
+    }
+
+    /// `t` with the custom types it names (`CREATE TYPE`) replaced by what they stand for.
+    pub fn resolve_type(&self, t: &SqlType, at: Option<weir_parser::Position>) -> Result<SqlType> {
+        resolve_type(&self.types, t).map_err(|m| PlanError::invalid(m, at))
+    }
+
+    /// Column definitions with their custom types resolved.
+    pub fn resolve_columns(
+        &self,
+        columns: &[weir_parser::ColumnDef],
+    ) -> Result<Vec<weir_parser::ColumnDef>> {
+        columns
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.data_type = self.resolve_type(&c.data_type, c.name.position)?;
+                Ok(c)
+            })
+            .collect()
+    }
+
     /// An empty catalog.
     pub fn new() -> Self {
         Self::default()

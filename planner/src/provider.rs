@@ -171,7 +171,9 @@ impl ContextProvider for Provider<'_> {
     }
 
     fn get_type_planner(&self) -> Option<Arc<dyn datafusion_expr::planner::TypePlanner>> {
-        Some(Arc::new(CastTypes))
+        Some(Arc::new(CastTypes {
+            types: self.catalog.type_map(),
+        }))
     }
 
     fn get_function_meta(&self, name: &str) -> Option<Arc<ScalarUDF>> {
@@ -221,7 +223,10 @@ impl ContextProvider for Provider<'_> {
 /// The nested types of `CAST(x AS MAP<...>)` and friends, which the parser hands on as one
 /// name (see [`weir_parser::cast_type`]).
 #[derive(Debug)]
-struct CastTypes;
+struct CastTypes {
+    /// Types registered with `CREATE TYPE`, by name.
+    types: std::collections::BTreeMap<String, weir_parser::SqlType>,
+}
 
 impl datafusion_expr::planner::TypePlanner for CastTypes {
     fn plan_type_field(
@@ -237,14 +242,22 @@ impl datafusion_expr::planner::TypePlanner for CastTypes {
         let Some(ident) = part.as_ident() else {
             return Ok(None);
         };
-        match weir_parser::cast_type(&ident.value) {
-            None => Ok(None),
-            Some(Ok(t)) => Ok(Some(Arc::new(arrow::datatypes::Field::new(
+        let parsed = match weir_parser::cast_type(&ident.value) {
+            Some(parsed) => parsed,
+            // `CAST(x AS ADDRESS)`: a type registered with CREATE TYPE.
+            None => match self.types.get(&ident.value.to_uppercase()) {
+                Some(t) => Ok(t.clone()),
+                None => return Ok(None),
+            },
+        };
+        match parsed.map(|t| crate::catalog::resolve_type(&self.types, &t)) {
+            Ok(Ok(t)) => Ok(Some(Arc::new(arrow::datatypes::Field::new(
                 "",
                 crate::types::arrow_type(&t),
                 true,
             )))),
-            Some(Err(e)) => datafusion_common::plan_err!("{e}"),
+            Ok(Err(e)) => datafusion_common::plan_err!("{e}"),
+            Err(e) => datafusion_common::plan_err!("{e}"),
         }
     }
 }
