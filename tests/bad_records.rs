@@ -311,3 +311,37 @@ fn table_rows_without_a_key_are_reported_and_skipped() {
     assert_eq!(strings(&got, "V"), ["3"]);
     assert_eq!(*seen.lock().unwrap(), ["a row of table T needs its key"]);
 }
+
+/// A DECIMAL value with more digits than its column holds is a bad record (ksqlDB: "cannot
+/// fit without rounding"), in JSON and CSV alike — never silently truncated.
+#[test]
+fn a_decimal_that_does_not_fit_is_a_bad_record() {
+    let json = temp_file(
+        "dec.jsonl",
+        b"{\"v\": 1.999}\n{\"v\": 1.5}\n{\"v\": 123.4}\n{\"v\": -99.99}\n{\"v\": 2}\n",
+    );
+    let csv = temp_file("dec.csv", b"1.005\n-0.25\n");
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM j (v DECIMAL(4,2)) WITH (PATH='{json}');
+             CREATE STREAM c (v DECIMAL(4,2)) WITH (PATH='{csv}', VALUE_FORMAT='DELIMITED');"
+        ),
+        Config::default(),
+    );
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reports);
+    s.on_bad_record(move |r| sink.lock().unwrap().push(r.reason.clone()));
+    assert_eq!(
+        strings(&rows(&mut s, "SELECT * FROM j;"), "V"),
+        ["1.50", "-99.99", "2.00"]
+    );
+    assert_eq!(strings(&rows(&mut s, "SELECT * FROM c;"), "V"), ["-0.25"]);
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            "Cannot fit decimal '1.999' into DECIMAL(4, 2) without rounding",
+            "Cannot fit decimal '123.4' into DECIMAL(4, 2) without rounding",
+            "Cannot fit decimal '1.005' into DECIMAL(4, 2) without rounding",
+        ]
+    );
+}

@@ -552,3 +552,25 @@ fn entries_and_greatest_argument_checks() {
         assert!(err.contains(expected), "{sql}: {err}");
     }
 }
+
+/// ROUND, CEIL and FLOOR of a DECIMAL have room for the digit they may carry; DECIMAL
+/// arithmetic that overflows its precision is NULL, not a wrong number.
+#[test]
+fn decimal_rounding_carries_and_overflow_is_null() {
+    let mut s = session_with(
+        "CREATE STREAM d (v DECIMAL(4,2));
+         INSERT INTO d VALUES (99.99), (9.5), (-0.5);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT ROUND(v) AS r, ROUND(v, 1) AS r1, CEIL(v) AS c, FLOOR(-v) AS f, CEIL(3) AS i,
+           CAST(1 AS DECIMAL(38,37)) * 10 AS big FROM d;",
+    );
+    assert_eq!(strings(&out, "R"), ["100.00", "10.00", "-1.00"]);
+    assert_eq!(strings(&out, "R1"), ["100.00", "9.50", "-0.50"]);
+    assert_eq!(strings(&out, "C"), ["100.00", "10.00", "0.00"]);
+    assert_eq!(strings(&out, "F"), ["-100.00", "-10.00", "0.00"]);
+    assert_eq!(strings(&out, "I"), ["3", "3", "3"]);
+    assert_eq!(strings(&out, "BIG"), ["null", "null", "null"]);
+}

@@ -282,7 +282,21 @@ fn evaluate_lenient(
 ) -> Result<arrow::array::ArrayRef> {
     let rows = batch.num_rows();
     match expr.evaluate(batch).and_then(|v| v.into_array(rows)) {
-        Ok(array) => Ok(array),
+        // A DECIMAL result with more digits than its precision (arithmetic that overflowed
+        // it) is NULL, as ksqlDB's failed arithmetic is.
+        Ok(array) => match array.data_type() {
+            arrow::datatypes::DataType::Decimal128(p, s) => {
+                use arrow::array::AsArray;
+                let (p, s) = (*p, *s);
+                Ok(Arc::new(
+                    array
+                        .as_primitive::<arrow::datatypes::Decimal128Type>()
+                        .null_if_overflow_precision(p)
+                        .with_precision_and_scale(p, s)?,
+                ))
+            }
+            _ => Ok(array),
+        },
         Err(e) if rows == 0 => Err(e.into()),
         Err(_) => {
             let data_type = expr.data_type(&batch.schema())?;

@@ -576,6 +576,7 @@ impl RecordDecoder {
 /// (matched case-insensitively), so the JSON decoder finds them.
 pub(crate) fn respell(declared: &DataType, samples: &[&serde_json::Value]) -> DataType {
     match declared {
+        DataType::Decimal128(p, s) => wide_decimal(*p, *s),
         // JSON carries BYTES as base64 text (as ksqlDB writes them); decoded after reading.
         DataType::Binary => DataType::Utf8,
         DataType::Struct(fields) => {
@@ -681,6 +682,7 @@ pub(crate) fn delimited_schema(declared: &SchemaRef) -> SchemaRef {
                 | DataType::Date32
                 | DataType::Time32(_)
                 | DataType::Binary => DataType::Utf8,
+                DataType::Decimal128(p, s) => wide_decimal(*p, *s),
                 other => other.clone(),
             };
             Field::new(f.name(), t, true)
@@ -724,11 +726,44 @@ fn temporal_from_text(array: &ArrayRef, declared: &DataType) -> Result<ArrayRef>
 }
 
 /// Gives a decoded array the declared type's field names (the inverse of [`respell`]).
+/// The type a DECIMAL(p, s) column is read as: up to ten more decimal places (as many as
+/// fit), so that a value that does not fit without rounding is seen, not truncated.
+fn wide_decimal(p: u8, s: i8) -> DataType {
+    let extra = 38u8.saturating_sub(p).min(10);
+    DataType::Decimal128(38, s.saturating_add(extra as i8))
+}
+
+/// Wide DECIMAL values (see [`wide_decimal`]) as DECIMAL(p, s); an error names the first
+/// value that does not fit without rounding.
+fn narrow_decimal(array: &ArrayRef, p: u8, s: i8) -> Result<ArrayRef> {
+    use arrow::datatypes::Decimal128Type;
+    let DataType::Decimal128(_, wide) = array.data_type() else {
+        return Ok(Arc::clone(array));
+    };
+    let wide = *wide;
+    let values = array.as_primitive::<Decimal128Type>();
+    let factor = 10i128.pow(u32::try_from(wide - s).unwrap_or(0));
+    let limit = 10i128.pow(u32::from(p));
+    let narrowed: arrow::array::Decimal128Array =
+        values.unary(|v| if v % factor == 0 { v / factor } else { limit });
+    let fits = |v: i128| v.abs() < limit;
+    if let Some(r) = (0..narrowed.len()).find(|&r| narrowed.is_valid(r) && !fits(narrowed.value(r)))
+    {
+        let text = values.value_as_string(r);
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        return Err(crate::error::Error::Execution(format!(
+            "Cannot fit decimal '{text}' into DECIMAL({p}, {s}) without rounding"
+        )));
+    }
+    Ok(Arc::new(narrowed.with_precision_and_scale(p, s)?))
+}
+
 pub(crate) fn conform(array: ArrayRef, declared: &DataType) -> Result<ArrayRef> {
     if array.data_type() == declared {
         return Ok(array);
     }
     match (declared, array.data_type()) {
+        (DataType::Decimal128(p, s), DataType::Decimal128(..)) => narrow_decimal(&array, *p, *s),
         (DataType::Timestamp(..) | DataType::Date32 | DataType::Time32(_), DataType::Utf8) => {
             temporal_from_text(&array, declared)
         }

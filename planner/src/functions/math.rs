@@ -144,6 +144,8 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .example("GEO_DISTANCE(37.4439, -122.1615, 51.5072, -0.1276, 'KM')")
         .build(),
         round(),
+        carry_digit_udf(datafusion_functions::math::ceil()),
+        carry_digit_udf(datafusion_functions::math::floor()),
         function(
             "log",
             "The natural logarithm of x, or with a base first, the logarithm of x in that base \
@@ -189,14 +191,107 @@ impl Round {
             DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => {
                 Some(DataType::Int64)
             }
-            DataType::Decimal128(..) => Some(t.clone()),
-            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => {
-                Some(DataType::Decimal128(*p, *s))
-            }
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s) => Some(DataType::Decimal128(*p, *s)),
             DataType::Null => Some(DataType::Float64),
             _ => None,
         }
     }
+}
+
+/// A DECIMAL type with room for the digit rounding up may carry (`ROUND(99.99)` is
+/// `100.00`): one more digit of precision, the same scale.
+fn carry_digit(t: &DataType) -> Option<DataType> {
+    match t {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => Some(DataType::Decimal128((*p + 1).min(38), *s)),
+        _ => None,
+    }
+}
+
+/// CEIL and FLOOR as ksqlDB has them: DataFusion's, with a DECIMAL widened by the digit the
+/// result may carry (`CEIL(99.99)` is `100.00`, not an overflow).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CarryDigit {
+    inner: Arc<ScalarUDF>,
+    signature: datafusion_expr::Signature,
+}
+
+impl datafusion_expr::ScalarUDFImpl for CarryDigit {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn documentation(&self) -> Option<&datafusion_expr::Documentation> {
+        self.inner.documentation()
+    }
+
+    fn signature(&self) -> &datafusion_expr::Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            // An INTEGER or BIGINT is its own ceiling and floor.
+            [t @ (DataType::Int32 | DataType::Int64)] => Ok(vec![t.clone()]),
+            [t] if t.is_integer() => Ok(vec![DataType::Int64]),
+            [t @ (DataType::Float32 | DataType::Float64 | DataType::Null)] => Ok(vec![t.clone()]),
+            [t] => match carry_digit(t) {
+                // (Coercion must be idempotent: the carry goes into the result type.)
+                Some(DataType::Decimal128(..)) => Ok(vec![match t {
+                    DataType::Decimal32(p, s)
+                    | DataType::Decimal64(p, s)
+                    | DataType::Decimal256(p, s) => DataType::Decimal128(*p, *s),
+                    other => other.clone(),
+                }]),
+                _ => plan_err!(
+                    "Function '{}' does not accept parameters ({}).",
+                    self.name(),
+                    crate::types::sql_type_name(t)
+                ),
+            },
+            _ => plan_err!("Function '{}' takes one number", self.name()),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [t @ DataType::Decimal128(..)] => Ok(carry_digit(t).unwrap_or_else(|| t.clone())),
+            [t @ (DataType::Int32 | DataType::Int64)] => Ok(t.clone()),
+            _ => self.inner.return_type(arg_types),
+        }
+    }
+
+    fn invoke_with_args(
+        &self,
+        mut args: datafusion_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion_expr::ColumnarValue> {
+        let wide = args.return_field.data_type().clone();
+        if matches!(wide, DataType::Int32 | DataType::Int64) {
+            if let Some(arg) = args.args.pop() {
+                return Ok(arg);
+            }
+        }
+        if let (Some(arg), DataType::Decimal128(..)) = (args.args.first_mut(), &wide) {
+            // The input at the result's precision: the inner function keeps its type.
+            *arg = arg.cast_to(&wide, None)?;
+            if let Some(f) = args.arg_fields.first_mut() {
+                *f = Arc::new(f.as_ref().clone().with_data_type(wide));
+            }
+        }
+        self.inner.invoke_with_args(args)
+    }
+}
+
+fn carry_digit_udf(inner: Arc<ScalarUDF>) -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::from(CarryDigit {
+        inner,
+        signature: datafusion_expr::Signature::user_defined(datafusion_expr::Volatility::Immutable),
+    }))
 }
 
 impl datafusion_expr::ScalarUDFImpl for Round {
@@ -214,14 +309,17 @@ impl datafusion_expr::ScalarUDFImpl for Round {
                     label: "ksqlDB functions",
                     description: None,
                 },
-                "Rounds half up (away from zero on .5) to `scale` decimal places (default 0). \
-                 A DOUBLE without a scale rounds to a BIGINT; with one it stays DOUBLE; a DECIMAL \
-                 keeps its type; a negative scale rounds to tens, hundreds, ...",
+                "Rounds to `scale` decimal places (default 0): a DOUBLE half up, toward positive \
+                 infinity on .5 as Java's Math.round (-2.5 -> -2); a DECIMAL half away from zero \
+                 (-2.5 -> -3). A DOUBLE without a scale rounds to a BIGINT; with one it stays \
+                 DOUBLE; a DECIMAL keeps its scale, with one more digit of precision for the \
+                 carry; a negative scale rounds to tens, hundreds, ...",
                 "ROUND(DOUBLE) -> BIGINT\n              ROUND(DOUBLE, INTEGER) -> DOUBLE\n              \
                  ROUND(DECIMAL [, INTEGER]) -> DECIMAL\n              ROUND(BIGINT | INTEGER) -> the same type",
             )
             .with_sql_example(
-                "ROUND(CAST(2.5 AS DOUBLE)) -> 3, ROUND(-2.5) -> -3.0 (a DECIMAL literal), \
+                "ROUND(CAST(2.5 AS DOUBLE)) -> 3, ROUND(CAST(-2.5 AS DOUBLE)) -> -2, \
+                 ROUND(-2.5) -> -3.0 (a DECIMAL literal), \
                  ROUND(1.2345, 2) -> 1.2300, ROUND(1234, -2) -> 1200",
             )
             .build()
@@ -255,6 +353,7 @@ impl datafusion_expr::ScalarUDFImpl for Round {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         Ok(match arg_types {
             [DataType::Float64] => DataType::Int64,
+            [t @ DataType::Decimal128(..), ..] => carry_digit(t).unwrap_or_else(|| t.clone()),
             [t, ..] => t.clone(),
             [] => DataType::Null,
         })
@@ -368,7 +467,7 @@ impl datafusion_expr::ScalarUDFImpl for Round {
                         q.checked_mul(factor)
                     })
                     .collect();
-                Arc::new(out.with_precision_and_scale(p, s)?)
+                Arc::new(out.with_precision_and_scale((p + 1).min(38), s)?)
             }
             other => return plan_err!("ROUND cannot round {other}"),
         };
