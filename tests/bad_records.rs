@@ -345,3 +345,66 @@ fn a_decimal_that_does_not_fit_is_a_bad_record() {
         ]
     );
 }
+
+/// The DOUBLEs JSON numbers cannot hold are written as "NaN" and "Infinity" and read back so;
+/// a number too large is still a bad record. A record whose event time does not parse says
+/// which value and pattern.
+#[test]
+fn non_finite_doubles_read_back_and_timestamp_reasons_show_the_value() {
+    let json = temp_file(
+        "inf.jsonl",
+        b"{\"a\":\"Infinity\",\"b\":\"-Infinity\",\"d\":\"NaN\"}\n{\"a\":1e400,\"b\":1,\"d\":2}\n",
+    );
+    let times = temp_file(
+        "times.jsonl",
+        b"{\"t\":\"2019-01-01\"}\n{\"t\":\"01/02/2019\"}\n{\"t\":null}\n",
+    );
+    let mut s = session_with(
+        &format!(
+            "CREATE STREAM i (a DOUBLE, b DOUBLE, d DOUBLE) WITH (PATH='{json}');
+             CREATE STREAM t (t STRING) WITH (PATH='{times}', TIMESTAMP='t', TIMESTAMP_FORMAT='yyyy-MM-dd');"
+        ),
+        Config::default(),
+    );
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reports);
+    s.on_bad_record(move |r| sink.lock().unwrap().push(r.reason.clone()));
+    let out = rows(&mut s, "SELECT * FROM i;");
+    assert_eq!(strings(&out, "A"), ["inf"]);
+    assert_eq!(strings(&out, "B"), ["-inf"]);
+    assert_eq!(strings(&out, "D"), ["NaN"]);
+    assert_eq!(
+        strings(&rows(&mut s, "SELECT * FROM t;"), "T"),
+        ["2019-01-01"]
+    );
+    assert_eq!(
+        *reports.lock().unwrap(),
+        [
+            "a number is out of range for its DOUBLE column",
+            "the TIMESTAMP column T holds '01/02/2019', which does not match TIMESTAMP_FORMAT 'yyyy-MM-dd'",
+            "the TIMESTAMP column T is null",
+        ]
+    );
+}
+
+/// Reading DEAD_LETTERS waits for the persistent queries that may write it, as reading a
+/// derived stream waits for its query; a file sink makes its directory.
+#[test]
+fn dead_letters_of_a_persistent_query_are_there_when_read() {
+    let path = temp_file("dlq_csas.jsonl", LINES);
+    let out = std::env::temp_dir()
+        .join(format!("weir-tests-{}", std::process::id()))
+        .join("new_dir/clean.jsonl");
+    let mut s = session_with(&ddl(&path), Config::default());
+    s.execute("SET 'errors.policy' = 'dead-letter';").unwrap();
+    s.execute(&format!(
+        "CREATE STREAM clean WITH (PATH='{}') AS SELECT * FROM s;",
+        out.display()
+    ))
+    .unwrap();
+    let dead = rows(&mut s, "SELECT location FROM dead_letters;");
+    assert_eq!(count(&dead), 4);
+    s.finish().unwrap();
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(written.lines().count(), 2);
+}

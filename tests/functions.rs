@@ -574,3 +574,24 @@ fn decimal_rounding_carries_and_overflow_is_null() {
     assert_eq!(strings(&out, "I"), ["3", "3", "3"]);
     assert_eq!(strings(&out, "BIG"), ["null", "null", "null"]);
 }
+
+/// TIMESTAMP is milliseconds: BIGINT epoch milliseconds cast to it and back unchanged; a time
+/// zone may be a whole-hour offset.
+#[test]
+fn timestamps_cast_as_milliseconds_and_zones_as_offsets() {
+    let mut s = session_with(
+        "CREATE STREAM d (v BIGINT, s STRING);
+         INSERT INTO d VALUES (1546300800000, '2019-01-01T00:00:00');",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT CAST(v AS TIMESTAMP) AS t, CAST(CAST(s AS TIMESTAMP) AS BIGINT) AS back,
+           PARSE_TIMESTAMP('2019-01-01 05:00', 'yyyy-MM-dd HH:mm', '+05:00') AS east,
+           FORMAT_TIMESTAMP(CAST(v AS TIMESTAMP), 'HH:mm', 'UTC-8') AS west FROM d;",
+    );
+    assert_eq!(strings(&out, "T"), ["2019-01-01T00:00:00"]);
+    assert_eq!(strings(&out, "BACK"), ["1546300800000"]);
+    assert_eq!(strings(&out, "EAST"), ["2019-01-01T00:00:00"]);
+    assert_eq!(strings(&out, "WEST"), ["16:00"]);
+}

@@ -1672,7 +1672,9 @@ impl Session {
             return;
         }
         visited.push(stream.to_string());
-        for (id, q) in self.queries.iter().filter(|(_, q)| q.writes(stream)) {
+        // (Any query may write DEAD_LETTERS: its bad records go there.)
+        let writes = |q: &&PersistentQuery| q.writes(stream) || stream == DEAD_LETTERS;
+        for (id, q) in self.queries.iter().filter(|(_, q)| writes(q)) {
             for source in &q.sources {
                 self.visit_upstream(source, visited, order);
             }

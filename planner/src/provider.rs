@@ -233,6 +233,19 @@ impl datafusion_expr::planner::TypePlanner for CastTypes {
         &self,
         sql_type: &sqlparser::ast::DataType,
     ) -> datafusion_common::Result<Option<arrow::datatypes::FieldRef>> {
+        // ksqlDB's TIMESTAMP has millisecond precision (DataFusion's: nanoseconds).
+        if let sqlparser::ast::DataType::Timestamp(None, sqlparser::ast::TimezoneInfo::None) =
+            sql_type
+        {
+            return Ok(Some(Arc::new(arrow::datatypes::Field::new(
+                "",
+                arrow::datatypes::DataType::Timestamp(
+                    arrow::datatypes::TimeUnit::Millisecond,
+                    None,
+                ),
+                true,
+            ))));
+        }
         let sqlparser::ast::DataType::Custom(name, _) = sql_type else {
             return Ok(None);
         };

@@ -185,11 +185,30 @@ fn real_main() -> ExitCode {
 
 fn new_session() -> Session {
     let mut session = Session::new(Config::default());
-    session.on_bad_record(|bad| {
-        eprintln!(
-            "warning: bad record in {} at {}: {}",
-            bad.stream, bad.location, bad.reason
-        );
+    // The first few bad records of each stream are shown; the run summary counts them all.
+    const SHOWN: usize = 10;
+    let seen: std::sync::Mutex<std::collections::HashMap<String, usize>> = Default::default();
+    session.on_bad_record(move |bad| {
+        let count = match seen.lock() {
+            Ok(mut seen) => {
+                let n = seen.entry(bad.stream.clone()).or_insert(0);
+                *n += 1;
+                *n
+            }
+            Err(_) => 1,
+        };
+        if count <= SHOWN {
+            eprintln!(
+                "warning: bad record in {} at {}: {}",
+                bad.stream, bad.location, bad.reason
+            );
+        }
+        if count == SHOWN {
+            eprintln!(
+                "warning: further bad records in {} are not shown (the run summary counts them)",
+                bad.stream
+            );
+        }
     });
     session
 }

@@ -128,6 +128,14 @@ pub(crate) struct FileSink {
 
 impl FileSink {
     pub(crate) fn create(path: &str, format: Format, visible: usize) -> Result<Self> {
+        // (The directory it goes in is made, as `mkdir -p` would.)
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("cannot create the directory of '{path}'"), e))?;
+        }
         let file =
             File::create(path).map_err(|e| Error::io(format!("cannot create '{path}'"), e))?;
         Ok(Self {

@@ -203,6 +203,22 @@ impl RecordDecoder {
                 });
             }
         }
+        // ... unless it was written as text: "NaN", "Infinity", "-Infinity" are how Weir (and
+        // ksqlDB) write the DOUBLEs JSON numbers cannot hold.
+        if let (Some(f), Format::Json) = (finite.as_ref(), &self.format) {
+            let rows: Vec<usize> = good.clone().unwrap_or_else(|| (0..n).collect());
+            let fixed: arrow::array::BooleanArray = (0..f.len())
+                .map(|k| {
+                    Some(
+                        f.value(k)
+                            || rows
+                                .get(k)
+                                .is_some_and(|&r| non_finite_as_text(chunk.line(r), &batch, k)),
+                    )
+                })
+                .collect();
+            finite = (fixed.false_count() > 0).then_some(fixed);
+        }
         let keyed = match (keyed, finite.as_ref()) {
             (None, None) => None,
             (Some(k), None) => Some(k),
@@ -227,7 +243,7 @@ impl RecordDecoder {
                     } else if keyed.as_ref().is_some_and(|keyed| !keyed.value(k)) {
                         "a table row needs its PRIMARY KEY, which is null"
                     } else {
-                        "the TIMESTAMP column is null or does not match TIMESTAMP_FORMAT"
+                        &self.timestamp_problem(&batch, k)
                     };
                     self.ctx
                         .bad(BadRecord::new(chunk, row, base_offset + row as i64, reason))?;
@@ -274,6 +290,27 @@ impl RecordDecoder {
             }
             None => cast(column, &DataType::Int64)?,
         })
+    }
+
+    /// Why row `k` has no event time: its TIMESTAMP column is NULL, or its text does not
+    /// match TIMESTAMP_FORMAT (the value is shown).
+    fn timestamp_problem(&self, batch: &RecordBatch, k: usize) -> String {
+        let Some((col, format)) = &self.timestamp else {
+            return "the record has no event time".into();
+        };
+        let name = self.columns.field(*col).name();
+        let column = batch.column(*col);
+        if column.is_null(k) {
+            return format!("the TIMESTAMP column {name} is null");
+        }
+        match (format, column.as_string_opt::<i32>()) {
+            (Some(f), Some(text)) => format!(
+                "the TIMESTAMP column {name} holds '{}', which does not match TIMESTAMP_FORMAT '{}'",
+                text.value(k),
+                f.pattern()
+            ),
+            _ => format!("the TIMESTAMP column {name} is not a time"),
+        }
     }
 
     /// A decoder's message in the user's terms: SQL type and column names, not Arrow's.
@@ -726,6 +763,33 @@ fn temporal_from_text(array: &ArrayRef, declared: &DataType) -> Result<ArrayRef>
 }
 
 /// Gives a decoded array the declared type's field names (the inverse of [`respell`]).
+/// Whether every non-finite DOUBLE in row `k` of `batch` was a JSON string in its record
+/// (`"NaN"`, `"Infinity"`), not a number too large for a DOUBLE.
+fn non_finite_as_text(line: &[u8], batch: &RecordBatch, k: usize) -> bool {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(line)
+    else {
+        return false;
+    };
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .all(|(f, c)| {
+            let non_finite = match c.data_type() {
+                DataType::Float64 => {
+                    let a = c.as_primitive::<arrow::datatypes::Float64Type>();
+                    a.is_valid(k) && !a.value(k).is_finite()
+                }
+                _ => false,
+            };
+            !non_finite
+                || map
+                    .iter()
+                    .any(|(key, v)| key.eq_ignore_ascii_case(f.name()) && v.is_string())
+        })
+}
+
 /// The type a DECIMAL(p, s) column is read as: up to ten more decimal places (as many as
 /// fit), so that a value that does not fit without rounding is seen, not truncated.
 fn wide_decimal(p: u8, s: i8) -> DataType {

@@ -284,11 +284,64 @@ pub fn local_to_utc(local: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
     }
 }
 
-/// An IANA zone by name (`America/New_York`, `UTC`, `Etc/GMT+5`), or an error naming it.
+/// An IANA zone by name (`America/New_York`, `UTC`, `Etc/GMT+5`), or a whole-hour UTC offset
+/// (`+05:00`, `-0800`, `UTC+1`, `GMT-03:00`), or an error naming it.
 pub fn zone(name: &str) -> Result<Tz, String> {
-    name.parse::<Tz>().map_err(|_| {
-        format!("unknown time zone '{name}': use an IANA name such as 'Europe/London'")
-    })
+    if let Ok(tz) = name.parse::<Tz>() {
+        return Ok(tz);
+    }
+    match utc_offset_minutes(name) {
+        Some(0) => Ok(Tz::UTC),
+        Some(minutes) if minutes % 60 == 0 => {
+            // (The Etc zones' signs are POSIX's: Etc/GMT-5 is UTC+05:00.)
+            let hours = minutes / 60;
+            let etc = format!(
+                "Etc/GMT{}{}",
+                if hours > 0 { '-' } else { '+' },
+                hours.abs()
+            );
+            etc.parse::<Tz>()
+                .map_err(|_| format!("time zone offset '{name}' is out of range"))
+        }
+        Some(_) => Err(format!(
+            "time zone offset '{name}' is not a whole number of hours: use the IANA name of the \
+             place (such as 'Asia/Kolkata' for +05:30)"
+        )),
+        None => Err(format!(
+            "unknown time zone '{name}': use an IANA name such as 'Europe/London', or an offset \
+             such as '+05:00'"
+        )),
+    }
+}
+
+/// Minutes east of UTC in an offset written `+05:00`, `+0500`, `+05`, `UTC+5` or `GMT-03:00`.
+fn utc_offset_minutes(text: &str) -> Option<i32> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix("UTC")
+        .or_else(|| t.strip_prefix("GMT"))
+        .unwrap_or(t);
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if digits.is_empty() || digits.len() > 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = match digits.len() {
+        1 | 2 => (digits.parse::<i32>().ok()?, 0),
+        3 => (
+            digits[..1].parse::<i32>().ok()?,
+            digits[1..].parse::<i32>().ok()?,
+        ),
+        _ => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
+    };
+    (h <= 18 && m < 60).then_some(sign * (h * 60 + m))
 }
 
 fn push_literal(out: &mut String, c: char) {
@@ -302,6 +355,18 @@ fn push_literal(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zones_by_name_and_by_offset() {
+        assert_eq!(zone("America/New_York"), Ok(chrono_tz::America::New_York));
+        assert_eq!(zone("+05:00"), Ok(chrono_tz::Etc::GMTMinus5));
+        assert_eq!(zone("-0800"), Ok(chrono_tz::Etc::GMTPlus8));
+        assert_eq!(zone("UTC+1"), Ok(chrono_tz::Etc::GMTMinus1));
+        assert_eq!(zone("+00:00"), Ok(Tz::UTC));
+        assert!(zone("+05:30").unwrap_err().contains("Asia/Kolkata"));
+        assert!(zone("Mars/Base").unwrap_err().contains("unknown time zone"));
+        assert!(zone("+25:00").is_err());
+    }
 
     #[test]
     fn parses_common_patterns() {
