@@ -595,3 +595,32 @@ fn timestamps_cast_as_milliseconds_and_zones_as_offsets() {
     assert_eq!(strings(&out, "EAST"), ["2019-01-01T00:00:00"]);
     assert_eq!(strings(&out, "WEST"), ["16:00"]);
 }
+
+/// DECIMAL division as ksqlDB types it: scale max(6, s1 + p2 + 1), rounded half up; an
+/// INTEGER counts as DECIMAL(10, 0); division by zero is NULL.
+#[test]
+fn decimal_division_follows_ksqldb_scale() {
+    let mut s = session_with(
+        "CREATE STREAM d (v DECIMAL(4,2), i INT);
+         INSERT INTO d VALUES (99.99, 3), (-1.00, 0);",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT CAST(1.0 AS DECIMAL(4,1)) / CAST(3.0 AS DECIMAL(4,1)) AS a, 2 / 3.0 AS c,
+           v / i AS d, v / 0.7 AS f, i / 2 AS e FROM d;",
+    );
+    assert_eq!(strings(&out, "A"), ["0.333333", "0.333333"]);
+    assert_eq!(strings(&out, "C"), ["0.666667", "0.666667"]);
+    assert_eq!(strings(&out, "D"), ["33.3300000000000", "null"]);
+    assert_eq!(strings(&out, "F"), ["142.842857", "-1.428571"]);
+    assert_eq!(strings(&out, "E"), ["1", "0"]);
+    let types: Vec<String> = out[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.data_type().to_string())
+        .collect();
+    assert_eq!(types[0], "Decimal128(10, 6)");
+    assert_eq!(types[2], "Decimal128(15, 13)");
+}

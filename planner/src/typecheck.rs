@@ -245,6 +245,28 @@ pub(crate) fn rewrite_casts(
                     }
                     Ok(Transformed::no(Expr::ScalarFunction(f)))
                 }
+                // ksqlDB's DECIMAL division (its scale and rounding are not DataFusion's).
+                Expr::BinaryExpr(b)
+                    if b.op == Operator::Divide
+                        && [&b.left, &b.right].iter().any(|e| {
+                            e.get_type(&schema).is_ok_and(|t| {
+                                matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..))
+                            })
+                        })
+                        && [&b.left, &b.right].iter().all(|e| {
+                            e.get_type(&schema).is_ok_and(|t| {
+                                t.is_integer()
+                                    || matches!(
+                                        t,
+                                        DataType::Decimal128(..) | DataType::Decimal256(..)
+                                    )
+                            })
+                        }) =>
+                {
+                    Ok(Transformed::yes(
+                        crate::functions::decimal_divide().call(vec![*b.left, *b.right]),
+                    ))
+                }
                 Expr::BinaryExpr(b) => {
                     let ordering = matches!(
                         b.op,
@@ -273,6 +295,8 @@ pub(crate) fn rewrite_casts(
                 other => Ok(Transformed::no(other)),
             })
         })
+        // (A rewritten expression may have another type: every node's schema follows.)
+        .and_then(|t| t.map_data(|p| p.recompute_schema()))
     });
     if let Some(message) = error {
         return Err(message);

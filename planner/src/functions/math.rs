@@ -509,3 +509,145 @@ mod round_tests {
         assert_eq!(round_int(7, 0), Some(7));
     }
 }
+
+/// ksqlDB's DECIMAL division: `DECIMAL(p1, s1) / DECIMAL(p2, s2)` has scale
+/// `max(6, s1 + p2 + 1)` and precision `p1 - s1 + s2 + scale` (at most 38), rounded half up;
+/// INTEGER and BIGINT operands count as DECIMAL(10, 0) and DECIMAL(19, 0). Division by zero,
+/// or a quotient too large for the type, is NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DecimalDivide {
+    signature: datafusion_expr::Signature,
+}
+
+/// The DECIMAL an operand of a DECIMAL division counts as.
+fn as_decimal(t: &DataType) -> Option<(u8, i8)> {
+    match t {
+        DataType::Decimal32(p, s)
+        | DataType::Decimal64(p, s)
+        | DataType::Decimal128(p, s)
+        | DataType::Decimal256(p, s) => Some((*p, *s)),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => Some((10, 0)),
+        DataType::Int64 => Some((19, 0)),
+        _ => None,
+    }
+}
+
+/// The type of a DECIMAL division, as ksqlDB gives it.
+pub(crate) fn decimal_quotient_type(left: &DataType, right: &DataType) -> Option<DataType> {
+    let (p1, s1) = as_decimal(left)?;
+    let (p2, s2) = as_decimal(right)?;
+    let (p1, s1, p2, s2) = (i32::from(p1), i32::from(s1), i32::from(p2), i32::from(s2));
+    let scale = (s1 + p2 + 1).max(6).min(38);
+    let precision = (p1 - s1 + s2 + scale).clamp(1, 38);
+    let scale = scale.min(precision);
+    Some(DataType::Decimal128(precision as u8, scale as i8))
+}
+
+impl datafusion_expr::ScalarUDFImpl for DecimalDivide {
+    fn name(&self) -> &str {
+        "decimal_divide"
+    }
+
+    fn signature(&self) -> &datafusion_expr::Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        arg_types
+            .iter()
+            .map(|t| match as_decimal(t) {
+                Some((p, s)) => Ok(DataType::Decimal128(p, s)),
+                None => plan_err!("DECIMAL division of {t}"),
+            })
+            .collect()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [l, r] => match decimal_quotient_type(l, r) {
+                Some(t) => Ok(t),
+                None => plan_err!("DECIMAL division of {l} and {r}"),
+            },
+            _ => plan_err!("DECIMAL division takes two operands"),
+        }
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion_expr::ColumnarValue> {
+        use arrow::array::{Array, AsArray, Decimal128Array};
+        use arrow::datatypes::Decimal128Type;
+        let rows = args.number_rows;
+        let DataType::Decimal128(p, s) = args.return_field.data_type().clone() else {
+            return plan_err!("DECIMAL division without a DECIMAL type");
+        };
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let [l, r] = arrays.as_slice() else {
+            return plan_err!("DECIMAL division takes two operands");
+        };
+        let (DataType::Decimal128(_, s1), DataType::Decimal128(_, s2)) =
+            (l.data_type(), r.data_type())
+        else {
+            return plan_err!(
+                "DECIMAL division of {} and {}",
+                l.data_type(),
+                r.data_type()
+            );
+        };
+        // a / b at scale s: a * 10^(s + s2 - s1) / b, rounded half away from zero.
+        let shift = i32::from(s) + i32::from(*s2) - i32::from(*s1);
+        let (l, r) = (
+            l.as_primitive::<Decimal128Type>(),
+            r.as_primitive::<Decimal128Type>(),
+        );
+        let limit = 10i128.checked_pow(u32::from(p)).unwrap_or(i128::MAX);
+        let divide = |a: i128, b: i128| -> Option<i128> {
+            if b == 0 {
+                return None;
+            }
+            let (num, den) = if shift >= 0 {
+                (a.checked_mul(10i128.checked_pow(shift as u32)?)?, b)
+            } else {
+                (a, b.checked_mul(10i128.checked_pow((-shift) as u32)?)?)
+            };
+            let q = num / den;
+            let rem = num % den;
+            let q = if rem.unsigned_abs().checked_mul(2)? >= den.unsigned_abs() {
+                q + if (num < 0) != (den < 0) { -1 } else { 1 }
+            } else {
+                q
+            };
+            (q.abs() < limit).then_some(q)
+        };
+        let out: Decimal128Array = (0..rows)
+            .map(|i| {
+                if l.is_null(i) || r.is_null(i) {
+                    None
+                } else {
+                    divide(l.value(i), r.value(i))
+                }
+            })
+            .collect();
+        Ok(datafusion_expr::ColumnarValue::Array(Arc::new(
+            out.with_precision_and_scale(p, s)?,
+        )))
+    }
+}
+
+/// ksqlDB's DECIMAL division (see [`DecimalDivide`]): the typing pass calls it for `/`
+/// with a DECIMAL operand.
+pub(crate) fn decimal_divide() -> Arc<ScalarUDF> {
+    static UDF: std::sync::OnceLock<Arc<ScalarUDF>> = std::sync::OnceLock::new();
+    Arc::clone(UDF.get_or_init(|| {
+        Arc::new(ScalarUDF::from(DecimalDivide {
+            signature: datafusion_expr::Signature::user_defined(
+                datafusion_expr::Volatility::Immutable,
+            ),
+        }))
+    }))
+}

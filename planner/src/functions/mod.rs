@@ -39,6 +39,7 @@ mod strings;
 mod text;
 
 pub(crate) use collections::cast_to_string;
+pub(crate) use math::decimal_divide;
 pub mod timefmt;
 
 /// A parameter kind, with ksqlDB's implicit conversions into it.
