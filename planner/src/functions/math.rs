@@ -537,7 +537,7 @@ pub(crate) fn decimal_quotient_type(left: &DataType, right: &DataType) -> Option
     let (p1, s1) = as_decimal(left)?;
     let (p2, s2) = as_decimal(right)?;
     let (p1, s1, p2, s2) = (i32::from(p1), i32::from(s1), i32::from(p2), i32::from(s2));
-    let scale = (s1 + p2 + 1).max(6).min(38);
+    let scale = (s1 + p2 + 1).clamp(6, 38);
     let precision = (p1 - s1 + s2 + scale).clamp(1, 38);
     let scale = scale.min(precision);
     Some(DataType::Decimal128(precision as u8, scale as i8))
