@@ -161,7 +161,8 @@ fn load(file: &Path) -> anyhow::Result<Vec<Value>> {
 
 /// Weir's own test format: a `.sql` file whose statements set up the pipeline, with records in
 /// comments — `--@input STREAM {json}` feeds a record (all columns by name, keys included),
-/// `--@expect STREAM {json}` is the next row expected on that stream (all its columns),
+/// `--@expect STREAM {json}` is the next row expected on that stream (all its columns, and
+/// `WINDOWSTART`/`WINDOWEND` for a windowed result),
 /// `--@error substring` expects a statement to fail. `--@timestamp ms` before an input sets
 /// its event time.
 fn sql_case(file: &Path, text: &str) -> anyhow::Result<Value> {
@@ -758,8 +759,19 @@ fn flat_diff(got: &Value, want: &Value, info: &weir::StreamInfo) -> Option<Strin
             }
         }
     }
-    let row = Value::Object(row);
     let want = want.get("value").unwrap_or(&Value::Null);
+    // A windowed row's bounds, when the expectation names them.
+    if let (Some(window), Some(w)) = (got.get("window"), want.as_object()) {
+        for (part, name) in [("start", "WINDOWSTART"), ("end", "WINDOWEND")] {
+            if w.contains_key(name) {
+                row.insert(
+                    name.into(),
+                    window.get(part).cloned().unwrap_or(Value::Null),
+                );
+            }
+        }
+    }
+    let row = Value::Object(row);
     (!values_match(&row, want)).then(|| format!("expected {want}, got {row}"))
 }
 
@@ -893,7 +905,7 @@ mod tests {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/pipelines");
         let report = run(&[dir], None, 1).expect("the runner reads the examples");
         assert_eq!(report.failures, Vec::<(String, String)>::new());
-        assert_eq!((report.passed(), report.skipped()), (4, 0));
+        assert_eq!((report.passed(), report.skipped()), (5, 0));
     }
 
     #[test]
