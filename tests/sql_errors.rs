@@ -600,3 +600,42 @@ fn insert_into_an_unknown_stream() {
     assert!(text.contains("Source `INPT` does not exist."), "{text}");
     assert!(text.contains("did you mean INPUT?"), "{text}");
 }
+
+/// A function's argument error points at the call or at the literal it names, in SQL terms;
+/// DataFusion's far-fetched guesses for unknown functions are dropped.
+#[test]
+fn function_errors_point_at_the_call() {
+    let mut s = session_with(
+        "CREATE STREAM t (s STRING, v DOUBLE); CREATE STREAM u (i INT);",
+        Config::default(),
+    );
+    let text = error(
+        &mut s,
+        "SELECT PARSE_TIMESTAMP(s, 'yyyy', 'Mars/X') FROM t;",
+    );
+    assert!(
+        text.starts_with("line 1:35: unknown time zone 'Mars/X'"),
+        "{text}"
+    );
+    let text = error(&mut s, "SELECT s,\n  ROUND(v, 'x') FROM t;");
+    assert!(
+        text.starts_with("line 2:3: Function 'round' does not accept parameters (DOUBLE, STRING)"),
+        "{text}"
+    );
+    let text = error(&mut s, "SELECT UPPER(v) FROM t;");
+    assert!(
+        text.contains("Function 'upper' does not accept parameters (DOUBLE): it takes STRING"),
+        "{text}"
+    );
+    let text = error(&mut s, "SELECT nofunc(v) FROM t;");
+    assert!(text.contains("Invalid function 'nofunc'."), "{text}");
+    assert!(!text.contains("Did you mean"), "{text}");
+    let text = error(&mut s, "INSERT INTO u VALUES ('bad');");
+    assert!(text.contains("'bad' is not a valid INTEGER"), "{text}");
+    // A number with an exponent is a DOUBLE (as in ksqlDB), however large.
+    s.execute("INSERT INTO t VALUES ('a', 1.5e2);").unwrap();
+    let out = rows(&mut s, "SELECT 1e300 AS big, 2.5E-3 AS small, v FROM t;");
+    assert_eq!(strings(&out, "BIG"), ["1e300"]);
+    assert_eq!(strings(&out, "SMALL"), ["0.0025"]);
+    assert_eq!(strings(&out, "V"), ["150.0"]);
+}

@@ -537,6 +537,24 @@ impl Session {
 
     /// Runs one parsed statement.
     pub fn execute_statement(&mut self, stmt: &Statement) -> Result<Outcome> {
+        self.run_statement(stmt).map_err(|e| match e {
+            Error::Sql {
+                message,
+                position,
+                suggestion,
+            } => {
+                let position = refine_position(stmt, &message).or(position);
+                Error::Sql {
+                    message,
+                    position,
+                    suggestion,
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn run_statement(&mut self, stmt: &Statement) -> Result<Outcome> {
         match &stmt.kind {
             StatementKind::CreateSource(create) => {
                 let mut create = create.clone();
@@ -2169,4 +2187,43 @@ fn normalize(name: &str) -> String {
     } else {
         name.to_uppercase()
     }
+}
+
+/// A better place for an error the planner could only place at its statement: the function
+/// call (`Function 'round' ...`) or the quoted literal (`unknown time zone 'Mars/X'`) the
+/// message names, found in the statement's text.
+fn refine_position(stmt: &Statement, message: &str) -> Option<weir_parser::Position> {
+    let text = &stmt.text;
+    let lower = text.to_lowercase();
+    let offset = if let Some(name) = message
+        .strip_prefix("Function '")
+        .and_then(|rest| rest.split_once('\''))
+        .map(|(name, _)| name.to_lowercase())
+    {
+        // `name(` at a word boundary.
+        let call = format!("{name}(");
+        lower.match_indices(&call).map(|(i, _)| i).find(|&i| {
+            i == 0
+                || !lower[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    } else {
+        // The first quoted value of the message that is a literal of the statement.
+        message
+            .split('\'')
+            .skip(1)
+            .step_by(2)
+            .filter(|q| !q.is_empty())
+            .find_map(|q| text.find(&format!("'{q}'")))
+    }?;
+    // (Line and column of the offset, from the statement's own position.)
+    let before = text.get(..offset)?;
+    let line = stmt.position.line + before.matches('\n').count() as u64;
+    let column = match before.rfind('\n') {
+        Some(nl) => before[nl + 1..].chars().count() as u64 + 1,
+        None => stmt.position.column + before.chars().count() as u64,
+    };
+    Some(weir_parser::Position::new(line, column))
 }

@@ -1383,6 +1383,25 @@ fn rewrite_expr_node(expr: &mut Expr) {
     if let Expr::Function(f) = expr {
         lambda_arguments(f);
     }
+    // A number with an exponent (`1.5e2`) is a DOUBLE in ksqlDB (one without, a DECIMAL).
+    if let Expr::Value(v) = expr {
+        if let sqlparser::ast::Value::Number(n, _) = &v.value {
+            if n.contains(['e', 'E']) {
+                *expr = Expr::Cast {
+                    kind: sqlparser::ast::CastKind::Cast,
+                    expr: Box::new(Expr::value(sqlparser::ast::Value::SingleQuotedString(
+                        n.clone(),
+                    ))),
+                    data_type: sqlparser::ast::DataType::Double(
+                        sqlparser::ast::ExactNumberInfo::None,
+                    ),
+                    array: false,
+                    format: None,
+                };
+                return;
+            }
+        }
+    }
     // ksqlDB compares ROWTIME and window bounds with timestamp text: `ROWTIME > '2018-01-01'`.
     match expr {
         Expr::BinaryOp {

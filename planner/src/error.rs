@@ -204,9 +204,48 @@ fn tidy(message: &str) -> String {
         Some((head, _)) if head.starts_with("Function '") || head.contains("Function '") => head,
         _ => message,
     };
-    message
+    let message = message
         .trim()
         .trim_start_matches("Execution error: ")
-        .trim_start_matches("Error during planning: ")
-        .to_string()
+        .trim_start_matches("Error during planning: ");
+    // `Function 'upper' requires String, but received Float64 (DataType: Float64).`
+    if let Some((head, rest)) = message.split_once(" requires ") {
+        if let (true, Some((wanted, got))) = (
+            head.starts_with("Function '"),
+            rest.split_once(", but received "),
+        ) {
+            let got = got.split(" (DataType").next().unwrap_or(got);
+            return format!(
+                "{head} does not accept parameters ({}): it takes {}",
+                arrow_type_name(got),
+                arrow_type_name(wanted)
+            );
+        }
+    }
+    // DataFusion's suggestion for an unknown function is any name, however far.
+    if let Some((head, guess)) = message.split_once("\nDid you mean '") {
+        if let (Some(name), Some(guess)) = (
+            head.strip_prefix("Invalid function '")
+                .and_then(|r| r.strip_suffix("'.")),
+            guess.strip_suffix("'?"),
+        ) {
+            if weir_parser::closest_match(name, [guess]).is_none() {
+                return head.to_string();
+            }
+        }
+    }
+    message.to_string()
+}
+
+/// The SQL name of an Arrow type DataFusion names in a message (`Float64`, `String`).
+pub(crate) fn arrow_type_name(name: &str) -> String {
+    match name.trim() {
+        "String" | "Utf8" | "LargeUtf8" | "Utf8View" => "STRING".into(),
+        "Float64" | "Float32" => "DOUBLE".into(),
+        "Int64" => "BIGINT".into(),
+        "Int32" | "Int16" | "Int8" => "INTEGER".into(),
+        "Boolean" => "BOOLEAN".into(),
+        "Binary" => "BYTES".into(),
+        other => other.to_string(),
+    }
 }

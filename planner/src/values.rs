@@ -157,5 +157,20 @@ fn evaluate(expr: Expr, schema: &DFSchema, batch: &RecordBatch) -> Result<ArrayR
     physical
         .evaluate(batch)
         .and_then(|v| v.into_array(1))
-        .map_err(|e| PlanError::invalid(format!("invalid value: {}", e.strip_backtrace()), None))
+        .map_err(|e| PlanError::invalid(invalid_value(&e.strip_backtrace()), None))
+}
+
+/// A value that does not convert to its column's type, in SQL terms: Arrow's `Cannot cast
+/// string 'bad' to value of Int32 type` is `'bad' is not a valid INTEGER`.
+fn invalid_value(message: &str) -> String {
+    if let Some(rest) = message.split("Cannot cast string '").nth(1) {
+        if let Some((value, tail)) = rest.rsplit_once("' to value of ") {
+            let arrow = tail.trim_end_matches(" type").trim();
+            return format!(
+                "'{value}' is not a valid {}",
+                crate::error::arrow_type_name(arrow)
+            );
+        }
+    }
+    format!("invalid value: {message}")
 }
