@@ -639,3 +639,26 @@ fn function_errors_point_at_the_call() {
     assert_eq!(strings(&out, "SMALL"), ["0.0025"]);
     assert_eq!(strings(&out, "V"), ["150.0"]);
 }
+
+/// A misspelt clause keyword gets the keyword as a hint; a statement run into the next one
+/// asks for the missing `;`.
+#[test]
+fn misspelt_keywords_are_suggested() {
+    let mut s = session_with("CREATE STREAM t (s STRING, v DOUBLE);", Config::default());
+    for (sql, hint) in [
+        ("SELECT * FORM t;", "did you mean FROM?"),
+        ("SELECT s FROM t WHER v > 1;", "did you mean WHERE?"),
+        ("SELECT s FROM t PARTITON BY s;", "did you mean PARTITION?"),
+        (
+            "SELECT s, COUNT(*) FROM t WINDOW TUMBLNG (SIZE 1 HOUR) GROUP BY s;",
+            "did you mean TUMBLING?",
+        ),
+        (
+            "SELECT s FROM t\nSELECT v FROM t;",
+            "is a ';' missing at the end of the statement before?",
+        ),
+    ] {
+        let text = error(&mut s, sql);
+        assert!(text.contains(&format!("hint: {hint}")), "{sql}: {text}");
+    }
+}

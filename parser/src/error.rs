@@ -128,19 +128,31 @@ pub fn render_excerpt(source: &str, position: Option<Position>, message: &str) -
     out
 }
 
-/// Levenshtein edit distance, for "did you mean" suggestions.
+/// Edit distance with adjacent transpositions (optimal string alignment), for "did you mean"
+/// suggestions: `FORM` is one edit from `FROM`.
 fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// The candidate closest to `name` (case-insensitive), if it is close enough to be a likely typo.
@@ -195,5 +207,10 @@ mod tests {
         );
         assert_eq!(closest_match("TRPS", ["TRIPS"]), Some("TRIPS".to_string()));
         assert_eq!(closest_match("ORDERS", ["TRIPS"]), None);
+        assert_eq!(
+            closest_match("FORM", ["FROM", "FULL"]),
+            Some("FROM".to_string())
+        );
+        assert_eq!(closest_match("GRUOP", ["GROUP"]), Some("GROUP".to_string()));
     }
 }

@@ -1036,6 +1036,23 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
             i = end + 1;
             continue;
         }
+        // `WINDOW TUMBLNG (...)`: a misspelt window type.
+        if depth == 0 && is_word(t, "WINDOW") {
+            if let Some(Token::Word(w)) = tokens.get(i + 1).map(|t| &t.token) {
+                let kinds = ["TUMBLING", "HOPPING", "SESSION"];
+                let lparen = tokens.get(i + 2).is_some_and(|t| t.token == Token::LParen);
+                if lparen && !kinds.contains(&w.value.to_uppercase().as_str()) {
+                    let err = ParseError::new(
+                        format!("unknown window type '{}'", w.value),
+                        tokens.get(i + 1).and_then(pos_of),
+                    );
+                    return Err(match crate::closest_match(&w.value.to_uppercase(), kinds) {
+                        Some(k) => err.with_suggestion(format!("did you mean {k}?")),
+                        None => err.with_suggestion("windows are TUMBLING, HOPPING or SESSION"),
+                    });
+                }
+            }
+        }
         if depth == 0 && is_word(t, "PARTITION") && next_is(1, "BY") {
             let start = i + 2;
             let mut end = start;
@@ -1117,8 +1134,8 @@ pub(crate) fn parse_stream_query(tokens: &[TokenWithSpan]) -> Result<StreamQuery
     let end = tokens.last().map(end_pos);
     let mut query = parser
         .parse_query()
-        .map_err(|e| ParseError::from_sqlparser(e).or_position(end))?;
-    expect_parser_end(&parser)?;
+        .map_err(|e| with_keyword_hint(ParseError::from_sqlparser(e).or_position(end), tokens))?;
+    expect_parser_end(&parser).map_err(|e| with_keyword_hint(e, tokens))?;
     for e in &mut partition_by {
         rewrite_expr(e);
     }
@@ -1635,6 +1652,69 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
 
 /// ksqlDB names unaliased select expressions `KSQL_COL_0`, `KSQL_COL_1`, ... and a struct field
 /// access `a->b` after the field.
+/// The clause keywords a misspelling is compared with.
+const CLAUSE_KEYWORDS: [&str; 22] = [
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "BY",
+    "HAVING",
+    "PARTITION",
+    "WINDOW",
+    "EMIT",
+    "CHANGES",
+    "FINAL",
+    "JOIN",
+    "LEFT",
+    "RIGHT",
+    "INNER",
+    "OUTER",
+    "FULL",
+    "WITHIN",
+    "LIMIT",
+    "AS",
+    "ON",
+    "GRACE",
+];
+
+/// A syntax error at or just after a misspelt keyword (`FORM`, `WHER`, `PARTITON`) suggests
+/// the keyword; one at a statement's first word (`SELECT` after a query without `;`) asks
+/// for the missing `;`.
+fn with_keyword_hint(err: ParseError, tokens: &[TokenWithSpan]) -> ParseError {
+    if err.suggestion.is_some() {
+        return err;
+    }
+    let Some(at) = err.position else {
+        return err;
+    };
+    let words: Vec<(usize, &sqlparser::tokenizer::Word, Position)> = tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match (&t.token, pos_of(t)) {
+            (Token::Word(w), Some(p)) if w.quote_style.is_none() && p <= at => Some((i, w, p)),
+            _ => None,
+        })
+        .collect();
+    // The word the error is at, and the one before it.
+    for (_, w, _) in words.iter().rev().take(2) {
+        let upper = w.value.to_uppercase();
+        if CLAUSE_KEYWORDS.contains(&upper.as_str()) {
+            continue;
+        }
+        if let Some(k) = crate::closest_match(&upper, CLAUSE_KEYWORDS) {
+            return err.with_suggestion(format!("did you mean {k}?"));
+        }
+    }
+    if let Some((_, w, p)) = words.last() {
+        let starts = ["SELECT", "CREATE", "INSERT", "DROP", "SHOW", "DESCRIBE"];
+        if *p == at && p.column == 1 && starts.contains(&w.value.to_uppercase().as_str()) {
+            return err.with_suggestion("is a ';' missing at the end of the statement before?");
+        }
+    }
+    err
+}
+
 /// `GROUP BY (a, b)`, a single grouping set, groups by `a, b`.
 fn flatten_grouping_set(query: &mut sqlparser::ast::Query) {
     let SetExpr::Select(select) = query.body.as_mut() else {
