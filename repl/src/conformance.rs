@@ -759,6 +759,15 @@ fn flat_diff(got: &Value, want: &Value, info: &weir::StreamInfo) -> Option<Strin
             }
         }
     }
+    // (In the stream's column order, as the query selects them.)
+    let mut ordered = Map::new();
+    for f in info.schema.fields() {
+        if let Some(v) = row.remove(f.name()) {
+            ordered.insert(f.name().clone(), v);
+        }
+    }
+    ordered.extend(row);
+    let mut row = ordered;
     let want = want.get("value").unwrap_or(&Value::Null);
     // A windowed row's bounds, when the expectation names them.
     if let (Some(window), Some(w)) = (got.get("window"), want.as_object()) {

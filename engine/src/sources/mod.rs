@@ -633,13 +633,14 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
     if matches {
         return Ok(());
     }
+    let kind = def.kind.to_string().to_lowercase();
     let message = match names
         .iter()
         .zip(&declared)
         .position(|(a, b)| !a.eq_ignore_ascii_case(b))
     {
         Some(i) if names.len() == declared.len() => format!(
-            "column {} of the header of '{}' is '{}', but stream {} declares {} there (header: {}; declared: {})",
+            "column {} of the header of '{}' is '{}', but {kind} {} declares {} there (header: {}; declared: {})",
             i + 1,
             file.display(),
             names[i],
@@ -649,7 +650,7 @@ fn check_header(def: &StreamDef, file: &std::path::Path, delimiter: u8) -> Resul
             declared.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
         ),
         _ => format!(
-            "the header of '{}' names {} columns ({}), but stream {} declares {} ({})",
+            "the header of '{}' names {} columns ({}), but {kind} {} declares {} ({})",
             file.display(),
             names.len(),
             names.join(", "),
