@@ -120,9 +120,12 @@ impl RecordDecoder {
         } else {
             None
         };
+        // Bad records are reported in line order once the chunk is read (they are found in
+        // several passes).
+        let mut bad: Vec<(usize, BadRecord)> = Vec::new();
         let (batch, good) = match fast {
             Some(batch) if batch.num_rows() == n => (batch, None),
-            _ => self.decode_each(chunk)?,
+            _ => self.decode_each(chunk, &mut bad)?,
         };
         let (batch, good) = match self.to_declared(&batch) {
             Ok(b) => (b, good),
@@ -148,12 +151,10 @@ impl RecordDecoder {
                                 .to_string()
                                 .trim_start_matches("query failed: ")
                                 .to_string();
-                            self.ctx.bad(BadRecord::new(
-                                chunk,
+                            bad.push((
                                 line,
-                                base_offset + line as i64,
-                                &reason,
-                            ))?;
+                                BadRecord::new(chunk, line, base_offset + line as i64, &reason),
+                            ));
                         }
                     }
                 }
@@ -245,8 +246,10 @@ impl RecordDecoder {
                     } else {
                         &self.timestamp_problem(&batch, k)
                     };
-                    self.ctx
-                        .bad(BadRecord::new(chunk, row, base_offset + row as i64, reason))?;
+                    bad.push((
+                        row,
+                        BadRecord::new(chunk, row, base_offset + row as i64, reason),
+                    ));
                 }
             }
             (
@@ -255,6 +258,10 @@ impl RecordDecoder {
                 filter(&offsets, &valid)?,
             )
         };
+        bad.sort_by_key(|(line, _)| *line);
+        for (_, record) in bad {
+            self.ctx.bad(record)?;
+        }
         let rows = batch.num_rows();
         let mut columns = batch.columns().to_vec();
         columns.push(rowtime);
@@ -560,7 +567,11 @@ impl RecordDecoder {
     }
 
     /// The slow path: one record at a time. Returns the good records and their line indices.
-    fn decode_each(&self, chunk: &Chunk) -> Result<(RecordBatch, Option<Vec<usize>>)> {
+    fn decode_each(
+        &self,
+        chunk: &Chunk,
+        bad: &mut Vec<(usize, BadRecord)>,
+    ) -> Result<(RecordBatch, Option<Vec<usize>>)> {
         let mut good = Vec::new();
         let mut rows = Vec::new();
         for i in 0..chunk.lines.len() {
@@ -599,7 +610,7 @@ impl RecordDecoder {
                 }
                 Err(reason) => {
                     let offset = self.next_offset - chunk.lines.len() as i64 + i as i64;
-                    self.ctx.bad(BadRecord::new(chunk, i, offset, &reason))?;
+                    bad.push((i, BadRecord::new(chunk, i, offset, &reason)));
                 }
             }
         }
