@@ -666,3 +666,34 @@ fn grouping_set_and_tables_without_values() {
         "{err}"
     );
 }
+
+/// `TOPK(x, other, k)` keeps the rows of the k largest x as `{sort_col, col0}` structs,
+/// largest first; rows whose x is NULL are left out.
+#[test]
+fn topk_with_other_columns_keeps_their_rows() {
+    let mut s = session_with(
+        "CREATE STREAM s (id BIGINT KEY, name STRING, v STRING);
+         CREATE TABLE t AS SELECT id, TOPK(v, name, 3) AS top FROM s GROUP BY id;",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    for (name, v) in [
+        ("\"zero\"", "\"a\""),
+        ("\"one\"", "null"),
+        ("\"two\"", "\"c\""),
+        ("\"three\"", "\"b\""),
+        ("null", "\"d\""),
+    ] {
+        s.insert_json(
+            "s",
+            &format!(r#"{{"id": 0, "name": {name}, "v": {v}}}"#),
+            Some(0),
+        )
+        .unwrap();
+    }
+    s.finish().unwrap();
+    let got = rows(&mut s, "SELECT * FROM t;");
+    assert_eq!(
+        strings(&got, "TOP"),
+        ["[{sort_col: d, col0: }, {sort_col: c, col0: two}, {sort_col: b, col0: three}]"]
+    );
+}

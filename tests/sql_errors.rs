@@ -662,3 +662,45 @@ fn misspelt_keywords_are_suggested() {
         assert!(text.contains(&format!("hint: {hint}")), "{sql}: {text}");
     }
 }
+
+/// What ported ksqlDB scripts do: `SET 'auto.offset.reset'` is accepted (and has no effect),
+/// `DROP TABLE` of a stream is refused, `EXPLAIN <query id>` shows a running query.
+#[test]
+fn ksqldb_script_habits() {
+    let mut s = session_with(
+        "SET 'auto.offset.reset'='earliest';
+         CREATE STREAM input (id INT KEY, name STRING, address STRUCT<street STRING, town STRING>);
+         CREATE STREAM by_town AS SELECT * FROM input PARTITION BY address->town;
+         CREATE STREAM by_name AS SELECT UCASE(name) AS k, id FROM input PARTITION BY UCASE(name);",
+        Config::default(),
+    );
+    let text = error(&mut s, "DROP TABLE input;");
+    assert!(
+        text.contains("Incompatible data source type is STREAM, but statement was DROP TABLE"),
+        "{text}"
+    );
+    let text = error(&mut s, "DROP STREAM by_town;");
+    assert!(
+        text.contains("stream BY_TOWN is used by query CSAS_BY_TOWN_1"),
+        "{text}"
+    );
+    let explained = s.execute("EXPLAIN CSAS_BY_TOWN_1;").unwrap();
+    let text = format!("{explained:?}");
+    assert!(
+        text.contains("Query CSAS_BY_TOWN_1: CREATE STREAM by_town"),
+        "{text}"
+    );
+    assert!(text.contains("PARTITION BY"), "{text}");
+    // `address->town` keys the result as TOWN, first (ksqlDB's names and order).
+    let info = s.stream_info("BY_TOWN").unwrap();
+    let names: Vec<&str> = info
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect();
+    assert_eq!(names, ["TOWN", "NAME", "ADDRESS", "ID"]);
+    assert_eq!(info.key_columns, [0]);
+    let info = s.stream_info("BY_NAME").unwrap();
+    assert_eq!(info.key_columns, [0]);
+}

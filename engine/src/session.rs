@@ -50,6 +50,8 @@ pub enum Outcome {
 
 struct PersistentQuery {
     sql: String,
+    /// Its dataflow, as `EXPLAIN` prints it.
+    explain: String,
     /// The partition counts of its operators (what workers are assigned).
     partition_counts: Vec<usize>,
     /// The streams it writes (several for a `SPLIT`).
@@ -884,14 +886,18 @@ impl Session {
                 if_exists,
                 delete_topic,
             } => {
+                let kind_name = |k: &SourceKind| match k {
+                    SourceKind::Table => "Table",
+                    SourceKind::Stream => "Stream",
+                };
                 if self.catalog.get(&name.value).is_none() {
                     if *if_exists {
-                        return Ok(Outcome::Done(format!("Stream {name} does not exist")));
+                        return Ok(Outcome::Done(format!(
+                            "{} {name} does not exist",
+                            kind_name(kind)
+                        )));
                     }
-                    let kind = match kind {
-                        SourceKind::Table => "Table",
-                        SourceKind::Stream => "Stream",
-                    };
+                    let kind = kind_name(kind);
                     let known: Vec<String> =
                         self.catalog.streams().map(|d| d.name.clone()).collect();
                     return Err(Error::Sql {
@@ -902,6 +908,16 @@ impl Session {
                     });
                 }
                 let def = self.catalog.resolve(name)?.clone();
+                if def.kind != *kind {
+                    return Err(Error::Sql {
+                        message: format!(
+                            "Incompatible data source type is {}, but statement was DROP {}",
+                            def.kind, kind
+                        ),
+                        position: name.position,
+                        suggestion: Some(format!("DROP {} {}", def.kind, def.name)),
+                    });
+                }
                 if *delete_topic && def.read_only {
                     return Err(Error::sql(
                         format!("Cannot delete topic for read-only source: {}", def.name),
@@ -920,14 +936,22 @@ impl Session {
                     .find(|(_, q)| q.writes(&def.name) || q.sources.contains(&def.name))
                 {
                     return Err(Error::Sql {
-                        message: format!("stream {} is used by query {id}", def.name),
+                        message: format!(
+                            "{} {} is used by query {id}",
+                            def.kind.to_string().to_lowercase(),
+                            def.name
+                        ),
                         position: name.position,
                         suggestion: Some(format!("stop it first with TERMINATE {id}")),
                     });
                 }
                 self.catalog.remove(&def.name);
                 self.logs.remove(&def.name);
-                Ok(Outcome::Done(format!("Dropped stream {}", def.name)))
+                Ok(Outcome::Done(format!(
+                    "Dropped {} {}",
+                    def.kind.to_string().to_lowercase(),
+                    def.name
+                )))
             }
             StatementKind::Alter {
                 name,
@@ -986,6 +1010,19 @@ impl Session {
                 Ok(Outcome::Text(self.describe(def, *extended)))
             }
             StatementKind::DescribeFunction(name) => describe_function(name).map(Outcome::Text),
+            StatementKind::ExplainQuery(id) => match self.queries.get(&id.value) {
+                Some(q) => Ok(Outcome::Text(format!(
+                    "Query {}: {}\n{}",
+                    id.value, q.sql, q.explain
+                ))),
+                None => Err(Error::Sql {
+                    message: format!("no running query {}", id.value),
+                    position: id.position,
+                    suggestion: weir_parser::closest_match(&id.value, self.queries.keys())
+                        .map(|s| format!("did you mean {s}?"))
+                        .or_else(|| Some("SHOW QUERIES lists the running queries".into())),
+                }),
+            },
             StatementKind::Explain(inner) => {
                 let plan = match &inner.kind {
                     StatementKind::Query(q) => self.plan(q, &PlanOptions::default())?,
@@ -1018,6 +1055,21 @@ impl Session {
                 Ok(Outcome::Text(plan.explain()))
             }
             StatementKind::Set { name, value } => {
+                // ksqlDB's and Kafka's own settings (`auto.offset.reset`, `ksql.*`, ...) are
+                // accepted so ported scripts run; they change nothing here.
+                let lower = name.to_ascii_lowercase();
+                let foreign = lower.starts_with("ksql.")
+                    || lower.starts_with("auto.offset.reset")
+                    || lower.starts_with("cache.max.bytes")
+                    || lower.starts_with("commit.interval")
+                    || lower.starts_with("processing.guarantee")
+                    || lower.starts_with("num.stream.threads")
+                    || lower.starts_with("streams.");
+                if foreign && !Config::default().properties().contains_key(lower.as_str()) {
+                    return Ok(Outcome::Done(format!(
+                        "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
+                    )));
+                }
                 self.config.set(name, value)?;
                 self.share_workers();
                 Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
@@ -1795,6 +1847,7 @@ impl Session {
     ) -> Result<()> {
         let sources: Vec<String> = plan.sources().into_iter().map(str::to_string).collect();
         self.drain_upstream(&sources);
+        let explain = plan.explain();
         let mut partition_counts: Vec<usize> = plan
             .nodes
             .iter()
@@ -1833,6 +1886,7 @@ impl Session {
             id.to_string(),
             PersistentQuery {
                 sql: stmt.text.clone(),
+                explain,
                 partition_counts,
                 sinks: outputs.to_vec(),
                 sources,

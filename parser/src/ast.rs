@@ -87,6 +87,8 @@ pub enum StatementKind {
     DescribeFunction(Name),
     /// `EXPLAIN <statement>`.
     Explain(Box<Statement>),
+    /// `EXPLAIN <query id>`: a running persistent query's dataflow.
+    ExplainQuery(Name),
     /// `SET 'property' = 'value'`.
     Set {
         /// Property name as written (case preserved).

@@ -498,7 +498,18 @@ fn parse_one(sql: &str, tokens: &[TokenWithSpan]) -> Result<Statement> {
         if inner.is_empty() {
             return Err(c.unexpected("a statement to explain"));
         }
-        StatementKind::Explain(Box::new(parse_one(sql, inner)?))
+        // `EXPLAIN CSAS_OUT_1`: a query id, not a statement.
+        let statement_words = [
+            "SELECT", "CREATE", "INSERT", "SPLIT", "WITH", "DROP", "SHOW", "DESCRIBE",
+        ];
+        match inner {
+            [t] if matches!(&t.token, Token::Word(w)
+                if !statement_words.contains(&w.value.to_uppercase().as_str())) =>
+            {
+                StatementKind::ExplainQuery(c.name()?)
+            }
+            _ => StatementKind::Explain(Box::new(parse_one(sql, inner)?)),
+        }
     } else if c.eat_word("SET") {
         let name = c.string()?;
         c.expect(&Token::Eq)?;

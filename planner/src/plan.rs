@@ -792,18 +792,73 @@ fn select_partition_keys(query: &mut Query, partition_by: &[SqlExpr]) {
         .iter()
         .filter(|i| matches!(i, SelectItem::ExprWithAlias { alias, .. } if alias.value.starts_with("KSQL_COL_")))
         .count();
+    let taken = |projection: &[SelectItem], name: &str| {
+        projection.iter().any(|i| match i {
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.eq_ignore_ascii_case(name),
+            SelectItem::UnnamedExpr(SqlExpr::Identifier(id)) => id.value.eq_ignore_ascii_case(name),
+            SelectItem::UnnamedExpr(SqlExpr::CompoundIdentifier(parts)) => parts
+                .last()
+                .is_some_and(|id| id.value.eq_ignore_ascii_case(name)),
+            _ => false,
+        })
+    };
+    // The new key columns come first, in PARTITION BY order (ksqlDB's column order).
+    let mut front = Vec::new();
     for e in partition_by {
-        if matches!(e, SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_))
-            || matches!(e, SqlExpr::Value(v) if matches!(v.value, weir_parser::sqlparser::ast::Value::Null))
+        if matches!(e, SqlExpr::Value(v) if matches!(v.value, weir_parser::sqlparser::ast::Value::Null))
         {
             continue;
         }
-        select.projection.push(SelectItem::ExprWithAlias {
+        let text = crate::grouping::text(e);
+        if let Some(at) = select.projection.iter().position(
+            |i| matches!(i, SelectItem::UnnamedExpr(x) if crate::grouping::text(x) == text),
+        ) {
+            front.push(select.projection.remove(at));
+            continue;
+        }
+        if matches!(e, SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_)) {
+            continue;
+        }
+        // `address->town` is named TOWN (unless taken); other expressions KSQL_COL_n.
+        let field = match e {
+            SqlExpr::Function(f) if f.name.to_string().eq_ignore_ascii_case("get_field") => {
+                match &f.args {
+                    weir_parser::sqlparser::ast::FunctionArguments::List(list) => {
+                        match list.args.get(1) {
+                            Some(weir_parser::sqlparser::ast::FunctionArg::Unnamed(
+                                weir_parser::sqlparser::ast::FunctionArgExpr::Expr(SqlExpr::Value(
+                                    v,
+                                )),
+                            )) => match &v.value {
+                                weir_parser::sqlparser::ast::Value::SingleQuotedString(n)
+                                    if n != weir_parser::ALL_FIELDS =>
+                                {
+                                    Some(n.clone())
+                                }
+                                _ => None,
+                            },
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let alias = match field {
+            Some(name) if !taken(&select.projection, &name) && !taken(&front, &name) => name,
+            _ => {
+                generated += 1;
+                format!("KSQL_COL_{}", generated - 1)
+            }
+        };
+        front.push(SelectItem::ExprWithAlias {
             expr: e.clone(),
-            alias: Ident::with_quote('"', format!("KSQL_COL_{generated}")),
+            alias: Ident::with_quote('"', alias),
         });
-        generated += 1;
     }
+    front.append(&mut select.projection);
+    select.projection = front;
 }
 
 /// `SELECT * ... PARTITION BY x` over one source: the old key columns become values, after
@@ -1289,6 +1344,21 @@ struct Builder<'a> {
     dropped_join_key: Option<Vec<String>>,
     /// The name of a FULL OUTER join's synthetic key column (see [`synthetic_join_key`]).
     synthetic_key: Option<String>,
+}
+
+/// An expression as `EXPLAIN` shows it: SQL-like, with only the name it is given (not the
+/// names DataFusion's rewrites stacked on it).
+fn explain_expr(e: &Expr) -> String {
+    let name = match e {
+        Expr::Alias(a) => Some(a.name.clone()),
+        _ => None,
+    };
+    let bare = e.clone().unalias_nested().data;
+    let text = bare.human_display().to_string();
+    match name {
+        Some(n) if n != text => format!("{text} AS {n}"),
+        _ => text,
+    }
 }
 
 /// An expression's text without its casts and aliases (a synthetic join key's value is
@@ -1985,7 +2055,7 @@ impl<'a> Builder<'a> {
         let display = p
             .expr
             .iter()
-            .map(|e| e.to_string())
+            .map(explain_expr)
             .collect::<Vec<_>>()
             .join(", ");
         let step = MapStep::Project {
@@ -2007,18 +2077,16 @@ impl<'a> Builder<'a> {
         };
         let mut renamed = Vec::with_capacity(keys.len());
         for key in keys {
-            let out =
-                p.expr
-                    .iter()
-                    .zip(p.schema.fields())
-                    .find_map(|(e, f)| match e.clone().unalias() {
-                        Expr::Column(c) if &c.name == key => Some(f.name().clone()),
-                        // A key computed by PARTITION BY, selected as the same expression.
-                        other if !matches!(other, Expr::Column(_)) && other.to_string() == *key => {
-                            Some(f.name().clone())
-                        }
-                        _ => None,
-                    });
+            let out = p.expr.iter().zip(p.schema.fields()).find_map(|(e, f)| {
+                match e.clone().unalias_nested().data {
+                    Expr::Column(c) if &c.name == key => Some(f.name().clone()),
+                    // A key computed by PARTITION BY, selected as the same expression.
+                    other if !matches!(other, Expr::Column(_)) && other.to_string() == *key => {
+                        Some(f.name().clone())
+                    }
+                    _ => None,
+                }
+            });
             match out {
                 Some(name) => renamed.push(name),
                 None => {

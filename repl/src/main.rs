@@ -327,6 +327,10 @@ fn repl(format: Format) -> anyhow::Result<bool> {
         };
         match editor.readline(prompt) {
             Ok(line) => {
+                // An empty line at the prompt starts nothing.
+                if buffer.is_empty() && line.trim().is_empty() {
+                    continue;
+                }
                 if buffer.is_empty() {
                     match meta_command(line.trim(), &mut printer, &mut timing) {
                         Meta::Quit => break,
@@ -345,6 +349,10 @@ fn repl(format: Format) -> anyhow::Result<bool> {
                 let mut sql = std::mem::take(&mut buffer);
                 interrupt::reset();
                 let _ = editor.add_history_entry(sql.trim());
+                // (Saved as it goes: a killed session keeps its history.)
+                if let Some(h) = &history {
+                    let _ = editor.append_history(h);
+                }
                 let started = std::time::Instant::now();
                 if let Some(path) = run_script_path(&sql) {
                     match std::fs::read_to_string(&path) {
@@ -390,8 +398,11 @@ Statements end with ';' and may span lines. Tab completes keywords, streams, col
   SELECT ... FROM s [JOIN t ON ...] [WINDOW ...] [WHERE ...] [GROUP BY ...] [PARTITION BY ...]
          [EMIT CHANGES|FINAL] [LIMIT n];                 Ctrl-C cancels it
   INSERT INTO s [(cols)] VALUES (...);   INSERT INTO s SELECT ...;
-  SHOW STREAMS|TABLES|QUERIES|PROPERTIES|FUNCTIONS;   DESCRIBE [EXTENDED] s;   DESCRIBE FUNCTION f;
-  EXPLAIN <query>;   SET 'prop'='value';   UNSET 'prop';   TERMINATE <query id>|ALL;   DROP STREAM s;
+  SPLIT s INTO a WHERE ... INTO b WHERE ... [INTO rest];   one scan, several branches
+  CREATE TYPE name AS STRUCT<...>;   DROP TYPE name;
+  SHOW STREAMS|TABLES|QUERIES|PROPERTIES|FUNCTIONS|TYPES|ASSIGNMENTS;
+  DESCRIBE [EXTENDED] s;   DESCRIBE FUNCTION f;   EXPLAIN <query>|<query id>;
+  SET 'prop'='value';   UNSET 'prop';   TERMINATE <query id>|ALL;   DROP STREAM s;   DROP TABLE t;
   RUN SCRIPT 'file.sql';
 Meta commands (no ';'):  \\format table|json|csv   \\timing   help   \\q (or Ctrl-D)";
 

@@ -15,6 +15,8 @@ use datafusion_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Signature, Vo
 use datafusion_physical_expr::expressions::Literal;
 
 /// `TOPK(col, k)` / `TOPKDISTINCT(col, k)`: the k largest values, largest first.
+/// `TOPK(col, other, ..., k)`: the rows of the k largest `col` values, as structs
+/// `{sort_col, col0, col1, ...}` (ksqlDB's form).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TopK {
     name: &'static str,
@@ -24,6 +26,29 @@ struct TopK {
 
 fn list_of(t: &DataType) -> DataType {
     DataType::List(Arc::new(Field::new("item", t.clone(), true)))
+}
+
+/// What a TOPK keeps per value: the value itself, or (with other columns) a struct of the
+/// sorted value and the others.
+fn topk_item_type(arg_types: &[DataType]) -> Option<DataType> {
+    match arg_types {
+        [] | [_] => None,
+        [t, _k] => Some(t.clone()),
+        [sorted @ .., _k] => Some(DataType::Struct(
+            sorted
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let name = if i == 0 {
+                        "sort_col".to_string()
+                    } else {
+                        format!("col{}", i - 1)
+                    };
+                    Field::new(name, t.clone(), true)
+                })
+                .collect(),
+        )),
+    }
 }
 
 impl AggregateUDFImpl for TopK {
@@ -36,17 +61,18 @@ impl AggregateUDFImpl for TopK {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match arg_types.first() {
-            Some(t) => Ok(list_of(t)),
+        match topk_item_type(arg_types) {
+            Some(t) => Ok(list_of(&t)),
             None => plan_err!("{} takes a column and k", self.name.to_uppercase()),
         }
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let name = self.name.to_uppercase();
-        let Some(k_expr) = args.exprs.get(1) else {
+        if args.exprs.len() < 2 {
             return plan_err!("{name} takes a column and k, e.g. {name}(price, 3)");
-        };
+        }
+        let k_expr = &args.exprs[args.exprs.len() - 1];
         let k = match k_expr.downcast_ref::<Literal>().map(Literal::value) {
             Some(ScalarValue::Int64(Some(k))) if *k > 0 => {
                 usize::try_from(*k).unwrap_or(usize::MAX)
@@ -56,25 +82,30 @@ impl AggregateUDFImpl for TopK {
             }
             _ => return plan_err!("{name}'s k must be a positive whole number literal"),
         };
-        let data_type = args
+        let types: Vec<DataType> = args
             .expr_fields
-            .first()
+            .iter()
             .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Null);
+            .collect();
+        let Some(data_type) = topk_item_type(&types) else {
+            return plan_err!("{name} takes a column and k");
+        };
         Ok(Box::new(TopKAccumulator {
             k,
             distinct: self.distinct,
+            with_columns: types.len() > 2,
             data_type,
-            values: Vec::new(),
+            entries: Vec::new(),
         }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let t = args
+        let types: Vec<DataType> = args
             .input_fields
-            .first()
+            .iter()
             .map(|f| f.data_type().clone())
-            .unwrap_or(DataType::Null);
+            .collect();
+        let t = topk_item_type(&types).unwrap_or(DataType::Null);
         Ok(vec![Arc::new(Field::new(
             format!("{}[candidates]", args.name),
             list_of(&t),
@@ -87,16 +118,33 @@ impl AggregateUDFImpl for TopK {
 struct TopKAccumulator {
     k: usize,
     distinct: bool,
+    /// Other columns come with the sorted one: the values kept are structs whose first
+    /// field is sorted.
+    with_columns: bool,
+    /// The type of the values kept.
     data_type: DataType,
-    values: Vec<ScalarValue>,
+    /// Candidates: the sorted value and what is kept for it.
+    entries: Vec<(ScalarValue, ScalarValue)>,
 }
 
 impl TopKAccumulator {
+    /// Adds the items of `array` (of the kept type); items whose sorted value is NULL are
+    /// left out.
     fn add_array(&mut self, array: &ArrayRef) -> Result<()> {
+        let sorted = match array.as_struct_opt() {
+            Some(s) if self.with_columns => match s.columns().first() {
+                Some(c) => Arc::clone(c),
+                None => return Ok(()),
+            },
+            _ => Arc::clone(array),
+        };
         for i in 0..array.len() {
-            if array.is_valid(i) {
-                self.values.push(ScalarValue::try_from_array(array, i)?);
-                if self.values.len() > self.k.saturating_mul(2).saturating_add(64) {
+            if array.is_valid(i) && sorted.is_valid(i) {
+                self.entries.push((
+                    ScalarValue::try_from_array(&sorted, i)?,
+                    ScalarValue::try_from_array(array, i)?,
+                ));
+                if self.entries.len() > self.k.saturating_mul(2).saturating_add(64) {
                     self.compact();
                 }
             }
@@ -104,30 +152,36 @@ impl TopKAccumulator {
         Ok(())
     }
 
-    /// Largest first; distinct when asked; at most k.
+    /// Largest first (ties in the order they came); distinct when asked; at most k.
     fn compact(&mut self) {
-        self.values
-            .sort_by(|a, b| b.partial_cmp(a).unwrap_or(std::cmp::Ordering::Equal));
+        self.entries
+            .sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
         if self.distinct {
-            self.values.dedup();
+            self.entries.dedup_by(|a, b| a.1 == b.1);
         }
-        self.values.truncate(self.k);
+        self.entries.truncate(self.k);
     }
 
     fn list(&mut self) -> ScalarValue {
         self.compact();
-        ScalarValue::List(ScalarValue::new_list_nullable(
-            &self.values,
-            &self.data_type,
-        ))
+        let items: Vec<ScalarValue> = self.entries.iter().map(|(_, v)| v.clone()).collect();
+        ScalarValue::List(ScalarValue::new_list_nullable(&items, &self.data_type))
     }
 }
 
 impl Accumulator for TopKAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        match values.first() {
-            Some(a) => self.add_array(a),
-            None => Ok(()),
+        match values {
+            [] | [_] => Ok(()),
+            [value, _k] => self.add_array(value),
+            [columns @ .., _k] => {
+                let DataType::Struct(fields) = &self.data_type else {
+                    return exec_err!("TOPK of several columns keeps structs");
+                };
+                let rows =
+                    arrow::array::StructArray::try_new(fields.clone(), columns.to_vec(), None)?;
+                self.add_array(&(Arc::new(rows) as ArrayRef))
+            }
         }
     }
 
@@ -136,7 +190,12 @@ impl Accumulator for TopKAccumulator {
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.iter().map(ScalarValue::size).sum::<usize>()
+        std::mem::size_of_val(self)
+            + self
+                .entries
+                .iter()
+                .map(|(s, v)| s.size() + v.size())
+                .sum::<usize>()
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
@@ -986,7 +1045,7 @@ pub(crate) fn all() -> Vec<Arc<AggregateUDF>> {
         Arc::new(AggregateUDF::from(TopK {
             name: "topk",
             distinct: false,
-            signature: Signature::any(2, Volatility::Immutable),
+            signature: Signature::variadic_any(Volatility::Immutable),
         })),
         Arc::new(AggregateUDF::from(TopK {
             name: "topkdistinct",
