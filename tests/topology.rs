@@ -126,3 +126,36 @@ fn partition_by_null_removes_the_key() {
     got.sort();
     assert_eq!(got, ["1a", "1c", "2b"]);
 }
+
+/// Declarations over one KAFKA_TOPIC share its records (as in ksqlDB): a record inserted
+/// through either is read from both, each with its own columns; a query's result topic can
+/// be declared again; a table cannot share a stream's topic.
+#[test]
+fn streams_over_one_topic_share_records() {
+    let mut s = session_with(
+        "CREATE STREAM k1 (id STRING KEY, v INT) WITH (KAFKA_TOPIC='events');
+         INSERT INTO k1 VALUES ('a', 1);
+         CREATE STREAM k2 (id STRING KEY, v INT, w STRING) WITH (KAFKA_TOPIC='events');
+         INSERT INTO k2 VALUES ('b', 2, 'x');
+         CREATE STREAM doubled AS SELECT id, v * 2 AS v2 FROM k1;
+         CREATE STREAM again (id STRING KEY, v2 INT) WITH (KAFKA_TOPIC='DOUBLED');",
+        Config::default(),
+    );
+    assert!(s.shares_records("K1", "K2"));
+    let k2 = rows(&mut s, "SELECT * FROM k2;");
+    assert_eq!(strings(&k2, "ID"), ["a", "b"]);
+    assert_eq!(strings(&k2, "W"), ["null", "x"]);
+    assert_eq!(strings(&rows(&mut s, "SELECT * FROM k1;"), "V"), ["1", "2"]);
+    assert_eq!(
+        strings(&rows(&mut s, "SELECT * FROM again;"), "V2"),
+        ["2", "4"]
+    );
+    let err = s
+        .execute("CREATE TABLE t (id STRING PRIMARY KEY, v INT) WITH (KAFKA_TOPIC='events');")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("KAFKA_TOPIC 'events' is the topic of stream K1"),
+        "{err}"
+    );
+}

@@ -218,6 +218,15 @@ impl Session {
             .clone())
     }
 
+    /// Whether two in-memory streams hold the same records (declared over one
+    /// `KAFKA_TOPIC`): a record inserted into one is read from both.
+    pub fn shares_records(&self, a: &str, b: &str) -> bool {
+        match (self.logs.get(a), self.logs.get(b)) {
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            _ => false,
+        }
+    }
+
     /// What the catalog knows about a stream or table.
     pub fn stream_info(&self, name: &str) -> Option<StreamInfo> {
         let def = self.catalog.get(&normalize(name))?;
@@ -605,17 +614,29 @@ impl Session {
                     },
                     other => other,
                 })?;
+                let mut def = def;
+                let mut shared = None;
                 if def.source == SourceSpec::Memory {
-                    self.logs.insert(
-                        def.name.clone(),
-                        Arc::new(Log::new(def.stored_schema(), def.partitions)),
-                    );
+                    // A KAFKA_TOPIC another in-memory stream (or a query's result) already
+                    // has: both read and write the same records, as in ksqlDB.
+                    let log = match self.shared_topic(&def, create)? {
+                        Some((other, log)) => {
+                            def.partitions = log.partitions();
+                            shared = Some(other);
+                            log
+                        }
+                        None => Arc::new(Log::new(def.stored_schema(), def.partitions)),
+                    };
+                    self.logs.insert(def.name.clone(), log);
                 }
                 let msg = format!(
-                    "Created {} {} ({})",
+                    "Created {} {} ({}{})",
                     def.kind.to_string().to_lowercase(),
                     def.name,
-                    def.source
+                    def.source,
+                    shared
+                        .map(|o| format!(", sharing topic '{}' with {o}", topic_of(&def)))
+                        .unwrap_or_default()
                 );
                 self.catalog.insert(def);
                 Ok(Outcome::Done(msg))
@@ -1707,6 +1728,58 @@ impl Session {
         )
     }
 
+    /// The stream whose records a new in-memory declaration with an explicit `KAFKA_TOPIC`
+    /// shares (the topic is the other's, named or implied by its name), and its log. A stream
+    /// and a table over one topic, or a different partition count, is an error.
+    fn shared_topic(
+        &self,
+        def: &StreamDef,
+        create: &weir_parser::CreateSource,
+    ) -> Result<Option<(String, Arc<Log>)>> {
+        let Some(topic) = &def.topic else {
+            return Ok(None);
+        };
+        let at = create.with.get("KAFKA_TOPIC").and_then(|o| o.position);
+        for other in self.catalog.streams() {
+            if other.name == def.name || topic_of(other) != *topic {
+                continue;
+            }
+            let Some(log) = self.logs.get(&other.name) else {
+                continue;
+            };
+            if other.kind != def.kind {
+                return Err(Error::Sql {
+                    message: format!(
+                        "KAFKA_TOPIC '{topic}' is the topic of {} {}: a {} cannot share it",
+                        other.kind.to_string().to_lowercase(),
+                        other.name,
+                        def.kind.to_string().to_lowercase()
+                    ),
+                    position: at,
+                    suggestion: Some(format!(
+                        "declare it as a {} too, or derive it with CREATE {} ... AS SELECT ... FROM {}",
+                        other.kind.to_string().to_lowercase(),
+                        def.kind,
+                        other.name
+                    )),
+                });
+            }
+            if create.with.get("PARTITIONS").is_some() && def.partitions != log.partitions() {
+                return Err(Error::sql(
+                    format!(
+                        "KAFKA_TOPIC '{topic}' has {} partitions (as {} declares), not {}",
+                        log.partitions(),
+                        other.name,
+                        def.partitions
+                    ),
+                    create.with.get("PARTITIONS").and_then(|o| o.position),
+                ));
+            }
+            return Ok(Some((other.name.clone(), Arc::clone(log))));
+        }
+        Ok(None)
+    }
+
     /// Under `errors.policy = 'dead-letter'` a query writes `DEAD_LETTERS` (registered as a
     /// writer, so the stream does not end while the query can still add to it).
     fn dead_letter_writer(&self) -> Vec<Arc<Log>> {
@@ -2280,4 +2353,9 @@ fn refine_position(stmt: &Statement, message: &str) -> Option<weir_parser::Posit
         None => stmt.position.column + before.chars().count() as u64,
     };
     Some(weir_parser::Position::new(line, column))
+}
+
+/// The Kafka topic a stream stands for: its `KAFKA_TOPIC`, or its name.
+fn topic_of(def: &StreamDef) -> String {
+    def.topic.clone().unwrap_or_else(|| def.name.clone())
 }

@@ -344,12 +344,21 @@ fn feed_inputs(session: &mut Session, case: &Value, per_record: bool) -> Result<
             .get("topic")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let targets: Vec<weir::StreamInfo> = session
+        let mut targets: Vec<weir::StreamInfo> = Vec::new();
+        for info in session
             .stream_names()
             .iter()
             .filter_map(|n| session.stream_info(n))
             .filter(|i| i.topic == topic)
-            .collect();
+        {
+            // Streams over one topic that share their records get it once.
+            if !targets
+                .iter()
+                .any(|t| session.shares_records(&t.name, &info.name))
+            {
+                targets.push(info);
+            }
+        }
         if targets.is_empty() {
             return Err(Verdict::Fail(format!("no stream reads topic {topic}")));
         }

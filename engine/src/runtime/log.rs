@@ -87,10 +87,14 @@ fn conform_to(batch: &RecordBatch, want: &SchemaRef) -> Result<RecordBatch> {
         .fields()
         .iter()
         .map(|f| match batch.schema_ref().index_of(f.name()) {
-            Ok(i) => Arc::clone(batch.column(i)),
-            Err(_) => new_null_array(f.data_type(), batch.num_rows()),
+            // (A reader declared over the same topic may give a column another type.)
+            Ok(i) if batch.column(i).data_type() != f.data_type() => {
+                Ok(arrow::compute::cast(batch.column(i), f.data_type())?)
+            }
+            Ok(i) => Ok(Arc::clone(batch.column(i))),
+            Err(_) => Ok(new_null_array(f.data_type(), batch.num_rows())),
         })
-        .collect();
+        .collect::<Result<_>>()?;
     Ok(RecordBatch::try_new(Arc::clone(want), columns)?)
 }
 
