@@ -28,7 +28,48 @@ impl Format {
     }
 }
 
+/// The narrowest a column is cut to on a terminal (wider when there are few columns).
 const MAX_WIDTH: usize = 32;
+
+/// How wide a column may be: on a terminal, about 120 characters shared by the columns (but
+/// at least [`MAX_WIDTH`]); written to a file or a pipe, as wide as its values.
+fn column_cap(columns: usize) -> usize {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        (120 / columns.max(1)).max(MAX_WIDTH)
+    } else {
+        usize::MAX / 4
+    }
+}
+
+/// Display columns a character takes on a terminal: East Asian wide and emoji take two,
+/// combining marks none.
+fn char_width(c: char) -> usize {
+    let u = u32::from(c);
+    match u {
+        0x0300..=0x036F | 0x200B..=0x200F | 0xFE00..=0xFE0F => 0,
+        0x1100..=0x115F
+        | 0x2E80..=0x303E
+        | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF
+        | 0x4E00..=0x9FFF
+        | 0xA000..=0xA4CF
+        | 0xAC00..=0xD7A3
+        | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F
+        | 0xFF00..=0xFF60
+        | 0xFFE0..=0xFFE6
+        | 0x1F300..=0x1F64F
+        | 0x1F900..=0x1F9FF
+        | 0x20000..=0x3FFFD => 2,
+        _ => 1,
+    }
+}
+
+/// Display columns `text` takes on a terminal.
+fn text_width(text: &str) -> usize {
+    text.chars().map(char_width).sum()
+}
 
 pub struct Printer {
     /// Set while a status line is on the terminal (cleared before rows are printed).
@@ -101,8 +142,12 @@ impl Printer {
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| Some(*i) != self.deleted)
-                .map(|(_, f)| f.name().chars().count().clamp(4, MAX_WIDTH))
+                .map(|(_, f)| text_width(f.name()).max(4))
                 .collect();
+            let cap = column_cap(self.widths.len());
+            for w in &mut self.widths {
+                *w = (*w).min(cap);
+            }
         }
     }
 
@@ -167,10 +212,11 @@ impl Printer {
             Format::Table => {
                 if self.widths.iter().all(|w| *w > 0) && !self.csv_header_written {
                     // First rows of this result: size columns from them, then print the header.
+                    let cap = column_cap(self.widths.len());
                     for (i, f) in formatters.iter().enumerate() {
                         for row in 0..batch.num_rows().min(100) {
-                            let len = f.value(row).to_string().chars().count();
-                            self.widths[i] = self.widths[i].max(len.min(MAX_WIDTH));
+                            let len = text_width(&f.value(row).to_string());
+                            self.widths[i] = self.widths[i].max(len.min(cap));
                         }
                     }
                     if self.changelog.is_some() {
@@ -263,10 +309,18 @@ fn cell(text: &str, width: usize) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let text = flat.as_str();
-    let len = text.chars().count();
+    let len = text_width(text);
     if len > width {
-        let kept: String = text.chars().take(width.saturating_sub(1)).collect();
-        format!("{kept}…")
+        let mut kept = String::new();
+        let mut used = 0;
+        for c in text.chars() {
+            if used + char_width(c) > width.saturating_sub(1) {
+                break;
+            }
+            used += char_width(c);
+            kept.push(c);
+        }
+        format!("{kept}…{}", " ".repeat(width.saturating_sub(1 + used)))
     } else {
         format!("{text}{}", " ".repeat(width - len))
     }
@@ -373,4 +427,19 @@ fn nested_as_json(batch: &RecordBatch) -> weir::Result<RecordBatch> {
         std::sync::Arc::new(weir::arrow::datatypes::Schema::new(fields)),
         columns,
     )?)
+}
+
+#[cfg(test)]
+mod width_tests {
+    use super::*;
+
+    #[test]
+    fn wide_characters_take_two_columns() {
+        assert_eq!(text_width("東京都"), 6);
+        assert_eq!(text_width("abc"), 3);
+        assert_eq!(cell("東京都", 8), "東京都  ");
+        assert_eq!(cell("東京都", 5), "東京…");
+        assert_eq!(cell("東京都", 4), "東… ");
+        assert_eq!(cell("abcdef", 4), "abc…");
+    }
 }
