@@ -111,6 +111,51 @@ const KEYWORDS: &[&str] = &[
 #[derive(Default)]
 pub struct Names {
     pub words: Vec<String>,
+    /// Stream and table names (what follows FROM, JOIN, INTO, DESCRIBE).
+    pub streams: Vec<String>,
+}
+
+/// More keywords (the list above is the common ones).
+const MORE_KEYWORDS: &[&str] = &[
+    "WITHIN",
+    "RETENTION",
+    "TYPE",
+    "TYPES",
+    "SPLIT",
+    "ASSIGNMENTS",
+    "RIGHT",
+    "FULL",
+    "OUTER",
+    "KEY",
+    "PRIMARY",
+    "ALTER",
+    "ADD",
+    "COLUMN",
+    "RUN",
+    "SCRIPT",
+    "CAST",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "STRUCT",
+    "ARRAY",
+    "MAP",
+];
+
+/// Whether the word before the one being completed asks for a stream or table name.
+fn wants_stream(before: &str) -> bool {
+    let previous = before
+        .trim_end()
+        .rsplit(|c: char| c.is_whitespace() || c == '(' || c == ',')
+        .next()
+        .unwrap_or("")
+        .to_uppercase();
+    matches!(
+        previous.as_str(),
+        "FROM" | "JOIN" | "INTO" | "DESCRIBE" | "EXTENDED" | "STREAM" | "TABLE" | "EXPLAIN"
+    )
 }
 
 pub struct WeirHelper {
@@ -129,6 +174,7 @@ pub fn candidates(prefix: &str, names: &[String]) -> Vec<String> {
     let upper = prefix.to_uppercase();
     let mut out: Vec<String> = KEYWORDS
         .iter()
+        .chain(MORE_KEYWORDS)
         .map(|k| k.to_string())
         .chain(names.iter().cloned())
         .filter(|w| w.to_uppercase().starts_with(&upper) && w.len() > prefix.len())
@@ -155,13 +201,22 @@ impl Completer for WeirHelper {
         if prefix.is_empty() {
             return Ok((pos, Vec::new()));
         }
-        let names = self
+        let (names, streams) = self
             .names
             .lock()
-            .map(|n| n.words.clone())
+            .map(|n| (n.words.clone(), n.streams.clone()))
             .unwrap_or_default();
         let lower = prefix.chars().all(|c| !c.is_uppercase());
-        let pairs = candidates(prefix, &names)
+        let found = if wants_stream(&before[..start]) {
+            let upper = prefix.to_uppercase();
+            streams
+                .into_iter()
+                .filter(|s| s.to_uppercase().starts_with(&upper) && s.len() > prefix.len())
+                .collect()
+        } else {
+            candidates(prefix, &names)
+        };
+        let pairs = found
             .into_iter()
             .map(|w| {
                 // Follow the case the user types in.
@@ -246,5 +301,9 @@ mod tests {
         assert_eq!(candidates("tri", &names), ["TRIPS", "TRIP_ID"]);
         assert_eq!(candidates("SEL", &names), ["SELECT"]);
         assert!(candidates("x", &names).is_empty());
+        assert!(candidates("WITH", &names).contains(&"WITHIN".to_string()));
+        assert!(wants_stream("SELECT * FROM "));
+        assert!(wants_stream("select a from trips t join "));
+        assert!(!wants_stream("SELECT * FROM trips WHERE "));
     }
 }

@@ -465,15 +465,17 @@ fn history_path() -> Option<std::path::PathBuf> {
 /// Completion candidates: streams, their columns, and functions.
 fn refresh_names(session: &Session, names: &std::sync::Mutex<helper::Names>) {
     let mut words: Vec<String> = Vec::new();
-    for stream in session.stream_names() {
-        if let Some(info) = session.stream_info(&stream) {
+    let streams = session.stream_names();
+    for stream in &streams {
+        if let Some(info) = session.stream_info(stream) {
             words.extend(info.schema.fields().iter().map(|f| f.name().clone()));
         }
-        words.push(stream);
+        words.push(stream.clone());
     }
     words.extend(weir::function_names().into_iter().map(|f| f.to_uppercase()));
     if let Ok(mut n) = names.lock() {
         n.words = words;
+        n.streams = streams;
     }
 }
 
