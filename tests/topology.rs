@@ -142,6 +142,8 @@ fn streams_over_one_topic_share_records() {
         Config::default(),
     );
     assert!(s.shares_records("K1", "K2"));
+    let topics = format!("{:?}", s.execute("SHOW TOPICS;").unwrap());
+    assert!(topics.contains("K1, K2"), "{topics}");
     let k2 = rows(&mut s, "SELECT * FROM k2;");
     assert_eq!(strings(&k2, "ID"), ["a", "b"]);
     assert_eq!(strings(&k2, "W"), ["null", "x"]);

@@ -2085,6 +2085,23 @@ impl Session {
                     ],
                 )
             }
+            ShowKind::Topics => {
+                let mut topics: std::collections::BTreeMap<String, (usize, Vec<String>)> =
+                    Default::default();
+                for def in self.catalog.streams().filter(|d| d.name != DEAD_LETTERS) {
+                    let entry = topics
+                        .entry(topic_of(def))
+                        .or_insert((def.partitions, Vec::new()));
+                    entry.1.push(def.name.clone());
+                }
+                let mut cols: Vec<Vec<String>> = vec![Vec::new(); 3];
+                for (topic, (partitions, streams)) in topics {
+                    cols[0].push(topic);
+                    cols[1].push(partitions.to_string());
+                    cols[2].push(streams.join(", "));
+                }
+                table(&["TOPIC", "PARTITIONS", "STREAMS AND TABLES"], cols)
+            }
             ShowKind::Types => {
                 let (names, types): (Vec<String>, Vec<String>) = self
                     .catalog

@@ -420,4 +420,6 @@ pub enum ShowKind {
     Assignments,
     /// Types registered with `CREATE TYPE`.
     Types,
+    /// The topics of the streams and tables, and who reads or writes them.
+    Topics,
 }

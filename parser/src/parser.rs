@@ -995,9 +995,10 @@ fn parse_show(c: &mut Cursor<'_>) -> Result<StatementKind> {
         Some(w) if w == "FUNCTIONS" => ShowKind::Functions,
         Some(w) if w == "ASSIGNMENTS" => ShowKind::Assignments,
         Some(w) if w == "TYPES" => ShowKind::Types,
+        Some(w) if w == "TOPICS" => ShowKind::Topics,
         _ => {
             return Err(c.unexpected(
-                "STREAMS, TABLES, QUERIES, PROPERTIES, FUNCTIONS, TYPES or ASSIGNMENTS",
+                "STREAMS, TABLES, QUERIES, PROPERTIES, FUNCTIONS, TYPES, TOPICS or ASSIGNMENTS",
             ))
         }
     };

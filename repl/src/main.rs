@@ -400,7 +400,7 @@ Statements end with ';' and may span lines. Tab completes keywords, streams, col
   INSERT INTO s [(cols)] VALUES (...);   INSERT INTO s SELECT ...;
   SPLIT s INTO a WHERE ... INTO b WHERE ... [INTO rest];   one scan, several branches
   CREATE TYPE name AS STRUCT<...>;   DROP TYPE name;
-  SHOW STREAMS|TABLES|QUERIES|PROPERTIES|FUNCTIONS|TYPES|ASSIGNMENTS;
+  SHOW STREAMS|TABLES|QUERIES|PROPERTIES|FUNCTIONS|TYPES|TOPICS|ASSIGNMENTS;
   DESCRIBE [EXTENDED] s;   DESCRIBE FUNCTION f;   EXPLAIN <query>|<query id>;
   SET 'prop'='value';   UNSET 'prop';   TERMINATE <query id>|ALL;   DROP STREAM s;   DROP TABLE t;
   RUN SCRIPT 'file.sql';

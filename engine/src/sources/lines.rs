@@ -184,9 +184,17 @@ fn expand(pattern: &str) -> Result<Vec<PathBuf>> {
             ));
         }
         if !path.is_file() {
+            let (kind, why) = if path.exists() {
+                (
+                    std::io::ErrorKind::InvalidInput,
+                    "it is not a regular file (a FIFO or a device): feed it on stdin with PATH='-' instead",
+                )
+            } else {
+                (std::io::ErrorKind::NotFound, "no such file")
+            };
             return Err(Error::io(
                 format!("cannot read '{pattern}'"),
-                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+                std::io::Error::new(kind, why),
             ));
         }
         return Ok(vec![path]);
