@@ -624,3 +624,34 @@ fn decimal_division_follows_ksqldb_scale() {
     assert_eq!(types[0], "Decimal128(10, 6)");
     assert_eq!(types[2], "Decimal128(15, 13)");
 }
+
+/// Text literals among the numbers of an ARRAY or MAP constructor read as numbers; text that
+/// is no number is refused.
+#[test]
+fn constructor_text_literals_read_as_numbers() {
+    let mut s = session_with(
+        "CREATE STREAM n (a INT, b BIGINT, k STRING);
+         INSERT INTO n VALUES (30, 40, 'x');",
+        Config::default(),
+    );
+    let out = rows(
+        &mut s,
+        "SELECT ARRAY[NULL, 10, '2e1', a, b] AS l, MAP(k := a, 'y' := '7') AS m FROM n;",
+    );
+    assert_eq!(strings(&out, "L"), ["[, 10, 20, 30, 40]"]);
+    assert_eq!(strings(&out, "M"), ["{x: 30, y: 7}"]);
+    for sql in [
+        "SELECT ARRAY[1, 'not a number'] FROM n;",
+        "SELECT MAP(k := a, 'y' := 'hello') FROM n;",
+    ] {
+        let err = s
+            .query(sql)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            err.contains("invalid input syntax for type INTEGER"),
+            "{sql}: {err}"
+        );
+    }
+}

@@ -228,6 +228,31 @@ pub(crate) fn rewrite_casts(
                     }
                     Ok(Transformed::no(Expr::Cast(c)))
                 }
+                // `ARRAY[1, '2']`, `MAP('a' := 1, 'b' := '2')`: text literals among numbers are
+                // read as numbers (ksqlDB's constructors), or the query is refused.
+                Expr::ScalarFunction(mut f)
+                    if matches!(f.func.name(), "make_array" | "make_map") =>
+                {
+                    let step = if f.func.name() == "make_map" { 2 } else { 1 };
+                    let first = step - 1;
+                    let mut items: Vec<Expr> =
+                        f.args.iter().skip(first).step_by(step).cloned().collect();
+                    match numbers_from_text(&mut items, &schema) {
+                        Ok(true) => {
+                            for (slot, item) in
+                                f.args.iter_mut().skip(first).step_by(step).zip(items)
+                            {
+                                *slot = item;
+                            }
+                            Ok(Transformed::yes(Expr::ScalarFunction(f)))
+                        }
+                        Ok(false) => Ok(Transformed::no(Expr::ScalarFunction(f))),
+                        Err(message) => {
+                            error.get_or_insert(message);
+                            Ok(Transformed::no(Expr::ScalarFunction(f)))
+                        }
+                    }
+                }
                 Expr::ScalarFunction(f) if matches!(f.func.name(), "greatest" | "least") => {
                     let types: Vec<DataType> = f
                         .args
@@ -485,4 +510,74 @@ pub(crate) fn check_filter_lambdas(plan: &datafusion_expr::LogicalPlan) -> Optio
         })
     });
     found
+}
+
+/// Text literals among the numbers of a constructor (`ARRAY[1, '2']`) read as numbers of the
+/// others' type: INTEGER when every number fits one, else BIGINT, or DOUBLE when one is.
+/// Returns whether any changed; text that is no number is an error in ksqlDB's words.
+fn numbers_from_text(
+    items: &mut [Expr],
+    schema: &datafusion_common::DFSchema,
+) -> Result<bool, String> {
+    use arrow::datatypes::DataType;
+    use datafusion_common::ScalarValue;
+    let text = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Utf8(Some(t)), _) => Some(t.clone()),
+        _ => None,
+    };
+    let mut types = Vec::new();
+    for e in items.iter().filter(|e| text(e).is_none()) {
+        match e.get_type(schema) {
+            Ok(DataType::Null) => {}
+            Ok(t) => types.push((t, e)),
+            Err(_) => return Ok(false),
+        }
+    }
+    if types.is_empty() || !types.iter().all(|(t, _)| t.is_integer() || t.is_floating()) {
+        return Ok(false);
+    }
+    let small = |e: &Expr| match e {
+        Expr::Literal(ScalarValue::Int64(Some(v)), _) => i32::try_from(*v).is_ok(),
+        _ => false,
+    };
+    let target = if types.iter().any(|(t, _)| t.is_floating()) {
+        DataType::Float64
+    } else if types
+        .iter()
+        .all(|(t, e)| matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32) || small(e))
+    {
+        DataType::Int32
+    } else {
+        DataType::Int64
+    };
+    let mut changed = false;
+    for item in items.iter_mut() {
+        let Some(t) = text(item) else {
+            continue;
+        };
+        let parsed = t.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+        let value = match (&target, parsed) {
+            (DataType::Float64, Some(v)) => Some(ScalarValue::Float64(Some(v))),
+            (DataType::Int32, Some(v)) if v.fract() == 0.0 && v.abs() <= f64::from(i32::MAX) => {
+                Some(ScalarValue::Int32(Some(v as i32)))
+            }
+            (DataType::Int64, Some(v)) if v.fract() == 0.0 && v.abs() < 9.2e18 => {
+                Some(ScalarValue::Int64(Some(v as i64)))
+            }
+            _ => None,
+        };
+        match value {
+            Some(v) => {
+                *item = Expr::Literal(v, None);
+                changed = true;
+            }
+            None => {
+                return Err(format!(
+                    "invalid input syntax for type {}: \"{t}\".",
+                    sql_type_name(&target)
+                ))
+            }
+        }
+    }
+    Ok(changed)
 }
