@@ -179,7 +179,11 @@ impl Printer {
             .zip(batch.columns())
             .map(|(f, c)| {
                 let bound = f.name() == "WINDOWSTART" || f.name() == "WINDOWEND";
-                if self.format == Format::Table && bound && c.data_type() == &DataType::Int64 {
+                // TIMESTAMPs are UTC: the table says so, as it does for window bounds.
+                let timestamp = matches!(c.data_type(), DataType::Timestamp(_, None));
+                if self.format == Format::Table
+                    && ((bound && c.data_type() == &DataType::Int64) || timestamp)
+                {
                     cast(
                         c,
                         &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
@@ -362,7 +366,7 @@ pub fn status_line(
             let watermark = stats
                 .watermark
                 .and_then(weir::arrow::temporal_conversions::timestamp_ms_to_datetime)
-                .map(|t| format!(" · watermark {t}Z"))
+                .map(|t| format!(" · watermark {}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")))
                 .unwrap_or_default();
             eprint!(
                 "\r\x1b[K… {} rows · {} read ({rate:.0}/s){watermark} · waiting for input (Ctrl-C stops)",
