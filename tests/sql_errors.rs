@@ -704,3 +704,18 @@ fn ksqldb_script_habits() {
     let info = s.stream_info("BY_NAME").unwrap();
     assert_eq!(info.key_columns, [0]);
 }
+
+/// Aggregating a windowed table is refused with a reason (its rows are per window).
+#[test]
+fn aggregating_a_windowed_table_is_refused() {
+    let mut s = session_with(
+        "CREATE STREAM s (k STRING KEY, n INT);
+         CREATE TABLE w AS SELECT k, COUNT(*) AS n FROM s WINDOW TUMBLING (SIZE 1 MINUTE) GROUP BY k;",
+        Config::default(),
+    );
+    let text = error(&mut s, "SELECT SUM(n) AS total FROM w GROUP BY 1;");
+    assert!(
+        text.contains("aggregating the windowed table W is not supported"),
+        "{text}"
+    );
+}

@@ -93,6 +93,28 @@ pub fn plan_query(
         }
     }
     let grouped = is_grouped(&ast);
+    if grouped {
+        let mut windowed = None;
+        let _ = visit_relations(&ast, |name: &ObjectName| {
+            let table = table_name(name);
+            let is_windowed =
+                |d: &StreamDef| d.windowed.is_some() || d.columns.index_of(WINDOWSTART).is_ok();
+            if catalog.get(&table).is_some_and(is_windowed) {
+                windowed = Some(table);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(table) = windowed {
+            return Err(PlanError::unsupported(
+                format!(
+                    "aggregating the windowed table {table} is not supported: its rows are per \
+                     window (aggregate the stream it was built from, with the window you need)"
+                ),
+                at,
+            ));
+        }
+    }
     if let Some(message) = crate::grouping::check_lambdas(&ast) {
         return Err(PlanError::invalid(message, at));
     }
