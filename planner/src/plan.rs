@@ -652,7 +652,11 @@ impl Clauses {
                 .map(|i| i.to_string())
                 .collect::<Vec<_>>()
                 .join(", "),
-            where_: select.selection.as_ref().map(|e| e.to_string()),
+            // (ksqlDB writes a binary expression in parentheses.)
+            where_: select.selection.as_ref().map(|e| match e {
+                SqlExpr::BinaryOp { .. } => format!("({e})"),
+                _ => e.to_string(),
+            }),
             on: on.join(" "),
             relations,
         }
