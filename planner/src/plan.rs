@@ -177,7 +177,7 @@ pub fn plan_query(
         crate::typecheck::rewrite_casts(logical).map_err(|m| PlanError::invalid(m, at))?;
     let logical = Analyzer::new()
         .execute_and_check(logical, &provider.options, |_, _| {})
-        .map_err(|e| PlanError::from_datafusion(e, at))?;
+        .map_err(|e| where_type_error(e, &clauses, at))?;
     if let Some(message) = crate::typecheck::check_filter_lambdas(&logical) {
         return Err(PlanError::invalid(message, at));
     }
@@ -723,6 +723,37 @@ fn where_type_error(
             ),
             at,
         );
+    }
+    // `Cannot coerce arithmetic expression Boolean + Decimal128(2, 1) to valid types`.
+    if let Some(rest) = message.split("Cannot coerce arithmetic expression ").nth(1) {
+        let operands = rest.split(" to valid types").next().unwrap_or(rest);
+        let parts: Vec<&str> = operands.splitn(3, ' ').collect();
+        let in_where = |op: &str| {
+            where_text.is_some_and(|w| w.contains(&format!(" {op} ")))
+                && !select_text.contains(&format!(" {op} "))
+        };
+        if let ([left, op, right], Some(text), true) = (
+            parts.as_slice(),
+            where_text,
+            parts.get(1).is_some_and(|op| in_where(op)),
+        ) {
+            let _ = op;
+            let name = |t: &str| {
+                if t.starts_with("Decimal") {
+                    "DECIMAL".to_string()
+                } else {
+                    crate::error::arrow_type_name(t)
+                }
+            };
+            return PlanError::invalid(
+                format!(
+                    "Error in WHERE expression: Error processing expression: {text}. Unsupported arithmetic types. {} {}",
+                    name(left).to_uppercase(),
+                    name(right).to_uppercase()
+                ),
+                at,
+            );
+        }
     }
     PlanError::from_datafusion(err, at)
 }
