@@ -76,6 +76,7 @@ impl TimestampFormat {
                 ('M', _) | ('L', _) => ("%B", "%B"),
                 ('d', 1) => ("%d", "%-d"),
                 ('d', _) => ("%d", "%d"),
+                ('D', 1 | 2) => ("%j", "%-j"),
                 ('D', _) => ("%j", "%j"),
                 ('E', 1..=3) => ("%a", "%a"),
                 ('E', _) => ("%A", "%A"),
@@ -118,15 +119,20 @@ impl TimestampFormat {
             zone_name |= c == 'z';
             has_time |= matches!(c, 'H' | 'h' | 'm' | 's' | 'S');
             has_date |= matches!(c, 'y' | 'u' | 'M' | 'L' | 'd' | 'D');
-            if c == 'S' && parse.ends_with('.') {
-                // chrono's fraction specifier consumes the dot Java writes explicitly.
-                parse.pop();
-                format.pop();
-                format_zero.pop();
-                // Parsing accepts any number of fraction digits, as Java's lenient `S` does.
-                parse.push_str("%.f");
-                format.push_str(&f.replace('%', "%."));
-                format_zero.push_str(&f.replace('%', "%."));
+            if c == 'S' {
+                // Parsing accepts any number of fraction digits, as Java's lenient `S` does
+                // (chrono's fraction specifier consumes the dot Java writes explicitly).
+                if parse.ends_with('.') {
+                    parse.pop();
+                    parse.push_str("%.f");
+                } else {
+                    parse.push_str(p);
+                }
+                // Writing gives exactly n digits (`ss.S` is tenths): a marker filled in
+                // after chrono has written the rest.
+                let marker = fraction_marker(n);
+                format.push(marker);
+                format_zero.push(marker);
             } else {
                 parse.push_str(p);
                 format.push_str(f);
@@ -201,7 +207,7 @@ impl TimestampFormat {
         let mut out = String::new();
         use std::fmt::Write as _;
         write!(out, "{}", local.format(spec)).ok()?;
-        Some(out)
+        Some(fill_fractions(out, millis.rem_euclid(1000) as u32))
     }
 
     /// Days since the epoch of a date in `text`; `None` when it does not match. As ksqlDB's
@@ -256,8 +262,36 @@ impl TimestampFormat {
         let mut out = String::new();
         use std::fmt::Write as _;
         write!(out, "{}", time.0.format(&self.format)).ok()?;
-        Some(out)
+        Some(fill_fractions(out, millis.rem_euclid(1000) as u32))
     }
+}
+
+/// The private-use character standing for `n` fraction digits in a format (see
+/// [`fill_fractions`]).
+fn fraction_marker(n: usize) -> char {
+    char::from_u32(0xE000 + n.min(9) as u32).unwrap_or('\u{E009}')
+}
+
+/// `text` with every fraction marker replaced by the digits of `ms` it stands for: Java's `S`
+/// is tenths, `SS` hundredths, `SSS` milliseconds, and more `S`s pad with zeros.
+fn fill_fractions(text: String, ms: u32) -> String {
+    if !text.chars().any(|c| ('\u{E001}'..='\u{E009}').contains(&c)) {
+        return text;
+    }
+    let digits = format!("{ms:03}");
+    text.chars()
+        .map(|c| match u32::from(c).checked_sub(0xE000) {
+            Some(n @ 1..=9) => {
+                let n = n as usize;
+                if n <= 3 {
+                    digits[..n].to_string()
+                } else {
+                    format!("{digits}{}", "0".repeat(n - 3))
+                }
+            }
+            _ => c.to_string(),
+        })
+        .collect()
 }
 
 /// 1970-01-01.
@@ -355,6 +389,18 @@ fn push_literal(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fraction_digits_and_day_of_year_as_java_writes_them() {
+        let t = 1_552_203_005_123; // 2019-03-10T07:30:05.123Z, day 69
+        let w = |p: &str| TimestampFormat::new(p).unwrap().format_millis(t, &Tz::UTC);
+        assert_eq!(w("ss.S").as_deref(), Some("05.1"));
+        assert_eq!(w("ss.SS").as_deref(), Some("05.12"));
+        assert_eq!(w("HH:mm:ss.SSS").as_deref(), Some("07:30:05.123"));
+        assert_eq!(w("ss.SSSSSS").as_deref(), Some("05.123000"));
+        assert_eq!(w("D").as_deref(), Some("69"));
+        assert_eq!(w("DDD").as_deref(), Some("069"));
+    }
 
     #[test]
     fn zones_by_name_and_by_offset() {
