@@ -697,3 +697,21 @@ fn topk_with_other_columns_keeps_their_rows() {
         ["[{sort_col: d, col0: }, {sort_col: c, col0: two}, {sort_col: b, col0: three}]"]
     );
 }
+
+/// A grouping expression selected under a name (`UCASE(k) AS uk`) is the changelog's key:
+/// a push query's rows are told apart by it (the REPL marks them insert or update).
+#[test]
+fn a_grouping_expression_selected_by_name_keys_the_changelog() {
+    let mut s = session_with(
+        "CREATE STREAM g (k STRING, v INT);
+         INSERT INTO g VALUES ('a', 1), ('A', 2), ('b', 3);",
+        Config::builder().batch_max_rows(1).build().unwrap(),
+    );
+    let q = s
+        .query("SELECT UCASE(k) AS uk, SUM(v) AS s FROM g GROUP BY UCASE(k) EMIT CHANGES LIMIT 3;")
+        .unwrap();
+    assert_eq!(q.changelog_keys(), Some(&[0usize][..]));
+    let out: Vec<_> = q.collect::<weir::Result<_>>().unwrap();
+    assert_eq!(strings(&out, "UK"), ["A", "A", "B"]);
+    assert_eq!(strings(&out, "S"), ["1", "3", "3"]);
+}

@@ -1403,6 +1403,21 @@ struct Builder<'a> {
     synthetic_key: Option<String>,
 }
 
+/// The name a projection gives the key column `key` of its input: the key selected as is or
+/// renamed, or (a key PARTITION BY computed) the same expression selected again.
+fn projected_key(key: &str, p: &Projection) -> Option<String> {
+    p.expr
+        .iter()
+        .zip(p.schema.fields())
+        .find_map(|(e, f)| match e.clone().unalias_nested().data {
+            Expr::Column(c) if c.name == key => Some(f.name().clone()),
+            other if !matches!(other, Expr::Column(_)) && other.to_string() == key => {
+                Some(f.name().clone())
+            }
+            _ => None,
+        })
+}
+
 /// An expression as `EXPLAIN` shows it: SQL-like, with only the name it is given (not the
 /// names DataFusion's rewrites stacked on it).
 fn explain_expr(e: &Expr) -> String {
@@ -1982,6 +1997,11 @@ impl<'a> Builder<'a> {
                         names.push(key.clone());
                         continue;
                     }
+                    // Selected as an expression or under another name (`UCASE(k) AS uk`).
+                    if let Some(name) = projected_key(key, p) {
+                        names.push(name);
+                        continue;
+                    }
                     if let Ok(idx) = input.physical.index_of(key) {
                         let hidden = format!("{HIDDEN_KEY_PREFIX}{key}");
                         exprs.push(Arc::new(PhysicalColumn::new(key, idx)));
@@ -2134,17 +2154,7 @@ impl<'a> Builder<'a> {
         };
         let mut renamed = Vec::with_capacity(keys.len());
         for key in keys {
-            let out = p.expr.iter().zip(p.schema.fields()).find_map(|(e, f)| {
-                match e.clone().unalias_nested().data {
-                    Expr::Column(c) if &c.name == key => Some(f.name().clone()),
-                    // A key computed by PARTITION BY, selected as the same expression.
-                    other if !matches!(other, Expr::Column(_)) && other.to_string() == *key => {
-                        Some(f.name().clone())
-                    }
-                    _ => None,
-                }
-            });
-            match out {
+            match projected_key(key, p) {
                 Some(name) => renamed.push(name),
                 None => {
                     return Partitioning::Unkeyed {
