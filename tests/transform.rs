@@ -496,3 +496,26 @@ fn custom_types_name_structs() {
         .to_string();
     assert!(err.contains("not a type"), "{err}");
 }
+
+/// CREATE OR REPLACE of an in-memory stream keeps its records and the queries reading it:
+/// columns may be added at the end; changing a column's type is refused.
+#[test]
+fn create_or_replace_of_a_declared_stream_keeps_its_records() {
+    let mut s = session_with(
+        "CREATE STREAM s (id INT KEY, v INT);
+         INSERT INTO s VALUES (1, 2);
+         CREATE STREAM d AS SELECT id, v FROM s;
+         CREATE OR REPLACE STREAM s (id INT KEY, v INT, w STRING);
+         INSERT INTO s VALUES (2, 3, 'x');",
+        Config::default(),
+    );
+    let out = rows(&mut s, "SELECT * FROM s;");
+    assert_eq!(strings(&out, "V"), ["2", "3"]);
+    assert_eq!(strings(&out, "W"), ["null", "x"]);
+    assert_eq!(strings(&rows(&mut s, "SELECT * FROM d;"), "V"), ["2", "3"]);
+    let err = s
+        .execute("CREATE OR REPLACE STREAM s (id INT KEY, v STRING);")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Cannot upgrade data source S"), "{err}");
+}

@@ -595,6 +595,52 @@ impl Session {
                         )
                     })?;
                 }
+                // CREATE OR REPLACE of an in-memory stream keeps its records: columns may be
+                // added at the end (as ALTER adds them); anything else is refused.
+                if let (true, Some(old)) = (create.or_replace, self.catalog.get(&def.name).cloned())
+                {
+                    if old.source == SourceSpec::Memory
+                        && def.source == SourceSpec::Memory
+                        && !old.read_only
+                    {
+                        let kept = old.columns.fields().len();
+                        let prefix_same = def.columns.fields().len() >= kept
+                            && old.columns.fields().iter().zip(def.columns.fields()).all(
+                                |(a, b)| a.name() == b.name() && a.data_type() == b.data_type(),
+                            );
+                        if old.kind != def.kind
+                            || old.key_columns != def.key_columns
+                            || !prefix_same
+                        {
+                            return Err(Error::Sql {
+                                message: format!(
+                                    "Cannot upgrade data source {}: its records are kept, so its {} and columns must stay as they are; columns may only be added at the end",
+                                    def.name,
+                                    if old.kind == def.kind { "key" } else { "kind" }
+                                ),
+                                position: create.name.position,
+                                suggestion: Some(format!(
+                                    "ALTER {} {} ADD COLUMN ..., or DROP it and create it anew",
+                                    old.kind, old.name
+                                )),
+                            });
+                        }
+                        if let Some(log) = self.logs.get(&old.name) {
+                            log.set_schema(def.stored_schema());
+                        }
+                        let added = def.columns.fields().len() - kept;
+                        let mut def = def;
+                        def.partitions = old.partitions;
+                        let message = format!(
+                            "Replaced {} {} (its records kept; {added} column{} added)",
+                            def.kind.to_string().to_lowercase(),
+                            def.name,
+                            if added == 1 { "" } else { "s" }
+                        );
+                        self.catalog.insert(def);
+                        return Ok(Outcome::Done(message));
+                    }
+                }
                 if let Some(done) =
                     self.check_new_name(&create.name, create.if_not_exists, create.or_replace)?
                 {
