@@ -655,3 +655,16 @@ fn constructor_text_literals_read_as_numbers() {
         );
     }
 }
+
+/// CAST(... AS STRING) is a STRING like any other: ARRAY_JOIN writes its elements bare.
+#[test]
+fn cast_to_string_is_plain_text() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "ARRAY_JOIN(ARRAY['a', CAST(NULL AS STRING), CAST(id AS VARCHAR)], '-')"
+        ),
+        ["a-null-1"]
+    );
+}

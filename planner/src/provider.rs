@@ -246,6 +246,19 @@ impl datafusion_expr::planner::TypePlanner for CastTypes {
                 true,
             ))));
         }
+        // ksqlDB's STRING is Utf8 (DataFusion casts to Utf8View).
+        if matches!(
+            sql_type,
+            sqlparser::ast::DataType::String(_)
+                | sqlparser::ast::DataType::Varchar(_)
+                | sqlparser::ast::DataType::Text
+        ) {
+            return Ok(Some(Arc::new(arrow::datatypes::Field::new(
+                "",
+                arrow::datatypes::DataType::Utf8,
+                true,
+            ))));
+        }
         let sqlparser::ast::DataType::Custom(name, _) = sql_type else {
             return Ok(None);
         };

@@ -118,6 +118,13 @@ pub struct Names {
 /// More keywords (the list above is the common ones).
 const MORE_KEYWORDS: &[&str] = &[
     "WITHIN",
+    "FORMAT",
+    "KEY_FORMAT",
+    "WRAP_SINGLE_VALUE",
+    "REPLICAS",
+    "WINDOW_TYPE",
+    "WINDOW_SIZE",
+    "TOPICS",
     "RETENTION",
     "TYPE",
     "TYPES",

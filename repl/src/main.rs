@@ -214,9 +214,41 @@ fn new_session() -> Session {
 }
 
 /// Runs statements in order, stopping at the first error. Returns false when one failed.
+/// A script with each `RUN SCRIPT 'file';` line replaced by that file's statements (nested up
+/// to a few levels).
+fn expand_run_scripts(sql: &str, depth: usize) -> Result<String, String> {
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.lines() {
+        // `RUN SCRIPT 'f';` at the start of a line (more statements may follow it).
+        let (head, rest) = match line.split_once(';') {
+            Some((head, rest)) => (head, rest),
+            None => (line, ""),
+        };
+        match run_script_path(head).filter(|_| line.contains(';')) {
+            Some(path) if depth < 8 => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read script '{path}': {e}"))?;
+                out.push_str(&expand_run_scripts(&text, depth + 1)?);
+                out.push_str(rest);
+            }
+            Some(path) => return Err(format!("RUN SCRIPT '{path}' nests too deeply")),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    Ok(out)
+}
+
 fn run_script(sql: &str, format: Format) -> anyhow::Result<bool> {
     let mut session = new_session();
     let mut printer = Printer::new(format);
+    let sql = &match expand_run_scripts(sql, 0) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(false);
+        }
+    };
     let statements = match session.parse(sql) {
         Ok(s) => s,
         Err(e) => {

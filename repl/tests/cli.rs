@@ -284,3 +284,25 @@ fn csv_output_writes_nested_values_as_json_and_bytes_as_base64() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1,\"[\"\"a\"\",\"\"b\"\"]\",AQID"), "{out}");
 }
+
+/// `RUN SCRIPT 'file';` in a script or piped input runs that file's statements there.
+#[test]
+fn run_script_inside_a_script() {
+    let dir = std::env::temp_dir().join(format!("weir-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let inner = dir.join("inner.sql");
+    std::fs::write(
+        &inner,
+        "CREATE STREAM s (a INT);\nINSERT INTO s VALUES (7);\n",
+    )
+    .expect("write script");
+    let (code, out, err) = run(
+        &["--format", "csv"],
+        &format!("RUN SCRIPT '{}'; SELECT a FROM s;\n", inner.display()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "A\n7\n");
+    let (code, _, err) = run(&["-e", "RUN SCRIPT '/nonexistent/x.sql';"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read script"), "{err}");
+}
