@@ -122,8 +122,18 @@ pub fn run(paths: &[PathBuf], filter: Option<&str>, batch_rows: usize) -> anyhow
         }
     }
     let mut report = Report::default();
+    let single = files.len() == 1;
     for file in files {
-        let cases = load(&file)?;
+        let cases = match load(&file) {
+            Ok(cases) => cases,
+            // One unreadable file among several is a failure of its own; the rest still run.
+            Err(e) if !single => {
+                let id = file.display().to_string();
+                report.add(&id, "unreadable", Verdict::Fail(format!("{e:#}")));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for case in cases {
             let id = case
                 .get("id")
