@@ -668,3 +668,21 @@ fn cast_to_string_is_plain_text() {
         ["a-null-1"]
     );
 }
+
+/// MAP_UNION keeps both maps' entries, the second's value where a key is in both; NULL only
+/// when both are NULL.
+#[test]
+fn map_union_of_two_maps() {
+    let mut s = session_with(
+        "CREATE STREAM m (a MAP<STRING, INT>, b MAP<STRING, INT>);
+         INSERT INTO m VALUES (MAP('x' := 1, 'y' := 2), MAP('y' := 20, 'z' := 30));
+         INSERT INTO m VALUES (NULL, MAP('q' := 1));
+         INSERT INTO m VALUES (NULL, NULL);",
+        Config::default(),
+    );
+    let out = rows(&mut s, "SELECT MAP_UNION(a, b) AS u FROM m;");
+    assert_eq!(
+        strings(&out, "U"),
+        ["{x: 1, y: 20, z: 30}", "{q: 1}", "null"]
+    );
+}

@@ -267,6 +267,17 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .example("SELECT ENTRIES(MAP('b' := 2, 'a' := 1), true) FROM s;")
         .build(),
         function(
+            "map_union",
+            "The entries of both maps; where a key is in both, the second map's value \
+             (NULL when both maps are NULL).",
+            Ret::Derived(map_union_type),
+            map_union,
+        )
+        .overload(&[Any, Any])
+        .syntax("MAP_UNION(map1, map2)")
+        .example("SELECT MAP_UNION(MAP('a' := 1), MAP('b' := 2)) FROM s;")
+        .build(),
+        function(
             "cube_lists",
             "Every combination of an array's elements, each kept or NULL (CUBE_EXPLODE explodes \
              them into rows).",
@@ -287,6 +298,94 @@ pub(crate) fn all() -> Vec<Arc<ScalarUDF>> {
         .syntax("ARRAY_JOIN(array [, delimiter])")
         .build(),
     ]
+}
+
+/// The type of `MAP_UNION(a, b)`: their map type (one may be NULL).
+fn map_union_type(args: &[DataType]) -> Result<DataType> {
+    match args {
+        [a @ DataType::Map(..), b] if b == a || b == &DataType::Null => Ok(a.clone()),
+        [DataType::Null, b @ DataType::Map(..)] => Ok(b.clone()),
+        [DataType::Null, DataType::Null] => Ok(DataType::Null),
+        [a, b] => datafusion_common::plan_err!(
+            "Function 'map_union' does not accept parameters ({}, {}).",
+            crate::types::sql_type_name(a),
+            crate::types::sql_type_name(b)
+        ),
+        _ => datafusion_common::plan_err!("MAP_UNION takes two maps"),
+    }
+}
+
+/// `MAP_UNION(a, b)`: a's entries (with b's value where b has the key), then b's other ones.
+fn map_union(args: &Args) -> Result<ArrayRef> {
+    use arrow::array::{MapArray, StructArray};
+    use arrow::buffer::{NullBuffer, OffsetBuffer};
+    let (a, a_scalar) = args.raw(0)?;
+    let (b, b_scalar) = args.raw(1)?;
+    let Ok(DataType::Map(field, sorted)) =
+        map_union_type(&[a.data_type().clone(), b.data_type().clone()])
+    else {
+        return Ok(arrow::array::new_null_array(&DataType::Null, args.rows));
+    };
+    // A NULL map (typed NULL) stands for no entries.
+    let as_map = |x: &ArrayRef| -> Result<ArrayRef> {
+        if x.data_type() == &DataType::Null {
+            Ok(arrow::array::new_null_array(
+                &DataType::Map(Arc::clone(&field), sorted),
+                x.len(),
+            ))
+        } else {
+            Ok(Arc::clone(x))
+        }
+    };
+    let (a, b) = (as_map(&a)?, as_map(&b)?);
+    let (ma, mb) = (a.as_map(), b.as_map());
+    let text =
+        |m: &MapArray| -> Result<ArrayRef> { Ok(arrow::compute::cast(m.keys(), &DataType::Utf8)?) };
+    let (ka, kb) = (text(ma)?, text(mb)?);
+    let (ka, kb) = (ka.as_string::<i32>(), kb.as_string::<i32>());
+    let mut picks: Vec<(usize, usize)> = Vec::new();
+    let mut offsets = vec![0i32];
+    let mut valid = Vec::with_capacity(args.rows);
+    for row in 0..args.rows {
+        let ra = if a_scalar { 0 } else { row };
+        let rb = if b_scalar { 0 } else { row };
+        let (a_ok, b_ok) = (ma.is_valid(ra), mb.is_valid(rb));
+        valid.push(a_ok || b_ok);
+        let range = |m: &MapArray, r: usize, ok: bool| {
+            if ok {
+                m.value_offsets()[r] as usize..m.value_offsets()[r + 1] as usize
+            } else {
+                0..0
+            }
+        };
+        let (rows_a, rows_b) = (range(ma, ra, a_ok), range(mb, rb, b_ok));
+        for i in rows_a.clone() {
+            match rows_b.clone().find(|&j| kb.value(j) == ka.value(i)) {
+                Some(j) => picks.push((1, j)),
+                None => picks.push((0, i)),
+            }
+        }
+        for j in rows_b {
+            if !rows_a.clone().any(|i| ka.value(i) == kb.value(j)) {
+                picks.push((1, j));
+            }
+        }
+        offsets.push(i32::try_from(picks.len()).unwrap_or(i32::MAX));
+    }
+    let entries = arrow::compute::interleave(
+        &[ma.entries() as &dyn Array, mb.entries() as &dyn Array],
+        &picks,
+    )?;
+    let Some(entries) = entries.as_struct_opt() else {
+        return exec_err!("MAP_UNION: map entries are not structs");
+    };
+    Ok(Arc::new(MapArray::try_new(
+        field,
+        OffsetBuffer::new(offsets.into()),
+        StructArray::clone(entries),
+        Some(NullBuffer::from(valid)),
+        sorted,
+    )?))
 }
 
 /// The type of `ENTRIES(map, sorted)`: `ARRAY<STRUCT<K STRING, V value>>`.
