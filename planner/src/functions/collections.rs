@@ -337,7 +337,7 @@ fn map_union(args: &Args) -> Result<ArrayRef> {
             Ok(Arc::clone(x))
         }
     };
-    let (a, b) = (as_map(&a)?, as_map(&b)?);
+    let (a, b) = (as_map(a)?, as_map(b)?);
     let (ma, mb) = (a.as_map(), b.as_map());
     let text =
         |m: &MapArray| -> Result<ArrayRef> { Ok(arrow::compute::cast(m.keys(), &DataType::Utf8)?) };
