@@ -1137,7 +1137,24 @@ impl Session {
                         "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
                     )));
                 }
-                self.config.set(name, value)?;
+                self.config.set(name, value).map_err(|e| match e {
+                    // (Said at the statement, with a hint of what is known.)
+                    Error::Config(message) => Error::Sql {
+                        suggestion: (message.contains("unknown property")
+                            && !message.contains("did you mean"))
+                        .then(|| {
+                            let known: Vec<&str> =
+                                crate::config::PROPERTIES.iter().map(|(n, _)| *n).collect();
+                            match weir_parser::closest_match(name, known.iter()) {
+                                Some(k) => format!("did you mean '{k}'?"),
+                                None => format!("SHOW PROPERTIES lists them: {}", known.join(", ")),
+                            }
+                        }),
+                        message,
+                        position: Some(stmt.position),
+                    },
+                    other => other,
+                })?;
                 self.share_workers();
                 Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
             }
