@@ -190,6 +190,30 @@ fn later_records_that_gained_a_field() {
     );
     let out = rows(&mut s, "SELECT sensor, unit FROM readings;");
     assert_eq!(strings(&out, "UNIT"), ["null", "null", "C"]);
+    // Kept when asked: the undeclared fields as a JSON object in a STRING column.
+    s.execute(&format!(
+        "CREATE STREAM kept (sensor STRING, value DOUBLE, extra STRING)
+         WITH (PATH='{}', UNKNOWN_FIELDS='extra');",
+        input.display()
+    ))
+    .unwrap();
+    let out = rows(
+        &mut s,
+        "SELECT extra, EXTRACTJSONFIELD(extra, '$.firmware') AS fw FROM kept;",
+    );
+    assert_eq!(
+        strings(&out, "EXTRA"),
+        ["null", "null", r#"{"unit":"C","firmware":"2.1"}"#]
+    );
+    assert_eq!(strings(&out, "FW"), ["null", "null", "2.1"]);
+    let err = s
+        .execute("CREATE STREAM bad (sensor STRING, n INT) WITH (UNKNOWN_FIELDS='n');")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("must name a declared STRING value column"),
+        "{err}"
+    );
 }
 
 #[test]

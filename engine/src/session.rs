@@ -121,6 +121,7 @@ impl Session {
             format: weir_planner::Format::Json,
             windowed: None,
             key_format: "NONE".into(),
+            unknown_fields: None,
         };
         session
             .logs
@@ -1336,6 +1337,7 @@ impl Session {
                 format: def.format.clone(),
                 windowed: None,
                 key_format: def.key_format.clone(),
+                unknown_fields: None,
             };
             let log = Arc::new(Log::new(branch_def.stored_schema(), partitions));
             log.seal_when_unwritten();

@@ -116,6 +116,9 @@ pub struct StreamDef {
     /// default), `JSON`, `DELIMITED` or `NONE`. Records Weir holds keep their key columns as
     /// columns; this says how they travel as a Kafka key.
     pub key_format: String,
+    /// `UNKNOWN_FIELDS='col'`: a STRING column that receives, as a JSON object, the fields a
+    /// JSON record has beyond the declared columns (NULL when it has none).
+    pub unknown_fields: Option<usize>,
 }
 
 impl StreamDef {
@@ -282,6 +285,34 @@ impl StreamDef {
         };
         let partitions = props.partitions()?.unwrap_or(1);
         let timestamp = timestamp_spec(&props, &columns)?;
+        let unknown_fields = match props.get("UNKNOWN_FIELDS") {
+            None => None,
+            Some(opt) => {
+                let wanted = props
+                    .text("UNKNOWN_FIELDS")
+                    .unwrap_or_default()
+                    .to_uppercase();
+                let found = columns
+                    .fields()
+                    .iter()
+                    .position(|f| f.name().eq_ignore_ascii_case(&wanted))
+                    .filter(|i| {
+                        !key_columns.contains(i) && columns.field(*i).data_type() == &DataType::Utf8
+                    });
+                if found.is_none() || format_of_values != Format::Json {
+                    return Err(PlanError::invalid(
+                        format!(
+                            "UNKNOWN_FIELDS='{wanted}' must name a declared STRING value column of a JSON stream"
+                        ),
+                        opt.position,
+                    )
+                    .with_suggestion(Some(format!(
+                        "declare it: CREATE STREAM s (..., {wanted} STRING) WITH (VALUE_FORMAT='JSON', UNKNOWN_FIELDS='{wanted}')"
+                    ))));
+                }
+                found
+            }
+        };
         Ok(StreamDef {
             name: create.name.value.clone(),
             kind: create.kind,
@@ -296,6 +327,7 @@ impl StreamDef {
             format: format_of_values,
             windowed,
             key_format,
+            unknown_fields,
         })
     }
 }
@@ -583,6 +615,7 @@ pub(crate) const SOURCE_PROPERTIES: &[&str] = &[
     "WRAP_SINGLE_VALUE",
     "WINDOW_TYPE",
     "WINDOW_SIZE",
+    "UNKNOWN_FIELDS",
 ];
 
 /// Properties accepted on `CREATE STREAM ... WITH (...) AS SELECT`.

@@ -242,5 +242,6 @@ pub fn derived_stream(
         // Without KEY_FORMAT (or FORMAT) the key format is decided by the caller, from the
         // source (see `inherit_key_format`).
         key_format: props.key_format("")?,
+        unknown_fields: None,
     })
 }

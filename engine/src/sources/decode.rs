@@ -35,6 +35,8 @@ pub(crate) struct RecordDecoder {
     json: Option<arrow::json::reader::Decoder>,
     /// `WRAP_SINGLE_VALUE=false`: each line is the bare value of this column.
     unwrap_into: Option<String>,
+    /// The STRING column that collects a record's undeclared fields (`UNKNOWN_FIELDS`).
+    unknown_fields: Option<usize>,
     /// A table's primary key columns: a row without its key is a bad record.
     table_keys: Vec<usize>,
 }
@@ -75,6 +77,7 @@ impl RecordDecoder {
             format
         };
         let mut decoder = Self {
+            unknown_fields: def.unknown_fields,
             unwrap_into,
             format,
             columns: Arc::clone(&def.columns),
@@ -160,6 +163,10 @@ impl RecordDecoder {
                 }
                 (concat_batches(&self.columns, &kept)?, Some(kept_lines))
             }
+        };
+        let batch = match self.unknown_fields {
+            Some(column) => self.with_unknown_fields(batch, column, chunk, good.as_deref())?,
+            None => batch,
         };
         let offsets: Int64Array = match &good {
             None => (0..n as i64).map(|i| base_offset + i).collect(),
@@ -297,6 +304,36 @@ impl RecordDecoder {
             }
             None => cast(column, &DataType::Int64)?,
         })
+    }
+
+    /// `batch` with `column` holding, for each row, the fields of its JSON record that no
+    /// declared column reads, as a JSON object (NULL when there are none). `lines`: the chunk
+    /// lines of the rows (all of them when `None`).
+    fn with_unknown_fields(
+        &self,
+        batch: RecordBatch,
+        column: usize,
+        chunk: &Chunk,
+        lines: Option<&[usize]>,
+    ) -> Result<RecordBatch> {
+        let declared: Vec<&String> = self.columns.fields().iter().map(|f| f.name()).collect();
+        let mut out = arrow::array::StringBuilder::new();
+        for k in 0..batch.num_rows() {
+            let line = lines.and_then(|l| l.get(k).copied()).unwrap_or(k);
+            let rest = match serde_json::from_slice::<serde_json::Value>(chunk.line(line)) {
+                Ok(serde_json::Value::Object(mut map)) => {
+                    map.retain(|key, _| !declared.iter().any(|d| d.eq_ignore_ascii_case(key)));
+                    (!map.is_empty()).then(|| serde_json::Value::Object(map).to_string())
+                }
+                _ => None,
+            };
+            out.append_option(rest);
+        }
+        let mut columns = batch.columns().to_vec();
+        if let Some(slot) = columns.get_mut(column) {
+            *slot = Arc::new(out.finish());
+        }
+        Ok(RecordBatch::try_new(batch.schema(), columns)?)
     }
 
     /// Why row `k` has no event time: its TIMESTAMP column is NULL, or its text does not
