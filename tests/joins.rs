@@ -635,3 +635,24 @@ fn a_join_is_keyed_by_its_join_expression() {
         "{err}"
     );
 }
+
+/// A foreign-key join whose foreign key and primary key have different types is refused (a
+/// cast coercion would add to make them comparable does not hide it).
+#[test]
+fn foreign_key_join_types_must_match() {
+    let mut s = session_with(
+        "CREATE TABLE orders (id INT PRIMARY KEY, customer STRING);
+         CREATE TABLE customers (id BIGINT PRIMARY KEY, name STRING);",
+        Config::default(),
+    );
+    let err = s
+        .execute("SELECT o.id, name FROM orders o JOIN customers c ON o.customer = c.id;")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "Invalid join condition: types don't match. Got O.CUSTOMER{STRING} = C.ID{BIGINT}."
+        ),
+        "{err}"
+    );
+}

@@ -2807,25 +2807,34 @@ impl<'a> Builder<'a> {
                 self.at,
             ));
         }
-        let fk_type =
-            on.0.get_type(&left.logical)
-                .map_err(|e| PlanError::from_datafusion(e, self.at))?;
+        // (The types as written: a cast coercion added to make them comparable does not count.)
+        let written = |e: &Expr| match e.clone().unalias() {
+            Expr::Cast(c) => (*c.expr).clone(),
+            other => other,
+        };
+        let (fk_written, pk_written) = (written(&on.0), written(&on.1));
+        let fk_type = fk_written
+            .get_type(&left.logical)
+            .map_err(|e| PlanError::from_datafusion(e, self.at))?;
         let right_type = right_def
             .columns
             .field(right_def.key_columns[0])
             .data_type()
             .clone();
-        if fk_type != right_type {
+        if fk_type != right_type && !(fk_type.is_integer() && right_type.is_integer()) {
             return Err(PlanError::invalid(
                 format!(
                     "Invalid join condition: types don't match. Got {}{{{}}} = {}{{{}}}.",
-                    on.0,
+                    fk_written,
                     crate::types::sql_type_name(&fk_type),
-                    on.1,
+                    pk_written,
                     crate::types::sql_type_name(&right_type)
                 ),
                 self.at,
-            ));
+            )
+            .with_suggestion(Some(
+                "CAST the foreign key to the primary key's type".into(),
+            )));
         }
         let pk = left_def.key_columns[0];
         let (qualifier, pk_field) = left.logical.qualified_field(pk);
