@@ -686,3 +686,17 @@ fn map_union_of_two_maps() {
         ["{x: 1, y: 20, z: 30}", "{q: 1}", "null"]
     );
 }
+
+/// A time zone may be any UTC offset, half hours included.
+#[test]
+fn half_hour_offsets_are_zones() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "PARSE_TIMESTAMP('2019-01-01 05:30', 'yyyy-MM-dd HH:mm', '+05:30'),
+             FORMAT_TIMESTAMP(PARSE_TIMESTAMP('2019-01-01 00:00', 'yyyy-MM-dd HH:mm'), 'HH:mm XXX', '-03:30')"
+        ),
+        ["2019-01-01T00:00:00", "20:30 -03:30"]
+    );
+}

@@ -14,7 +14,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use datafusion_common::{plan_err, Result, ScalarValue};
 use datafusion_expr::ScalarUDF;
 
@@ -54,7 +53,7 @@ impl<'a> Patterns<'a> {
 /// Time zones of a zone argument (UTC when the function was called without one).
 struct Zones<'a> {
     col: Option<Col<&'a StringArray>>,
-    cache: HashMap<&'a str, Option<Tz>>,
+    cache: HashMap<&'a str, Option<timefmt::Zone>>,
 }
 
 impl<'a> Zones<'a> {
@@ -70,9 +69,9 @@ impl<'a> Zones<'a> {
         })
     }
 
-    fn at(&mut self, row: usize) -> Option<Tz> {
+    fn at(&mut self, row: usize) -> Option<timefmt::Zone> {
         let Some(col) = &self.col else {
-            return Some(Tz::UTC);
+            return Some(timefmt::Zone::UTC);
         };
         let name = col.get(row)?;
         *self
@@ -318,7 +317,7 @@ fn convert_tz(args: &Args) -> Result<ArrayRef> {
         .map(|r| {
             let local = DateTime::from_timestamp_millis(ts.get(r)?)?.naive_utc();
             let utc = timefmt::local_to_utc(local, &from.at(r)?);
-            let there = utc.and_utc().with_timezone(&to.at(r)?).naive_local();
+            let there = to.at(r)?.local(utc);
             Some(there.and_utc().timestamp_millis())
         })
         .collect();

@@ -8,9 +8,32 @@
 
 use chrono::format::{Item, StrftimeItems};
 use chrono::{
-    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
+    DateTime, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone,
 };
 use chrono_tz::Tz;
+
+/// A time zone: an IANA zone (`America/New_York`) or a fixed offset from UTC (`+05:30`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// An IANA zone, with its daylight saving rules.
+    Named(Tz),
+    /// A fixed offset from UTC.
+    Fixed(FixedOffset),
+}
+
+impl Zone {
+    /// UTC.
+    pub const UTC: Zone = Zone::Named(Tz::UTC);
+
+    /// The local time in this zone of a UTC instant.
+    pub fn local(&self, utc: NaiveDateTime) -> NaiveDateTime {
+        match self {
+            Zone::Named(tz) => tz.from_utc_datetime(&utc).naive_local(),
+            Zone::Fixed(f) => f.from_utc_datetime(&utc).naive_local(),
+        }
+    }
+}
 
 /// A compiled Java date/time pattern.
 #[derive(Debug, Clone)]
@@ -171,12 +194,12 @@ impl TimestampFormat {
     /// Epoch milliseconds of `text` read as UTC (unless the pattern carries an offset), or
     /// `None` when it does not match the pattern.
     pub fn parse_millis(&self, text: &str) -> Option<i64> {
-        self.parse_millis_in(text, &Tz::UTC)
+        self.parse_millis_in(text, &Zone::UTC)
     }
 
     /// Epoch milliseconds of `text`, a local time in `zone` unless the pattern carries an
     /// offset; `None` when it does not match the pattern.
-    pub fn parse_millis_in(&self, text: &str, zone: &Tz) -> Option<i64> {
+    pub fn parse_millis_in(&self, text: &str, zone: &Zone) -> Option<i64> {
         if self.has_zone {
             return DateTime::parse_from_str(text, &self.parse)
                 .ok()
@@ -196,17 +219,32 @@ impl TimestampFormat {
     }
 
     /// `millis` (epoch milliseconds) written in `zone`; `None` when out of range.
-    pub fn format_millis(&self, millis: i64, zone: &Tz) -> Option<String> {
+    pub fn format_millis(&self, millis: i64, zone: &Zone) -> Option<String> {
         let utc = DateTime::from_timestamp_millis(millis)?;
-        let local = utc.with_timezone(zone);
-        let spec = if local.offset().fix().local_minus_utc() == 0 {
-            &self.format_zero
-        } else {
-            &self.format
-        };
         let mut out = String::new();
         use std::fmt::Write as _;
-        write!(out, "{}", local.format(spec)).ok()?;
+        let spec = |offset: i32| {
+            if offset == 0 {
+                &self.format_zero
+            } else {
+                &self.format
+            }
+        };
+        match zone {
+            Zone::Named(tz) => {
+                let local = utc.with_timezone(tz);
+                write!(
+                    out,
+                    "{}",
+                    local.format(spec(local.offset().fix().local_minus_utc()))
+                )
+                .ok()?;
+            }
+            Zone::Fixed(f) => {
+                let local = utc.with_timezone(f);
+                write!(out, "{}", local.format(spec(f.local_minus_utc()))).ok()?;
+            }
+        }
         Some(fill_fractions(out, millis.rem_euclid(1000) as u32))
     }
 
@@ -300,7 +338,11 @@ fn epoch() -> NaiveDate {
 }
 
 /// The UTC instant of a local time in `zone`, resolving DST gaps and overlaps as Java does.
-pub fn local_to_utc(local: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
+pub fn local_to_utc(local: NaiveDateTime, zone: &Zone) -> NaiveDateTime {
+    let zone = match zone {
+        Zone::Named(tz) => tz,
+        Zone::Fixed(f) => return local - Duration::seconds(i64::from(f.local_minus_utc())),
+    };
     match zone.from_local_datetime(&local) {
         LocalResult::Single(t) => t.naive_utc(),
         LocalResult::Ambiguous(earlier, _) => earlier.naive_utc(),
@@ -318,32 +360,22 @@ pub fn local_to_utc(local: NaiveDateTime, zone: &Tz) -> NaiveDateTime {
     }
 }
 
-/// An IANA zone by name (`America/New_York`, `UTC`, `Etc/GMT+5`), or a whole-hour UTC offset
-/// (`+05:00`, `-0800`, `UTC+1`, `GMT-03:00`), or an error naming it.
-pub fn zone(name: &str) -> Result<Tz, String> {
+/// An IANA zone by name (`America/New_York`, `UTC`, `Etc/GMT+5`), or a UTC offset as Java
+/// writes one (`+05:30`, `-0800`, `+05`, `UTC+1`, `GMT-03:00`, `Z`), or an error naming it.
+pub fn zone(name: &str) -> Result<Zone, String> {
     if let Ok(tz) = name.parse::<Tz>() {
-        return Ok(tz);
+        return Ok(Zone::Named(tz));
+    }
+    if name.trim() == "Z" {
+        return Ok(Zone::UTC);
     }
     match utc_offset_minutes(name) {
-        Some(0) => Ok(Tz::UTC),
-        Some(minutes) if minutes % 60 == 0 => {
-            // (The Etc zones' signs are POSIX's: Etc/GMT-5 is UTC+05:00.)
-            let hours = minutes / 60;
-            let etc = format!(
-                "Etc/GMT{}{}",
-                if hours > 0 { '-' } else { '+' },
-                hours.abs()
-            );
-            etc.parse::<Tz>()
-                .map_err(|_| format!("time zone offset '{name}' is out of range"))
-        }
-        Some(_) => Err(format!(
-            "time zone offset '{name}' is not a whole number of hours: use the IANA name of the \
-             place (such as 'Asia/Kolkata' for +05:30)"
-        )),
+        Some(minutes) => FixedOffset::east_opt(minutes * 60)
+            .map(Zone::Fixed)
+            .ok_or_else(|| format!("time zone offset '{name}' is out of range")),
         None => Err(format!(
             "unknown time zone '{name}': use an IANA name such as 'Europe/London', or an offset \
-             such as '+05:00'"
+             such as '+05:30'"
         )),
     }
 }
@@ -393,7 +425,11 @@ mod tests {
     #[test]
     fn fraction_digits_and_day_of_year_as_java_writes_them() {
         let t = 1_552_203_005_123; // 2019-03-10T07:30:05.123Z, day 69
-        let w = |p: &str| TimestampFormat::new(p).unwrap().format_millis(t, &Tz::UTC);
+        let w = |p: &str| {
+            TimestampFormat::new(p)
+                .unwrap()
+                .format_millis(t, &Zone::UTC)
+        };
         assert_eq!(w("ss.S").as_deref(), Some("05.1"));
         assert_eq!(w("ss.SS").as_deref(), Some("05.12"));
         assert_eq!(w("HH:mm:ss.SSS").as_deref(), Some("07:30:05.123"));
@@ -404,14 +440,26 @@ mod tests {
 
     #[test]
     fn zones_by_name_and_by_offset() {
-        assert_eq!(zone("America/New_York"), Ok(chrono_tz::America::New_York));
-        assert_eq!(zone("+05:00"), Ok(chrono_tz::Etc::GMTMinus5));
-        assert_eq!(zone("-0800"), Ok(chrono_tz::Etc::GMTPlus8));
-        assert_eq!(zone("UTC+1"), Ok(chrono_tz::Etc::GMTMinus1));
-        assert_eq!(zone("+00:00"), Ok(Tz::UTC));
-        assert!(zone("+05:30").unwrap_err().contains("Asia/Kolkata"));
+        let fixed = |m: i32| Ok(Zone::Fixed(FixedOffset::east_opt(m * 60).unwrap()));
+        assert_eq!(
+            zone("America/New_York"),
+            Ok(Zone::Named(chrono_tz::America::New_York))
+        );
+        assert_eq!(zone("+05:00"), fixed(300));
+        assert_eq!(zone("+05:30"), fixed(330));
+        assert_eq!(zone("-0800"), fixed(-480));
+        assert_eq!(zone("UTC+1"), fixed(60));
+        assert_eq!(zone("Z"), Ok(Zone::UTC));
         assert!(zone("Mars/Base").unwrap_err().contains("unknown time zone"));
         assert!(zone("+25:00").is_err());
+        // A local time at a half-hour offset.
+        let f = TimestampFormat::new("yyyy-MM-dd HH:mm").unwrap();
+        let india = zone("+05:30").unwrap();
+        assert_eq!(f.parse_millis_in("1970-01-01 05:30", &india), Some(0));
+        assert_eq!(
+            f.format_millis(0, &india).as_deref(),
+            Some("1970-01-01 05:30")
+        );
     }
 
     #[test]
@@ -459,7 +507,7 @@ mod tests {
         // Java writes a zero offset as Z for X patterns.
         let f = TimestampFormat::new("yyyy-MM-dd'T'HH:mm:ssXXX").unwrap();
         assert_eq!(
-            f.format_millis(0, &Tz::UTC).as_deref(),
+            f.format_millis(0, &Zone::UTC).as_deref(),
             Some("1970-01-01T00:00:00Z")
         );
         let ny = zone("America/New_York").unwrap();
