@@ -156,6 +156,17 @@ impl TimestampFormat {
                 let marker = fraction_marker(n);
                 format.push(marker);
                 format_zero.push(marker);
+            } else if matches!((c, n), ('X', 1) | ('x', 1)) {
+                // One letter: the hours only (`-04`), or hours and minutes when there are
+                // minutes; `X` writes `Z` for UTC. Filled in after chrono has written the rest.
+                parse.push_str(p);
+                let marker = if c == 'X' {
+                    HOURS_OFFSET_Z
+                } else {
+                    HOURS_OFFSET
+                };
+                format.push(marker);
+                format_zero.push(marker);
             } else {
                 parse.push_str(p);
                 format.push_str(f);
@@ -230,22 +241,23 @@ impl TimestampFormat {
                 &self.format
             }
         };
-        match zone {
+        let offset = match zone {
             Zone::Named(tz) => {
                 let local = utc.with_timezone(tz);
-                write!(
-                    out,
-                    "{}",
-                    local.format(spec(local.offset().fix().local_minus_utc()))
-                )
-                .ok()?;
+                let offset = local.offset().fix().local_minus_utc();
+                write!(out, "{}", local.format(spec(offset))).ok()?;
+                offset
             }
             Zone::Fixed(f) => {
                 let local = utc.with_timezone(f);
                 write!(out, "{}", local.format(spec(f.local_minus_utc()))).ok()?;
+                f.local_minus_utc()
             }
-        }
-        Some(fill_fractions(out, millis.rem_euclid(1000) as u32))
+        };
+        Some(fill_offsets(
+            fill_fractions(out, millis.rem_euclid(1000) as u32),
+            offset,
+        ))
     }
 
     /// Days since the epoch of a date in `text`; `None` when it does not match. As ksqlDB's
@@ -330,6 +342,31 @@ fn fill_fractions(text: String, ms: u32) -> String {
             _ => c.to_string(),
         })
         .collect()
+}
+
+/// Java's one-letter `x` (`-04`, `+0530`) and `X` (the same, `Z` for UTC), as markers.
+const HOURS_OFFSET: char = '\u{E011}';
+const HOURS_OFFSET_Z: char = '\u{E012}';
+
+/// `text` with the one-letter offset markers replaced by the offset `seconds` east of UTC.
+fn fill_offsets(text: String, seconds: i32) -> String {
+    if !text.contains([HOURS_OFFSET, HOURS_OFFSET_Z]) {
+        return text;
+    }
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let (h, m) = (seconds.abs() / 3600, seconds.abs() % 3600 / 60);
+    let written = if m == 0 {
+        format!("{sign}{h:02}")
+    } else {
+        format!("{sign}{h:02}{m:02}")
+    };
+    let z = if seconds == 0 {
+        "Z".to_string()
+    } else {
+        written.clone()
+    };
+    text.replace(HOURS_OFFSET, &written)
+        .replace(HOURS_OFFSET_Z, &z)
 }
 
 /// 1970-01-01.
@@ -435,6 +472,15 @@ mod tests {
         assert_eq!(w("HH:mm:ss.SSS").as_deref(), Some("07:30:05.123"));
         assert_eq!(w("ss.SSSSSS").as_deref(), Some("05.123000"));
         assert_eq!(w("D").as_deref(), Some("69"));
+        let ny = zone("America/New_York").unwrap();
+        let f = |p: &str, z: &Zone| TimestampFormat::new(p).unwrap().format_millis(t, z);
+        assert_eq!(f("HH:mm X", &ny).as_deref(), Some("03:30 -04"));
+        assert_eq!(
+            f("HH:mm x", &zone("+05:30").unwrap()).as_deref(),
+            Some("13:00 +0530")
+        );
+        assert_eq!(f("HH:mm X", &Zone::UTC).as_deref(), Some("07:30 Z"));
+        assert_eq!(f("HH:mm x", &Zone::UTC).as_deref(), Some("07:30 +00"));
         assert_eq!(w("DDD").as_deref(), Some("069"));
     }
 
