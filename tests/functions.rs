@@ -700,3 +700,16 @@ fn half_hour_offsets_are_zones() {
         ["2019-01-01T00:00:00", "20:30 -03:30"]
     );
 }
+
+/// A DECIMAL quotient of wide operands keeps its whole digits (the scale gives way).
+#[test]
+fn wide_decimal_division_keeps_whole_digits() {
+    let mut s = session();
+    assert_eq!(
+        eval(
+            &mut s,
+            "CAST(10 AS DECIMAL(38,0)) / CAST(4 AS DECIMAL(38,0))"
+        ),
+        ["3"]
+    );
+}

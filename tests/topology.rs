@@ -138,7 +138,7 @@ fn streams_over_one_topic_share_records() {
          CREATE STREAM k2 (id STRING KEY, v INT, w STRING) WITH (KAFKA_TOPIC='events');
          INSERT INTO k2 VALUES ('b', 2, 'x');
          CREATE STREAM doubled AS SELECT id, v * 2 AS v2 FROM k1;
-         CREATE STREAM again (id STRING KEY, v2 INT) WITH (KAFKA_TOPIC='DOUBLED');",
+         CREATE STREAM again (id STRING KEY, v2 BIGINT) WITH (KAFKA_TOPIC='DOUBLED');",
         Config::default(),
     );
     assert!(s.shares_records("K1", "K2"));
@@ -160,4 +160,33 @@ fn streams_over_one_topic_share_records() {
         err.contains("KAFKA_TOPIC 'events' is the topic of stream K1"),
         "{err}"
     );
+}
+
+/// Sharing a topic cannot make a loop or mix shapes: a query writing one declaration cannot
+/// read another over the same topic, declarations must agree on key and types, and a query's
+/// result cannot take a declared stream's topic.
+#[test]
+fn shared_topics_refuse_loops_and_other_shapes() {
+    let mut s = session_with(
+        "CREATE STREAM a (id INT KEY, v STRING) WITH (KAFKA_TOPIC='t');
+         CREATE STREAM b (id INT KEY, v STRING) WITH (KAFKA_TOPIC='t');",
+        Config::default(),
+    );
+    let err = |s: &mut weir::Session, sql: &str| s.execute(sql).unwrap_err().to_string();
+    assert!(err(&mut s, "INSERT INTO a SELECT * FROM b;").contains("it would feed itself"));
+    assert!(err(
+        &mut s,
+        "CREATE STREAM c (id STRING KEY, v STRING) WITH (KAFKA_TOPIC='t');"
+    )
+    .contains("its key columns differ"));
+    assert!(err(
+        &mut s,
+        "CREATE STREAM d (id INT KEY, v INT) WITH (KAFKA_TOPIC='t');"
+    )
+    .contains("column V has another type"));
+    assert!(err(
+        &mut s,
+        "CREATE STREAM e WITH (KAFKA_TOPIC='t') AS SELECT * FROM a;"
+    )
+    .contains("KAFKA_TOPIC 't' is already the topic of stream"));
 }

@@ -543,3 +543,26 @@ fn create_or_replace_of_a_declared_stream_keeps_its_records() {
         .to_string();
     assert!(err.contains("Cannot upgrade data source S"), "{err}");
 }
+
+/// A custom type cannot take a built-in type's name, nor a STRUCT two fields of one name.
+#[test]
+fn custom_types_are_checked() {
+    let mut s = weir::Session::new(Config::default());
+    for (sql, expected) in [
+        (
+            "CREATE TYPE INT AS STRUCT<x INT>;",
+            "name of a built-in type",
+        ),
+        (
+            "CREATE TYPE t AS STRUCT<a INT, a STRING>;",
+            "Duplicate field names found in STRUCT: 'A'",
+        ),
+        (
+            "CREATE OR REPLACE TYPE t AS INT;",
+            "CREATE OR REPLACE TYPE is not supported",
+        ),
+    ] {
+        let err = s.execute(sql).unwrap_err().to_string();
+        assert!(err.contains(expected), "{sql}: {err}");
+    }
+}

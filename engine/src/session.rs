@@ -609,15 +609,28 @@ impl Session {
                             && old.columns.fields().iter().zip(def.columns.fields()).all(
                                 |(a, b)| a.name() == b.name() && a.data_type() == b.data_type(),
                             );
+                        let partitions_changed = create.with.get("PARTITIONS").is_some()
+                            && def.partitions != old.partitions;
+                        let topic_changed = topic_of(&old) != topic_of(&def);
                         if old.kind != def.kind
                             || old.key_columns != def.key_columns
                             || !prefix_same
+                            || partitions_changed
+                            || topic_changed
                         {
                             return Err(Error::Sql {
                                 message: format!(
-                                    "Cannot upgrade data source {}: its records are kept, so its {} and columns must stay as they are; columns may only be added at the end",
+                                    "Cannot upgrade data source {}: its records are kept, so its {} must stay as they are; columns may only be added at the end",
                                     def.name,
-                                    if old.kind == def.kind { "key" } else { "kind" }
+                                    if old.kind != def.kind {
+                                        "kind"
+                                    } else if partitions_changed {
+                                        "partitions"
+                                    } else if topic_changed {
+                                        "topic"
+                                    } else {
+                                        "key and columns"
+                                    }
                                 ),
                                 position: create.name.position,
                                 suggestion: Some(format!(
@@ -753,6 +766,27 @@ impl Session {
                     });
                 }
                 let mut def = derived_stream(&create.name, &plan, &create.with)?;
+                // A query's result is a topic of its own: declared streams do not share it.
+                if let Some(topic) = &def.topic {
+                    if let Some(other) = self
+                        .catalog
+                        .streams()
+                        .find(|o| o.name != def.name && topic_of(o) == *topic)
+                    {
+                        return Err(Error::Sql {
+                            message: format!(
+                                "KAFKA_TOPIC '{topic}' is already the topic of {} {}",
+                                other.kind.to_string().to_lowercase(),
+                                other.name
+                            ),
+                            position: create.with.get("KAFKA_TOPIC").and_then(|o| o.position),
+                            suggestion: Some(format!(
+                                "write into it with INSERT INTO {} SELECT ..., or give the result another topic",
+                                other.name
+                            )),
+                        });
+                    }
+                }
                 let aggregated = plan
                     .nodes
                     .iter()
@@ -1534,6 +1568,15 @@ impl Session {
         let mut i = 0;
         while i < upstream.len() {
             let stream = upstream[i].clone();
+            // (Streams over one topic are one: what is written to one is read from the other.)
+            for other in self.catalog.streams() {
+                if other.name != stream
+                    && self.shares_records(&other.name, &stream)
+                    && !upstream.contains(&other.name)
+                {
+                    upstream.push(other.name.clone());
+                }
+            }
             for q in self.queries.values().filter(|q| q.writes(&stream)) {
                 for s in &q.sources {
                     if !upstream.contains(s) {
@@ -1543,7 +1586,10 @@ impl Session {
             }
             i += 1;
         }
-        if upstream.iter().any(|s| s == sink) {
+        if upstream
+            .iter()
+            .any(|s| s == sink || self.shares_records(s, sink))
+        {
             return Err(Error::sql(
                 format!("a query writing {sink} cannot read {sink}, directly or through other queries: it would feed itself"),
                 None,
@@ -1829,6 +1875,51 @@ impl Session {
                     )),
                 });
             }
+            // One topic's records have one shape: the same key, the same types for the columns
+            // both declare, and one event time.
+            let key_of = |d: &StreamDef| -> Vec<(String, arrow::datatypes::DataType)> {
+                d.key_columns
+                    .iter()
+                    .map(|&k| {
+                        let f = d.columns.field(k);
+                        (f.name().clone(), f.data_type().clone())
+                    })
+                    .collect()
+            };
+            let clash = def.columns.fields().iter().find(|f| {
+                other
+                    .columns
+                    .field_with_name(f.name())
+                    .is_ok_and(|o| o.data_type() != f.data_type())
+            });
+            let time = |d: &StreamDef| {
+                d.timestamp
+                    .as_ref()
+                    .map(|t| d.columns.field(t.column).name().clone())
+            };
+            let problem = if key_of(other) != key_of(def) {
+                Some("its key columns differ".to_string())
+            } else if let Some(f) = clash {
+                Some(format!("column {} has another type", f.name()))
+            } else if time(other) != time(def) {
+                Some("its TIMESTAMP differs".to_string())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err(Error::Sql {
+                    message: format!(
+                        "KAFKA_TOPIC '{topic}' is the topic of {} {}, which declares its records otherwise: {problem}",
+                        other.kind.to_string().to_lowercase(),
+                        other.name
+                    ),
+                    position: at,
+                    suggestion: Some(format!(
+                        "declare the same key, types and TIMESTAMP as {} (columns may be added or left out)",
+                        other.name
+                    )),
+                });
+            }
             if create.with.get("PARTITIONS").is_some() && def.partitions != log.partitions() {
                 return Err(Error::sql(
                     format!(
@@ -1881,7 +1972,11 @@ impl Session {
         }
         visited.push(stream.to_string());
         // (Any query may write DEAD_LETTERS: its bad records go there.)
-        let writes = |q: &&PersistentQuery| q.writes(stream) || stream == DEAD_LETTERS;
+        let writes = |q: &&PersistentQuery| {
+            q.writes(stream)
+                || stream == DEAD_LETTERS
+                || q.sinks.iter().any(|s| self.shares_records(s, stream))
+        };
         for (id, q) in self.queries.iter().filter(|(_, q)| writes(q)) {
             for source in &q.sources {
                 self.visit_upstream(source, visited, order);

@@ -579,6 +579,12 @@ fn parse_create(c: &mut Cursor<'_>) -> Result<StatementKind> {
         });
     }
     let or_replace = c.eat_words(&["OR", "REPLACE"]);
+    if or_replace && c.is_word(0, "TYPE") {
+        return Err(ParseError::new(
+            "CREATE OR REPLACE TYPE is not supported: DROP TYPE it first (columns already declared keep their type)",
+            c.position(),
+        ));
+    }
     let read_only = c.eat_word("SOURCE");
     let kind = if c.eat_word("STREAM") {
         SourceKind::Stream
@@ -721,6 +727,12 @@ fn parse_type(c: &mut Cursor<'_>) -> Result<SqlType> {
             if !c.eat(&Token::Gt) {
                 loop {
                     let name = c.name()?;
+                    if fields.iter().any(|(n, _)| *n == name.value) {
+                        return Err(ParseError::new(
+                            format!("Duplicate field names found in STRUCT: '{}'", name.value),
+                            name.position,
+                        ));
+                    }
                     let t = parse_type(c)?;
                     fields.push((name.value, t));
                     // (After a nested type closed by `>>`, this struct is closed too.)
@@ -871,7 +883,7 @@ fn parse_drop(c: &mut Cursor<'_>) -> Result<StatementKind> {
     } else if c.eat_word("TABLE") {
         SourceKind::Table
     } else {
-        return Err(c.unexpected("STREAM or TABLE"));
+        return Err(c.unexpected("STREAM, TABLE or TYPE"));
     };
     let if_exists = c.eat_words(&["IF", "EXISTS"]);
     let name = c.name()?;
@@ -1711,7 +1723,8 @@ fn with_keyword_hint(err: ParseError, tokens: &[TokenWithSpan]) -> ParseError {
     // The word the error is at, and the one before it.
     for (_, w, _) in words.iter().rev().take(2) {
         let upper = w.value.to_uppercase();
-        if CLAUSE_KEYWORDS.contains(&upper.as_str()) {
+        // (A short name such as `a` is a column, not a misspelt AS.)
+        if CLAUSE_KEYWORDS.contains(&upper.as_str()) || upper.chars().count() < 3 {
             continue;
         }
         if let Some(k) = crate::closest_match(&upper, CLAUSE_KEYWORDS) {

@@ -299,10 +299,13 @@ impl StreamDef {
                     .filter(|i| {
                         !key_columns.contains(i) && columns.field(*i).data_type() == &DataType::Utf8
                     });
-                if found.is_none() || format_of_values != Format::Json {
+                if found.is_none()
+                    || format_of_values != Format::Json
+                    || source == SourceSpec::Memory
+                {
                     return Err(PlanError::invalid(
                         format!(
-                            "UNKNOWN_FIELDS='{wanted}' must name a declared STRING value column of a JSON stream"
+                            "UNKNOWN_FIELDS='{wanted}' must name a declared STRING value column of a JSON stream read from a PATH"
                         ),
                         opt.position,
                     )
@@ -855,6 +858,12 @@ pub(crate) fn resolve_type(
 impl Catalog {
     /// Registers `CREATE TYPE name AS t`; returns what to tell the user.
     pub fn create_type(&mut self, name: &Name, t: &SqlType, if_not_exists: bool) -> Result<String> {
+        if BUILTIN_TYPES.contains(&name.value.to_uppercase().as_str()) {
+            return Err(PlanError::invalid(
+                format!("Cannot register custom type '{name}': it is the name of a built-in type"),
+                name.position,
+            ));
+        }
         let resolved = self.resolve_type(t, name.position)?;
         if let Some(existing) = self.types.get(&name.value) {
             if if_not_exists {

@@ -538,8 +538,11 @@ pub(crate) fn decimal_quotient_type(left: &DataType, right: &DataType) -> Option
     let (p2, s2) = as_decimal(right)?;
     let (p1, s1, p2, s2) = (i32::from(p1), i32::from(s1), i32::from(p2), i32::from(s2));
     let scale = (s1 + p2 + 1).clamp(6, 38);
-    let precision = (p1 - s1 + s2 + scale).clamp(1, 38);
-    let scale = scale.min(precision);
+    let whole = p1 - s1 + s2;
+    // At most 38 digits: the whole digits come first, the scale gets what is left (at least 6
+    // when there is room).
+    let precision = (whole + scale).clamp(1, 38);
+    let scale = scale.min((38 - whole).max(0)).min(precision);
     Some(DataType::Decimal128(precision as u8, scale as i8))
 }
 

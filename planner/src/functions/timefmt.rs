@@ -403,7 +403,7 @@ pub fn zone(name: &str) -> Result<Zone, String> {
     if let Ok(tz) = name.parse::<Tz>() {
         return Ok(Zone::Named(tz));
     }
-    if name.trim() == "Z" {
+    if matches!(name.trim(), "Z" | "UT") {
         return Ok(Zone::UTC);
     }
     match utc_offset_minutes(name) {
@@ -417,34 +417,34 @@ pub fn zone(name: &str) -> Result<Zone, String> {
     }
 }
 
-/// Minutes east of UTC in an offset written `+05:00`, `+0500`, `+05`, `UTC+5` or `GMT-03:00`.
+/// Minutes east of UTC in an offset as Java's `ZoneId` reads it: `+h`, `+hh`, `+hh:mm`,
+/// `+hhmm` (at most 18 hours), optionally after `UTC`, `GMT` or `UT`.
 fn utc_offset_minutes(text: &str) -> Option<i32> {
     let t = text.trim();
-    let t = t
-        .strip_prefix("UTC")
-        .or_else(|| t.strip_prefix("GMT"))
+    let t = ["UTC", "GMT", "UT"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
         .unwrap_or(t);
     let (sign, rest) = match t.as_bytes().first()? {
         b'+' => (1, &t[1..]),
         b'-' => (-1, &t[1..]),
         _ => return None,
     };
-    let digits: String = rest.chars().filter(|c| *c != ':').collect();
-    if digits.is_empty() || digits.len() > 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        3 => (
-            digits[..1].parse::<i32>().ok()?,
-            digits[1..].parse::<i32>().ok()?,
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    let (h, m) = match rest.len() {
+        1 | 2 if digits(rest) => (rest.parse::<i32>().ok()?, 0),
+        4 if digits(rest) => (
+            rest[..2].parse::<i32>().ok()?,
+            rest[2..].parse::<i32>().ok()?,
         ),
-        _ => (
-            digits[..2].parse::<i32>().ok()?,
-            digits[2..].parse::<i32>().ok()?,
+        5 if rest.as_bytes()[2] == b':' && digits(&rest[..2]) && digits(&rest[3..]) => (
+            rest[..2].parse::<i32>().ok()?,
+            rest[3..].parse::<i32>().ok()?,
         ),
+        _ => return None,
     };
-    (h <= 18 && m < 60).then_some(sign * (h * 60 + m))
+    let minutes = h * 60 + m;
+    (m < 60 && minutes <= 18 * 60).then_some(sign * minutes)
 }
 
 fn push_literal(out: &mut String, c: char) {
@@ -498,6 +498,11 @@ mod tests {
         assert_eq!(zone("Z"), Ok(Zone::UTC));
         assert!(zone("Mars/Base").unwrap_err().contains("unknown time zone"));
         assert!(zone("+25:00").is_err());
+        for bad in ["+1:5", "+05:3", "+123", "UTC+1:", "+18:01"] {
+            assert!(zone(bad).is_err(), "{bad}");
+        }
+        assert_eq!(zone("UT-3"), fixed(-180));
+        assert_eq!(zone("UT"), Ok(Zone::UTC));
         // A local time at a half-hour offset.
         let f = TimestampFormat::new("yyyy-MM-dd HH:mm").unwrap();
         let india = zone("+05:30").unwrap();
