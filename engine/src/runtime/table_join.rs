@@ -83,6 +83,8 @@ pub(crate) struct TableJoinOperator {
     spec: Arc<TableJoinSpec>,
     sides: [Side; 2],
     foreign: ForeignIndex,
+    /// Rows emitted so far (their offsets).
+    emitted: i64,
 }
 
 impl TableJoinOperator {
@@ -96,6 +98,7 @@ impl TableJoinOperator {
                 Side::new(right, Arc::clone(&spec.right_key))?,
             ],
             foreign: ForeignIndex::default(),
+            emitted: 0,
             spec,
         })
     }
@@ -161,7 +164,7 @@ impl TableJoinOperator {
     /// Output rows: `picks[side]` says which row of each side (`(0, 0)` is the NULL row),
     /// `triggers` the row of the update (side `s`, batch `at`) that produced each.
     fn emit(
-        &self,
+        &mut self,
         s: usize,
         at: usize,
         picks: &[Vec<(usize, usize)>; 2],
@@ -195,15 +198,14 @@ impl TableJoinOperator {
             }
         }
         // The update that produced each row (also when it removed this side of the row) gives
-        // its position, and its time when that is later than the other side's.
-        let (time_col, offset_col) = if s == 0 {
-            (self.spec.left_time, self.spec.left_offset)
+        // its time when that is later than the other side's.
+        let time_col = if s == 0 {
+            self.spec.left_time
         } else {
-            (self.spec.right_time, self.spec.right_offset)
+            self.spec.right_time
         };
         let trigger = &self.sides[s].batches[at];
         let trigger_times = trigger.column(time_col).as_primitive::<Int64Type>();
-        let trigger_offsets = trigger.column(offset_col).as_primitive::<Int64Type>();
         let time: Int64Array = triggers
             .iter()
             .enumerate()
@@ -212,10 +214,11 @@ impl TableJoinOperator {
                 Some(t.max(times[other][i].unwrap_or(i64::MIN)))
             })
             .collect();
-        let offset: Int64Array = triggers
-            .iter()
-            .map(|&r| Some(trigger_offsets.value(r)))
-            .collect();
+        // The result's own positions, in the order its rows are made: the two sides' offsets
+        // do not compare (a later row must not look older than the one it replaces).
+        let first = self.emitted;
+        self.emitted += triggers.len() as i64;
+        let offset: Int64Array = (first..self.emitted).map(Some).collect();
         columns[self.spec.left_time] = Arc::new(time);
         columns[self.spec.left_offset] = Arc::new(offset);
         columns[self.spec.left_deleted] = Arc::new(arrow::array::BooleanArray::from(tombstones));
