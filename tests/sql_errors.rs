@@ -719,3 +719,36 @@ fn aggregating_a_windowed_table_is_refused() {
         "{text}"
     );
 }
+
+/// An INSERT of a DECIMAL that does not fit its column is refused (not rounded), ROLLUP is
+/// refused with a reason, and UNSET of a ksqlDB setting is accepted like its SET.
+#[test]
+fn inserted_decimals_must_fit_and_rollup_is_refused() {
+    let mut s = session_with(
+        "CREATE STREAM d (v DECIMAL(4,2)); CREATE STREAM g (a INT, b INT);",
+        Config::default(),
+    );
+    for (sql, expected) in [
+        (
+            "INSERT INTO d VALUES (1.234);",
+            "Cannot fit decimal '1.234' into DECIMAL(4, 2) without rounding",
+        ),
+        (
+            "INSERT INTO d VALUES (123.4);",
+            "Cannot fit decimal '123.4' into DECIMAL(4, 2) without rounding",
+        ),
+        (
+            "SELECT a, b, COUNT(*) FROM g GROUP BY ROLLUP(a, b);",
+            "GROUP BY ROLLUP, CUBE and GROUPING SETS are not supported",
+        ),
+    ] {
+        let text = error(&mut s, sql);
+        assert!(text.contains(expected), "{sql}: {text}");
+    }
+    s.execute("INSERT INTO d VALUES (1.5), (-3); UNSET 'auto.offset.reset';")
+        .unwrap();
+    assert_eq!(
+        strings(&rows(&mut s, "SELECT * FROM d;"), "V"),
+        ["1.50", "-3.00"]
+    );
+}

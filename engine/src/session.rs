@@ -1194,6 +1194,14 @@ impl Session {
                 Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
             }
             StatementKind::Unset(name) => {
+                let lower = name.to_ascii_lowercase();
+                if (lower.starts_with("ksql.") || lower.starts_with("auto.offset.reset"))
+                    && !Config::default().properties().contains_key(lower.as_str())
+                {
+                    return Ok(Outcome::Done(format!(
+                        "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
+                    )));
+                }
                 let default = Config::default();
                 let value = default
                     .properties()

@@ -55,6 +55,19 @@ pub(crate) fn check(query: &Query) -> Option<String> {
     if group_by.is_empty() {
         return None;
     }
+    if group_by.iter().any(|e| match e {
+        SqlExpr::Rollup(_) | SqlExpr::Cube(_) | SqlExpr::GroupingSets(_) => true,
+        SqlExpr::Function(f) => matches!(
+            f.name.to_string().to_uppercase().as_str(),
+            "ROLLUP" | "CUBE" | "GROUPING SETS"
+        ),
+        _ => false,
+    }) {
+        return Some(
+            "GROUP BY ROLLUP, CUBE and GROUPING SETS are not supported: group by the columns, one query per grouping"
+                .into(),
+        );
+    }
     // The same grouping expression twice.
     let source = match select.from.as_slice() {
         [one] if one.joins.is_empty() => match &one.relation {

@@ -438,6 +438,19 @@ fn check_select(select: &weir_parser::sqlparser::ast::Select, at: Option<Positio
     if matches!(select.group_by, GroupByExpr::All(_)) {
         return Err(PlanError::unsupported("GROUP BY ALL is not supported", at));
     }
+    if let GroupByExpr::Expressions(exprs, _) = &select.group_by {
+        if let Some(e) = exprs.iter().find(|e| {
+            matches!(
+                e,
+                SqlExpr::Rollup(_) | SqlExpr::Cube(_) | SqlExpr::GroupingSets(_)
+            )
+        }) {
+            return Err(PlanError::unsupported(
+                "GROUP BY ROLLUP, CUBE and GROUPING SETS are not supported: group by the columns, one query per grouping",
+                position(e.span()),
+            ));
+        }
+    }
     if select.distinct.is_some() {
         return Err(PlanError::unsupported(
             "SELECT DISTINCT needs unbounded state on a stream and is not supported",

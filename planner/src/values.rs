@@ -103,6 +103,33 @@ pub fn values_batch(
                 .sql_to_expr(value.clone(), &empty, &mut PlannerContext::new())
                 .map_err(|e| PlanError::from_datafusion(e, pos))?;
             let expr = coerce(expr, &empty).map_err(|e| e.or_position(pos))?;
+            // A DECIMAL value must fit its column without rounding (as when read from a file).
+            if let DataType::Decimal128(p, sc) = &ty {
+                let raw =
+                    evaluate(expr.clone(), &empty, &one_row).map_err(|e| e.or_position(pos))?;
+                if matches!(raw.data_type(), DataType::Decimal128(..)) && raw.is_valid(0) {
+                    let fits = arrow::compute::cast(&raw, &ty)
+                        .ok()
+                        .filter(|n| n.is_valid(0))
+                        .and_then(|n| arrow::compute::cast(&n, raw.data_type()).ok())
+                        .is_some_and(|back| back.as_ref() == raw.as_ref());
+                    let fits = fits
+                        && arrow::compute::cast(&raw, &ty).is_ok_and(|n| {
+                            use arrow::array::AsArray;
+                            n.as_primitive::<arrow::datatypes::Decimal128Type>()
+                                .validate_decimal_precision(*p)
+                                .is_ok()
+                        });
+                    if !fits {
+                        let text = arrow::util::display::array_value_to_string(&raw, 0)
+                            .unwrap_or_default();
+                        return Err(PlanError::invalid(
+                            format!("Cannot fit decimal '{text}' into DECIMAL({p}, {sc}) without rounding"),
+                            pos,
+                        ));
+                    }
+                }
+            }
             let array = evaluate(cast(expr, ty.clone()), &empty, &one_row)
                 .map_err(|e| e.or_position(pos))?;
             match slot {
