@@ -112,3 +112,15 @@ pub fn changelog(session: &mut weir::Session, table: &str, columns: &[&str]) -> 
         })
         .collect()
 }
+
+/// The columns of a stream or table, in order.
+pub fn column_names(session: &Session, stream: &str) -> Vec<String> {
+    let info = session
+        .stream_info(stream)
+        .unwrap_or_else(|| panic!("no stream {stream}"));
+    info.schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}

@@ -1157,20 +1157,8 @@ impl Session {
                 Ok(Outcome::Text(plan.explain()))
             }
             StatementKind::Set { name, value } => {
-                // ksqlDB's and Kafka's own settings (`auto.offset.reset`, `ksql.*`, ...) are
-                // accepted so ported scripts run; they change nothing here.
-                let lower = name.to_ascii_lowercase();
-                let foreign = lower.starts_with("ksql.")
-                    || lower.starts_with("auto.offset.reset")
-                    || lower.starts_with("cache.max.bytes")
-                    || lower.starts_with("commit.interval")
-                    || lower.starts_with("processing.guarantee")
-                    || lower.starts_with("num.stream.threads")
-                    || lower.starts_with("streams.");
-                if foreign && !Config::default().properties().contains_key(lower.as_str()) {
-                    return Ok(Outcome::Done(format!(
-                        "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
-                    )));
+                if let Some(done) = ignored_setting(name) {
+                    return Ok(done);
                 }
                 self.config.set(name, value).map_err(|e| match e {
                     // (Said at the statement, with a hint of what is known.)
@@ -1194,13 +1182,8 @@ impl Session {
                 Ok(Outcome::Done(format!("Property '{name}' set to '{value}'")))
             }
             StatementKind::Unset(name) => {
-                let lower = name.to_ascii_lowercase();
-                if (lower.starts_with("ksql.") || lower.starts_with("auto.offset.reset"))
-                    && !Config::default().properties().contains_key(lower.as_str())
-                {
-                    return Ok(Outcome::Done(format!(
-                        "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
-                    )));
+                if let Some(done) = ignored_setting(name) {
+                    return Ok(done);
                 }
                 let default = Config::default();
                 let value = default
@@ -2543,4 +2526,26 @@ fn refine_position(stmt: &Statement, message: &str) -> Option<weir_parser::Posit
 /// The Kafka topic a stream stands for: its `KAFKA_TOPIC`, or its name.
 fn topic_of(def: &StreamDef) -> String {
     def.topic.clone().unwrap_or_else(|| def.name.clone())
+}
+
+/// ksqlDB's and Kafka's own settings (`auto.offset.reset`, `ksql.*`, ...) are accepted by SET
+/// and UNSET so ported scripts run; they change nothing here.
+fn ignored_setting(name: &str) -> Option<Outcome> {
+    let lower = name.to_ascii_lowercase();
+    let foreign = [
+        "ksql.",
+        "auto.offset.reset",
+        "cache.max.bytes",
+        "commit.interval",
+        "processing.guarantee",
+        "num.stream.threads",
+        "streams.",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p));
+    (foreign && !Config::default().properties().contains_key(lower.as_str())).then(|| {
+        Outcome::Done(format!(
+            "Property '{name}' is a ksqlDB/Kafka setting with no effect in Weir: ignored"
+        ))
+    })
 }

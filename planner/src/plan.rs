@@ -1446,6 +1446,14 @@ fn explain_expr(e: &Expr) -> String {
     }
 }
 
+/// A join side without the cast type coercion may have put around it (nor its alias).
+fn as_written(e: &Expr) -> Expr {
+    match e.clone().unalias() {
+        Expr::Cast(c) => *c.expr,
+        other => other,
+    }
+}
+
 /// An expression's text without its casts and aliases (a synthetic join key's value is
 /// compared so).
 fn without_casts(e: &Expr) -> String {
@@ -2821,11 +2829,7 @@ impl<'a> Builder<'a> {
             ));
         }
         // (The types as written: a cast coercion added to make them comparable does not count.)
-        let written = |e: &Expr| match e.clone().unalias() {
-            Expr::Cast(c) => (*c.expr).clone(),
-            other => other,
-        };
-        let (fk_written, pk_written) = (written(&on.0), written(&on.1));
+        let (fk_written, pk_written) = (as_written(&on.0), as_written(&on.1));
         let fk_type = fk_written
             .get_type(&left.logical)
             .map_err(|e| PlanError::from_datafusion(e, self.at))?;
@@ -2957,10 +2961,6 @@ impl<'a> Builder<'a> {
                 ));
             }
         }
-        let strip = |e: &Expr| match e.clone().unalias() {
-            Expr::Cast(c) => (*c.expr).clone(),
-            other => other,
-        };
         let typed = |(l, r): (Expr, Expr)| -> Result<_> {
             let lt = l
                 .get_type(&left.logical)
@@ -2973,7 +2973,7 @@ impl<'a> Builder<'a> {
         // The casts coercion added go; a CAST the query wrote (one that makes the types
         // match) stays.
         let (mut left_expr, mut right_expr, mut left_type, mut right_type) =
-            typed((strip(&on.0), strip(&on.1)))?;
+            typed((as_written(&on.0), as_written(&on.1)))?;
         if left_type != right_type && !(left_type.is_integer() && right_type.is_integer()) {
             let written = typed((on.0.clone().unalias(), on.1.clone().unalias()))?;
             if written.2 == written.3 {

@@ -288,9 +288,13 @@ fn evaluate_lenient(
             arrow::datatypes::DataType::Decimal128(p, s) => {
                 use arrow::array::AsArray;
                 let (p, s) = (*p, *s);
+                let values = array.as_primitive::<arrow::datatypes::Decimal128Type>();
+                // (A copy only when some value overflowed.)
+                if values.validate_decimal_precision(p).is_ok() {
+                    return Ok(array);
+                }
                 Ok(Arc::new(
-                    array
-                        .as_primitive::<arrow::datatypes::Decimal128Type>()
+                    values
                         .null_if_overflow_precision(p)
                         .with_precision_and_scale(p, s)?,
                 ))

@@ -881,25 +881,11 @@ impl datafusion_expr::GroupsAccumulator for NullAsGroups {
 
 /// An aggregate over the elements of ARRAY values: `SUM_LIST(xs)` sums every element of
 /// every row's array (NULL arrays and NULL elements count for nothing).
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 struct OverElements {
     name: &'static str,
     inner: Arc<AggregateUDF>,
     signature: Signature,
-}
-
-impl PartialEq for OverElements {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-    }
-}
-
-impl Eq for OverElements {}
-
-impl std::hash::Hash for OverElements {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-    }
 }
 
 /// The element field of an ARRAY field.
